@@ -1,0 +1,376 @@
+/* json.c -- strict JSON validation plus jsmn tokens, and the few reads hookgate needs. */
+#include <jsmn.h> /* the one translation unit that compiles jsmn's code */
+
+#include "json.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* jsmn accepts several malformed inputs ("[1 2]", "{"a" 1}", "tru"), so the text is
+ * first checked by this small recursive-descent validator, which also bounds the
+ * nesting depth (keeping its own recursion bounded) and counts the tokens jsmn
+ * will need. */
+typedef struct {
+    const char *p, *end;
+    int depth, max_depth;
+    int ntok;
+    const char *why;
+} validator_t;
+
+static void skip_ws(validator_t *v)
+{
+    while (v->p < v->end && (*v->p == ' ' || *v->p == '\t' || *v->p == '\n' || *v->p == '\r'))
+        v->p++;
+}
+
+static int is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static int check_string(validator_t *v)
+{
+    v->p++; /* opening quote */
+    while (v->p < v->end) {
+        unsigned char c = (unsigned char)*v->p;
+        if (c == '"') {
+            v->p++;
+            v->ntok++;
+            return 0;
+        }
+        if (c < 0x20) {
+            v->why = "control character in string";
+            return -1;
+        }
+        if (c == '\\') {
+            if (v->end - v->p < 2) break;
+            char e = v->p[1];
+            if (e == 'u') {
+                if (v->end - v->p < 6 || !is_hex(v->p[2]) || !is_hex(v->p[3]) ||
+                    !is_hex(v->p[4]) || !is_hex(v->p[5])) {
+                    v->why = "bad \\u escape in string";
+                    return -1;
+                }
+                v->p += 6;
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", e) || e == '\0') {
+                v->why = "bad escape in string";
+                return -1;
+            }
+            v->p += 2;
+            continue;
+        }
+        v->p++;
+    }
+    v->why = "unterminated string";
+    return -1;
+}
+
+static int check_digits(validator_t *v)
+{
+    const char *start = v->p;
+    while (v->p < v->end && *v->p >= '0' && *v->p <= '9')
+        v->p++;
+    return v->p > start ? 0 : -1;
+}
+
+static int check_number(validator_t *v)
+{
+    if (*v->p == '-') v->p++;
+    if (v->p < v->end && *v->p == '0')
+        v->p++;
+    else if (check_digits(v) != 0)
+        goto bad;
+    if (v->p < v->end && *v->p == '.') {
+        v->p++;
+        if (check_digits(v) != 0) goto bad;
+    }
+    if (v->p < v->end && (*v->p == 'e' || *v->p == 'E')) {
+        v->p++;
+        if (v->p < v->end && (*v->p == '+' || *v->p == '-')) v->p++;
+        if (check_digits(v) != 0) goto bad;
+    }
+    v->ntok++;
+    return 0;
+bad:
+    v->why = "malformed number";
+    return -1;
+}
+
+static int check_literal(validator_t *v, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(v->end - v->p) < n || memcmp(v->p, lit, n) != 0) {
+        v->why = "unexpected token";
+        return -1;
+    }
+    v->p += n;
+    v->ntok++;
+    return 0;
+}
+
+static int check_value(validator_t *v);
+
+static int check_container(validator_t *v, char close)
+{
+    if (++v->depth > v->max_depth) {
+        v->why = "nesting too deep";
+        return -1;
+    }
+    v->p++;
+    v->ntok++;
+    skip_ws(v);
+    if (v->p < v->end && *v->p == close) {
+        v->p++;
+        v->depth--;
+        return 0;
+    }
+    for (;;) {
+        if (close == '}') {
+            skip_ws(v);
+            if (v->p >= v->end || *v->p != '"') {
+                v->why = "expected a string key";
+                return -1;
+            }
+            if (check_string(v) != 0) return -1;
+            skip_ws(v);
+            if (v->p >= v->end || *v->p != ':') {
+                v->why = "expected ':'";
+                return -1;
+            }
+            v->p++;
+        }
+        if (check_value(v) != 0) return -1;
+        skip_ws(v);
+        if (v->p < v->end && *v->p == ',') {
+            v->p++;
+            continue;
+        }
+        if (v->p < v->end && *v->p == close) {
+            v->p++;
+            v->depth--;
+            return 0;
+        }
+        v->why = close == '}' ? "expected ',' or '}'" : "expected ',' or ']'";
+        return -1;
+    }
+}
+
+static int check_value(validator_t *v)
+{
+    skip_ws(v);
+    if (v->p >= v->end) {
+        v->why = "unexpected end of input";
+        return -1;
+    }
+    switch (*v->p) {
+    case '{': return check_container(v, '}');
+    case '[': return check_container(v, ']');
+    case '"': return check_string(v);
+    case 't': return check_literal(v, "true");
+    case 'f': return check_literal(v, "false");
+    case 'n': return check_literal(v, "null");
+    default:
+        if (*v->p == '-' || (*v->p >= '0' && *v->p <= '9')) return check_number(v);
+        v->why = "unexpected character";
+        return -1;
+    }
+}
+
+int json_parse(json_doc_t *doc, const char *text, size_t len, int max_depth, char *err,
+               size_t errlen)
+{
+    memset(doc, 0, sizeof(*doc));
+    validator_t v = {.p = text, .end = text + len, .max_depth = max_depth};
+    if (check_value(&v) == 0) {
+        skip_ws(&v);
+        if (v.p != v.end) v.why = "trailing characters after the JSON value";
+    }
+    if (v.why) {
+        if (err) snprintf(err, errlen, "%s at byte %zu", v.why, (size_t)(v.p - text));
+        return -EINVAL;
+    }
+    jsmn_parser parser;
+    jsmn_init(&parser);
+    jsmntok_t *tok = malloc(sizeof(*tok) * (size_t)v.ntok);
+    if (!tok) abort();
+    int n = jsmn_parse(&parser, text, len, tok, (unsigned)v.ntok);
+    if (n != v.ntok) { /* cannot happen for validated input; fail closed */
+        free(tok);
+        if (err) snprintf(err, errlen, "invalid JSON");
+        return -EINVAL;
+    }
+    doc->text = text;
+    doc->len = len;
+    doc->tok = tok;
+    doc->ntok = n;
+    return 0;
+}
+
+void json_free(json_doc_t *doc)
+{
+    free(doc->tok);
+    memset(doc, 0, sizeof(*doc));
+}
+
+int json_skip(const json_doc_t *doc, int i)
+{
+    /* Tokens are in document order, so a value's subtree ends at the first token
+     * that starts after the value's end. */
+    int end = doc->tok[i].end;
+    int j = i + 1;
+    while (j < doc->ntok && doc->tok[j].start < end)
+        j++;
+    return j;
+}
+
+int json_object_get(const json_doc_t *doc, int obj, const char *key, size_t keylen)
+{
+    if (obj < 0 || obj >= doc->ntok || doc->tok[obj].type != JSMN_OBJECT) return -1;
+    int found = -1;
+    int k = obj + 1;
+    for (int n = 0; n < doc->tok[obj].size; n++) {
+        int val = k + 1;
+        if (json_tok_eq(doc, k, key, keylen)) found = val;
+        k = json_skip(doc, val);
+    }
+    return found;
+}
+
+int json_path_get(const json_doc_t *doc, int root, const char *path, size_t pathlen)
+{
+    int cur = root;
+    const char *p = path, *end = path + pathlen;
+    while (cur >= 0) {
+        const char *dot = memchr(p, '.', (size_t)(end - p));
+        const char *seg_end = dot ? dot : end;
+        cur = json_object_get(doc, cur, p, (size_t)(seg_end - p));
+        if (!dot) return cur;
+        p = dot + 1;
+    }
+    return -1;
+}
+
+const char *json_value_ptr(const json_doc_t *doc, int i, size_t *len)
+{
+    int start = doc->tok[i].start, end = doc->tok[i].end;
+    if (doc->tok[i].type == JSMN_STRING) {
+        start--;
+        end++;
+    }
+    *len = (size_t)(end - start);
+    return doc->text + start;
+}
+
+bool json_tok_eq(const json_doc_t *doc, int i, const char *s, size_t n)
+{
+    return json_tok_len(doc, i) == n && memcmp(json_tok_ptr(doc, i), s, n) == 0;
+}
+
+static unsigned hex4(const char *p)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+static size_t put_utf8(char *out, unsigned cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+char *json_str_dup(const json_doc_t *doc, int i)
+{
+    if (doc->tok[i].type != JSMN_STRING) return NULL;
+    const char *p = json_tok_ptr(doc, i), *end = p + json_tok_len(doc, i);
+    char *out = malloc((size_t)(end - p) + 1), *o = out;
+    if (!out) abort();
+    while (p < end) {
+        if (*p != '\\') {
+            *o++ = *p++;
+            continue;
+        }
+        char e = p[1];
+        p += 2;
+        switch (e) {
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            unsigned cp = hex4(p);
+            p += 4;
+            if (cp >= 0xD800 && cp < 0xDC00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+                unsigned lo = hex4(p + 2);
+                if (lo >= 0xDC00 && lo < 0xE000) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    p += 6;
+                }
+            }
+            o += put_utf8(o, cp); /* a \uXXXX (6 bytes) never expands past 4 */
+            break;
+        }
+        default: *o++ = e; break; /* \" \\ \/ */
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+size_t json_escape(char *buf, size_t cap, const char *s, size_t n)
+{
+    size_t w = 0;
+#define PUT(c)                                                                                     \
+    do {                                                                                           \
+        if (w < cap) buf[w] = (c);                                                                 \
+        w++;                                                                                       \
+    } while (0)
+    PUT('"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            PUT('\\');
+            PUT((char)c);
+        } else if (c < 0x20) {
+            static const char hex[] = "0123456789abcdef";
+            PUT('\\');
+            PUT('u');
+            PUT('0');
+            PUT('0');
+            PUT(hex[c >> 4]);
+            PUT(hex[c & 15]);
+        } else {
+            PUT((char)c);
+        }
+    }
+    PUT('"');
+#undef PUT
+    return w;
+}

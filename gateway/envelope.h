@@ -1,0 +1,54 @@
+/* envelope.h -- validation of ingest bodies and completion of envelopes (id, occurred_at). Pure. */
+#ifndef HOOKGATE_ENVELOPE_H
+#define HOOKGATE_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/json.h"
+
+#define ENVELOPE_MAX_BATCH 1000
+#define ENVELOPE_MAX_DEPTH 64
+#define ENVELOPE_ID_MAX 200
+#define ENVELOPE_TYPE_MAX 200
+
+/* One validated envelope inside a parsed body. */
+typedef struct {
+    int tok;              /* its object token in the document */
+    const char *type;     /* raw bytes inside the document (charset excludes escapes) */
+    size_t type_len;
+    const char *id;       /* NULL when absent (then one is generated) */
+    size_t id_len;
+    bool has_occurred_at;
+} envelope_t;
+
+/* Validates a parsed body: one envelope object, or an array of 1..ENVELOPE_MAX_BATCH of
+ * them. Fills out[] (room for ENVELOPE_MAX_BATCH), sets *n and *is_batch and returns 0;
+ * on the first problem returns -EINVAL with a detail for the client in err, naming the
+ * batch index for batches ("[3].type: ..."). */
+int envelope_validate(const json_doc_t *doc, envelope_t *out, size_t *n, bool *is_batch,
+                      char *err, size_t errlen);
+
+/* True when s is [A-Za-z0-9_:-]{1,200} (ids) / [A-Za-z0-9_.:-]{1,200} (types). */
+bool envelope_id_valid(const char *s, size_t n);
+bool envelope_type_valid(const char *s, size_t n);
+/* True when s is an RFC 3339 date-time (e.g. 2026-11-27T10:00:00Z, with optional
+ * fraction and numeric offset) with in-range fields. */
+bool envelope_rfc3339_valid(const char *s, size_t n);
+
+/* Formats unix ms as RFC 3339 UTC with milliseconds ("2026-11-27T10:00:00.123Z") into
+ * out (>= 25 bytes); returns the length. */
+size_t envelope_format_time(int64_t unix_ms, char *out);
+
+/* Generates a UUID version 7 (time-ordered) string from unix_ms and 10 random bytes into
+ * out (37 bytes with the NUL). */
+void envelope_uuid7(int64_t unix_ms, const unsigned char random[10], char out[37]);
+
+/* The stored body of an envelope: its bytes exactly when it carries both id and
+ * occurred_at, otherwise the same object with the missing fields inserted first
+ * ({"id":"...","occurred_at":"...", ...rest}). Writes a malloc'd buffer to *out. */
+void envelope_complete(const char *raw, size_t raw_len, const char *gen_id,
+                       const char *gen_occurred_at, char **out, size_t *out_len);
+
+#endif

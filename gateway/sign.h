@@ -1,0 +1,31 @@
+/* sign.h -- Standard Webhooks signatures (HMAC-SHA256): pure, no I/O. */
+#ifndef HOOKGATE_SIGN_H
+#define HOOKGATE_SIGN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Decoded signing key of a "whsec_<base64>" secret (a secret without the prefix is
+ * taken as base64 as a whole). */
+typedef struct {
+    unsigned char key[128];
+    size_t len;
+} sign_key_t;
+
+/* Returns 0, or -EINVAL when the secret is not valid base64 or decodes to more than
+ * 128 bytes or to nothing. */
+int sign_key_decode(const char *secret, sign_key_t *out);
+
+/* Writes "v1,<base64 HMAC-SHA256(key, "<msg_id>.<timestamp>.<body>")>" to out
+ * (NUL-terminated) and returns its length; out needs SIGN_MAX_LEN bytes. */
+#define SIGN_MAX_LEN 48
+size_t sign_compute(const sign_key_t *key, const char *msg_id, size_t msg_id_len,
+                    int64_t timestamp, const char *body, size_t body_len, char *out);
+
+/* Writes the webhook-signature header value for all keys (space-separated signatures,
+ * one per key, in order) to out and returns its length; out needs
+ * nkeys * (SIGN_MAX_LEN + 1) bytes. */
+size_t sign_header(const sign_key_t *keys, size_t nkeys, const char *msg_id, size_t msg_id_len,
+                   int64_t timestamp, const char *body, size_t body_len, char *out);
+
+#endif

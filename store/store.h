@@ -1,0 +1,194 @@
+/* store.h -- durable state of the gateway in LMDB: events, deliveries, dead letters,
+ * the idempotency index and per-subscriber counters. The only module that touches LMDB.
+ *
+ * Threads: one writer thread owns write transactions (store_wtxn_*); reads
+ * (store_claim_due, store_get_*, store_list_dead, store_*subscriber*) may run on any
+ * thread at any time, concurrently with the writer.
+ * Errors: 0 or a negative errno; -ENOSPC when the map is full (the transaction is then
+ * unusable and must be aborted), -ENOENT for unknown records, -EIO for other LMDB errors.
+ * Strings handed out are malloc'd and owned by the caller (free with the *_clear helpers). */
+#ifndef HOOKGATE_STORE_H
+#define HOOKGATE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_FORMAT_VERSION 1
+#define STORE_MAX_HISTORY 100 /* attempts kept per delivery; older ones are dropped */
+
+typedef struct store store_t;
+typedef struct store_wtxn store_wtxn_t;
+
+typedef enum {
+    STORE_PENDING = 1,   /* waiting for its next attempt (or being attempted) */
+    STORE_DELIVERED = 2, /* a 2xx was received */
+    STORE_DEAD = 3,      /* in the dead-letter queue */
+} store_state_t;
+
+typedef struct {
+    int64_t at_ms;        /* when the attempt started (unix ms) */
+    int32_t status;       /* HTTP status, 0 when there was none (connect error, timeout) */
+    uint32_t duration_ms;
+    char *error;          /* "" when none, e.g. "HTTP 500", curl's message */
+} store_attempt_t;
+
+typedef struct {
+    uint64_t id; /* delivery id; also the dead letter's id */
+    char *event_id;
+    char *event_type;
+    char *subscriber;
+    store_state_t state;
+    uint32_t attempts;       /* attempts made since created or last redriven */
+    int64_t created_ms;
+    int64_t next_attempt_ms; /* PENDING: due time; otherwise 0 */
+    int64_t first_attempt_ms; /* 0 before the first attempt */
+    int64_t dead_ms;          /* DEAD: when it was dead-lettered; otherwise 0 */
+    int32_t last_status;      /* 0 when none */
+    char *last_error;         /* "" when none */
+    store_attempt_t *history; /* oldest first, at most STORE_MAX_HISTORY */
+    size_t nhistory;
+} store_delivery_t;
+
+typedef struct {
+    char *id;
+    char *type;
+    int64_t received_ms;
+    char *body; /* the envelope exactly as delivered */
+    size_t body_len;
+    uint64_t *delivery_ids;
+    size_t ndeliveries;
+} store_event_t;
+
+/* Durable per-subscriber counters, kept exact by every write below. */
+typedef struct {
+    uint64_t pending; /* deliveries in state PENDING (including those being attempted) */
+    uint64_t delivered;
+    uint64_t failed_attempts;
+    uint64_t dead; /* deliveries currently in the dead-letter queue */
+    int64_t last_success_ms; /* 0 when never */
+    char *last_error;        /* "" when none */
+} store_counters_t;
+
+void store_attempt_clear(store_attempt_t *a);
+void store_delivery_clear(store_delivery_t *d);
+void store_event_clear(store_event_t *e);
+void store_counters_clear(store_counters_t *c);
+
+/* Opens (creating if needed) the store in directory dir (created if missing) with a map
+ * of map_size_mb. Refuses a store of another format version. On error returns a
+ * negative errno and a reason in err. */
+int store_open(const char *dir, uint64_t map_size_mb, store_t **out, char *err, size_t errlen);
+void store_close(store_t *st);
+
+/* ---- writes (writer thread only) ---- */
+
+int store_wtxn_begin(store_t *st, store_wtxn_t **out);
+/* Commits with fsync: on 0 everything written in the transaction is on disk. The
+ * transaction is freed whatever the result; on error nothing of it was written. */
+int store_wtxn_commit(store_wtxn_t *tx);
+void store_wtxn_abort(store_wtxn_t *tx);
+
+typedef struct {
+    const char *id;
+    size_t id_len;
+    const char *type;
+    size_t type_len;
+    const char *body;
+    size_t body_len;
+    int64_t received_ms; /* also the due time of the first attempts */
+    const char *const *subscribers; /* names matched at ingest, one delivery each */
+    size_t nsubscribers;
+} store_event_in_t;
+
+/* Stores an event with one PENDING delivery per subscriber. If an event with this id is
+ * already stored, writes nothing and sets *duplicate with the stored delivery count. */
+int store_enqueue(store_wtxn_t *tx, const store_event_in_t *ev, bool *duplicate,
+                  uint32_t *ndeliveries);
+
+/* Outcomes of an attempt on a PENDING delivery. -ENOENT when it is gone or no longer
+ * PENDING (nothing written). The attempt is appended to the history; attempts++. */
+int store_ack(store_wtxn_t *tx, uint64_t id, const store_attempt_t *a);
+int store_reschedule(store_wtxn_t *tx, uint64_t id, int64_t due_ms, const store_attempt_t *a);
+/* Dead-letters a PENDING delivery at now_ms. a may be NULL (no attempt was made, e.g. its
+ * subscriber was removed); reason, when not NULL, replaces last_error. */
+int store_bury(store_wtxn_t *tx, uint64_t id, int64_t now_ms, const store_attempt_t *a,
+               const char *reason);
+/* Redrives a DEAD delivery: PENDING, due at now_ms, attempts reset to 0 (history kept).
+ * -ENOENT when it is not DEAD. */
+int store_kick(store_wtxn_t *tx, uint64_t id, int64_t now_ms);
+/* Deletes a DEAD delivery; its event stays until retention prunes it (a missing
+ * delivery counts as finished there). -ENOENT when it is not DEAD. */
+int store_delete_dead(store_wtxn_t *tx, uint64_t id);
+
+/* Dead-letter selection for lists and bulk operations; NULL/0 fields do not filter. */
+typedef struct {
+    const char *subscriber;
+    const char *type;
+    int64_t since_ms; /* dead_ms >= since_ms; 0: no bound */
+    int64_t until_ms; /* dead_ms <= until_ms; 0: no bound */
+} store_dead_filter_t;
+
+/* Position in the dead-letter index (ordered by dead_ms, then id); {0,0} is the start. */
+typedef struct {
+    int64_t dead_ms;
+    uint64_t id;
+} store_dead_cursor_t;
+
+/* Bulk kick / delete of up to max matching dead letters after *cursor, advancing it.
+ * *done is the number changed; *more is false once the index is exhausted. Callers
+ * loop over several small transactions so ingest is never stalled for long. */
+int store_kick_dead(store_wtxn_t *tx, const store_dead_filter_t *f, store_dead_cursor_t *cursor,
+                    size_t max, int64_t now_ms, size_t *done, bool *more);
+int store_delete_dead_matching(store_wtxn_t *tx, const store_dead_filter_t *f,
+                               store_dead_cursor_t *cursor, size_t max, size_t *done, bool *more);
+
+/* Retention: deletes events received before cutoff_ms all of whose deliveries are
+ * DELIVERED (with those deliveries and their idempotency entry), examining at most max
+ * events from *cursor on (0 = the oldest). *pruned counts deleted events; *more is
+ * false when the scan reached cutoff_ms. */
+int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *cursor,
+                size_t *pruned, bool *more);
+
+/* ---- reads (any thread) ---- */
+
+/* A due delivery handed to the delivery worker. */
+typedef struct {
+    uint64_t id;
+    uint32_t attempts; /* attempts made so far */
+    int64_t first_attempt_ms;
+    char *event_id;
+    char *body;
+    size_t body_len;
+} store_claim_t;
+void store_claim_clear(store_claim_t *c);
+
+/* Reads up to max PENDING deliveries of subscriber due at or before now_ms, earliest
+ * first, skipping those for which skip(ctx, id) is true (the caller's in-flight set).
+ * Nothing is written: the lease lives in the caller's memory, so after a crash the
+ * delivery is simply still due. *next_due_ms is the due time of the earliest PENDING
+ * delivery of that subscriber that was neither returned nor skipped (INT64_MAX when
+ * none). Returns the number of entries filled in out, or a negative errno. */
+int store_claim_due(store_t *st, const char *subscriber, int64_t now_ms, size_t max,
+                    bool (*skip)(void *ctx, uint64_t id), void *ctx, store_claim_t *out,
+                    int64_t *next_due_ms);
+
+/* Calls fn once for each subscriber name that has PENDING deliveries (configured or not). */
+int store_pending_subscribers(store_t *st, void (*fn)(void *ctx, const char *name), void *ctx);
+
+int store_get_event(store_t *st, const char *id, size_t id_len, store_event_t *out);
+int store_get_delivery(store_t *st, uint64_t id, store_delivery_t *out);
+
+/* Up to limit dead letters matching f after *cursor, oldest first; *cursor is advanced
+ * past the last one returned; *more tells whether any matching one may follow. Returns
+ * the number filled in out. */
+int store_list_dead(store_t *st, const store_dead_filter_t *f, store_dead_cursor_t *cursor,
+                    size_t limit, store_delivery_t *out, bool *more);
+
+/* Counters of one subscriber (all zero when it never had a delivery). */
+int store_get_counters(store_t *st, const char *subscriber, store_counters_t *out);
+
+/* Size of the data file in bytes and pages in use (for metrics and the retention soak). */
+int store_usage(store_t *st, uint64_t *file_bytes, uint64_t *used_bytes);
+
+#endif
