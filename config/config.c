@@ -1,1 +1,1024 @@
-/* placeholder: being written */ typedef int placeholder_t;
+/* config.c -- parses and validates the gateway's JSON config: schema, defaults, ${VAR}. */
+#include "config/config.h"
+#include "config/json.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define MAX_DEPTH 32
+#define MAX_ERRORS 100 /* lines shown; a summary line counts the rest */
+#define PATH_CAP 256
+#define KEY_SHOW 64                 /* bytes of an odd key quoted in an error path */
+#define MAX_FILE_BYTES (16u << 20) /* a config is a few KiB; this only bounds a mistake */
+#define MAX_DELAY_MS 2592000000u    /* 30 days */
+
+/* Problems are collected, not returned at the first one, so that one --check run
+ * shows everything wrong with a file. Messages never quote string values, which
+ * may hold secrets; they quote keys and numbers only. */
+typedef struct {
+    const json_doc_t *doc;
+    char *buf;
+    size_t len, cap;
+    unsigned nerr;
+} ctx_t;
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) abort();
+    return p;
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p) abort();
+    return p;
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *p = strndup(s, n);
+    if (!p) abort();
+    return p;
+}
+
+static void append(ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void append(ctx_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) abort();
+    if (c->len + (size_t)n + 1 > c->cap) {
+        c->cap = (c->len + (size_t)n + 1) * 2;
+        c->buf = realloc(c->buf, c->cap);
+        if (!c->buf) abort();
+    }
+    va_start(ap, fmt);
+    vsnprintf(c->buf + c->len, c->cap - c->len, fmt, ap);
+    va_end(ap);
+    c->len += (size_t)n;
+}
+
+static void fail(ctx_t *c, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail(ctx_t *c, const char *path, const char *fmt, ...)
+{
+    if (++c->nerr > MAX_ERRORS) return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    append(c, "%s: %s\n", path, msg);
+}
+
+/* ---- character classes (not <ctype.h>: the config must not depend on the locale) ---- */
+
+static bool is_alnum(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+static bool all_chars(const char *s, size_t n, const char *extra)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_alnum((unsigned char)s[i]) && !strchr(extra, s[i])) return false;
+    return true;
+}
+
+/* ---- JSON paths for error lines ---- */
+
+/* parent.key, or parent["key"] (raw JSON escapes, shortened) when the key is not a
+ * plain identifier, e.g. filter["payload.product_id"]. */
+static void key_path(char *out, const char *parent, const char *key, size_t klen)
+{
+    if (klen > 0 && klen <= KEY_SHOW && all_chars(key, klen, "_-")) {
+        snprintf(out, PATH_CAP, "%s%s%.*s", parent, parent[0] ? "." : "", (int)klen, key);
+        return;
+    }
+    size_t show = klen;
+    if (show > KEY_SHOW) {
+        show = KEY_SHOW;
+        while (show > 0 && ((unsigned char)key[show] & 0xC0) == 0x80) /* whole UTF-8 chars */
+            show--;
+    }
+    snprintf(out, PATH_CAP, "%s[\"%.*s%s\"]", parent, (int)show, key, show < klen ? "..." : "");
+}
+
+static void index_path(char *out, const char *parent, size_t i)
+{
+    snprintf(out, PATH_CAP, "%s[%zu]", parent, i);
+}
+
+/* ---- token readers ---- */
+
+static jsmntype_t tok_type(const ctx_t *c, int t)
+{
+    return c->doc->tok[t].type;
+}
+
+static bool is_number(const ctx_t *c, int t)
+{
+    char ch = *json_tok_ptr(c->doc, t);
+    return tok_type(c, t) == JSMN_PRIMITIVE && (ch == '-' || (ch >= '0' && ch <= '9'));
+}
+
+static bool is_bool(const ctx_t *c, int t)
+{
+    char ch = *json_tok_ptr(c->doc, t);
+    return tok_type(c, t) == JSMN_PRIMITIVE && (ch == 't' || ch == 'f');
+}
+
+/* The value of a number token (the validator has checked its syntax). */
+static double number_value(const ctx_t *c, int t)
+{
+    char *s = xstrndup(json_tok_ptr(c->doc, t), json_tok_len(c->doc, t));
+    double v = strtod(s, NULL);
+    free(s);
+    return v;
+}
+
+static bool get_uint(ctx_t *c, int t, const char *path, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    /* The ranges stay far below 2^53, so the double holds every accepted integer exactly. */
+    double v = is_number(c, t) ? number_value(c, t) : -1;
+    if (v < (double)lo || v > (double)hi || v != (double)(uint64_t)v) {
+        fail(c, path, "expected an integer %" PRIu64 "..%" PRIu64, lo, hi);
+        return false;
+    }
+    *out = (uint64_t)v;
+    return true;
+}
+
+static bool get_u32(ctx_t *c, int t, const char *path, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    uint64_t v;
+    if (!get_uint(c, t, path, lo, hi, &v)) return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* True when the raw string contains \u0000, which would silently cut a C string. */
+static bool has_nul_escape(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\\') continue;
+        if (p[i + 1] == 'u' && memcmp(p + i + 2, "0000", 4) == 0) return true;
+        i += p[i + 1] == 'u' ? 5 : 1;
+    }
+    return false;
+}
+
+/* Replaces each ${NAME} in s by getenv(NAME). Returns a malloc'd string, or NULL
+ * after reporting an unset variable or a malformed reference. */
+static char *expand_env(ctx_t *c, const char *path, const char *s)
+{
+    if (!strstr(s, "${")) return xstrndup(s, strlen(s));
+    size_t cap = strlen(s) + 1, len = 0;
+    char *out = xmalloc(cap);
+    bool ok = true;
+    const char *p = s;
+    while (*p) {
+        const char *val = p;
+        size_t vlen = 1;
+        if (p[0] == '$' && p[1] == '{') {
+            const char *name = p + 2, *e = name;
+            while (is_alnum((unsigned char)*e) || *e == '_')
+                e++;
+            if (e == name || *e != '}' || (*name >= '0' && *name <= '9')) {
+                fail(c, path, "malformed ${NAME} reference");
+                free(out);
+                return NULL;
+            }
+            char *key = xstrndup(name, (size_t)(e - name));
+            val = getenv(key);
+            if (!val) {
+                fail(c, path, "environment variable %.64s is not set", key);
+                ok = false;
+                val = "";
+            }
+            free(key);
+            vlen = strlen(val);
+            p = e + 1;
+        } else {
+            p++;
+        }
+        if (len + vlen + 1 > cap) {
+            cap = (len + vlen + 1) * 2;
+            out = realloc(out, cap);
+            if (!out) abort();
+        }
+        memcpy(out + len, val, vlen);
+        len += vlen;
+    }
+    out[len] = '\0';
+    if (!ok) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* A string value with escapes decoded and ${NAME} expanded (malloc'd), or NULL after
+ * reporting the problem. */
+static char *get_string(ctx_t *c, int t, const char *path)
+{
+    if (tok_type(c, t) != JSMN_STRING) {
+        fail(c, path, "expected a string");
+        return NULL;
+    }
+    if (has_nul_escape(json_tok_ptr(c->doc, t), json_tok_len(c->doc, t))) {
+        fail(c, path, "contains a NUL character");
+        return NULL;
+    }
+    char *raw = json_str_dup(c->doc, t);
+    char *s = expand_env(c, path, raw);
+    free(raw);
+    return s;
+}
+
+/* ---- object schemas ---- */
+
+typedef struct {
+    const char *key;
+    int tok; /* value token, -1 when absent */
+} field_t;
+
+/* Records the value token of each known key of the object at obj; unknown and
+ * repeated keys are errors (the first occurrence is used). */
+static void scan_fields(ctx_t *c, int obj, const char *path, field_t *f, size_t nf)
+{
+    const json_doc_t *d = c->doc;
+    int k = obj + 1;
+    for (int n = 0; n < d->tok[obj].size; n++) {
+        int v = k + 1;
+        size_t i = 0;
+        while (i < nf && !json_tok_eq(d, k, f[i].key, strlen(f[i].key)))
+            i++;
+        char p[PATH_CAP];
+        key_path(p, path, json_tok_ptr(d, k), json_tok_len(d, k));
+        if (i == nf)
+            fail(c, p, "unknown key");
+        else if (f[i].tok >= 0)
+            fail(c, p, "duplicate key");
+        else
+            f[i].tok = v;
+        k = json_skip(d, v);
+    }
+}
+
+static void field_path(char *out, const char *parent, const field_t *f)
+{
+    key_path(out, parent, f->key, strlen(f->key));
+}
+
+/* ---- value syntaxes ---- */
+
+static bool valid_ipv4(const char *s, size_t n)
+{
+    char buf[INET_ADDRSTRLEN];
+    struct in_addr a;
+    if (n >= sizeof(buf)) return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return inet_pton(AF_INET, buf, &a) == 1;
+}
+
+static bool valid_ipv6(const char *s, size_t n)
+{
+    char buf[INET6_ADDRSTRLEN];
+    struct in6_addr a;
+    if (n >= sizeof(buf)) return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return inet_pton(AF_INET6, buf, &a) == 1;
+}
+
+/* A DNS name (dot-separated labels of [A-Za-z0-9_-], 1..63 each) or, when it looks
+ * numeric, a dotted-quad IPv4 address. */
+static bool valid_hostname(const char *s, size_t n)
+{
+    if (n == 0 || n > 253) return false;
+    size_t numeric = 0;
+    while (numeric < n && ((s[numeric] >= '0' && s[numeric] <= '9') || s[numeric] == '.'))
+        numeric++;
+    if (numeric == n) return valid_ipv4(s, n);
+    size_t label = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '.') {
+            if (label == 0) return false;
+            label = 0;
+        } else if (is_alnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_') {
+            if (++label > 63) return false;
+        } else {
+            return false;
+        }
+    }
+    return label > 0;
+}
+
+/* 1..65535 in decimal, nothing else. */
+static bool parse_port(const char *s, size_t n, uint16_t *port)
+{
+    if (n == 0 || n > 5 || strspn(s, "0123456789") < n) return false;
+    unsigned v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (unsigned)(s[i] - '0');
+    if (v < 1 || v > 65535) return false;
+    *port = (uint16_t)v;
+    return true;
+}
+
+/* "host:port" with an IPv4 address, a host name or a bracketed IPv6 address. Returns
+ * NULL and fills host/port, or the problem. */
+static const char *parse_listen(const char *s, char **host, uint16_t *port)
+{
+    const char *colon, *h = s;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':') return "expected host:port";
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        if (!valid_ipv6(h, hlen)) return "expected host:port";
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon) return "expected host:port";
+        hlen = (size_t)(colon - s);
+        if (!valid_hostname(s, hlen)) return "expected host:port";
+    }
+    const char *ps = colon + 1;
+    if (*ps == '\0' || strspn(ps, "0123456789") != strlen(ps)) return "expected host:port";
+    if (!parse_port(ps, strlen(ps), port)) return "port must be 1..65535";
+    *host = xstrndup(h, hlen);
+    return NULL;
+}
+
+/* http(s)://[userinfo@]host[:port][/path][?query][#fragment]; returns NULL or the problem. */
+static const char *check_url(const char *u)
+{
+    size_t skip;
+    if (strncasecmp(u, "http://", 7) == 0)
+        skip = 7;
+    else if (strncasecmp(u, "https://", 8) == 0)
+        skip = 8;
+    else
+        return "expected an http:// or https:// URL";
+    for (const char *p = u; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return "expected an http:// or https:// URL without spaces or control characters";
+    const char *a = u + skip;
+    size_t alen = strcspn(a, "/?#");
+    const char *at = memrchr(a, '@', alen);
+    if (at) {
+        alen -= (size_t)(at + 1 - a);
+        a = at + 1;
+    }
+    const char *end = a + alen, *hend;
+    if (alen == 0) return "URL has no host";
+    if (a[0] == '[') {
+        const char *close = memchr(a, ']', alen);
+        if (!close || !valid_ipv6(a + 1, (size_t)(close - a - 1))) return "URL has an invalid host";
+        hend = close + 1;
+    } else {
+        hend = memchr(a, ':', alen);
+        if (!hend) hend = end;
+        if (hend == a) return "URL has no host";
+        if (!all_chars(a, (size_t)(hend - a), ".-_~")) return "URL has an invalid host";
+    }
+    uint16_t port;
+    if (hend < end && (*hend != ':' || !parse_port(hend + 1, (size_t)(end - hend - 1), &port)))
+        return "URL has an invalid port";
+    return NULL;
+}
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= 64 && all_chars(s, n, "_.-");
+}
+
+static bool valid_event_type(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= 200 && all_chars(s, n, "_.:-");
+}
+
+static bool is_b64_char(char ch)
+{
+    return is_alnum((unsigned char)ch) || ch == '+' || ch == '/';
+}
+
+/* "whsec_" followed by padded standard base64 that decodes to at least one byte. */
+static bool valid_secret(const char *s)
+{
+    if (strncmp(s, "whsec_", 6) != 0) return false;
+    const char *b = s + 6;
+    size_t n = strlen(b), pad = 0;
+    if (n == 0 || n % 4 != 0) return false;
+    if (b[n - 1] == '=') pad = b[n - 2] == '=' ? 2 : 1;
+    for (size_t i = 0; i < n - pad; i++)
+        if (!is_b64_char(b[i])) return false;
+    return true; /* n >= 4 with at most 2 padding characters: at least one byte */
+}
+
+/* An RFC 9110 token. */
+static bool valid_header_name(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= 256 && all_chars(s, n, "!#$%&'*+-.^_`|~");
+}
+
+/* Headers that hookgate sets itself (or that curl manages) and a subscriber cannot
+ * override. */
+static bool reserved_header(const char *s)
+{
+    static const char *const reserved[] = {
+        "content-type",   "user-agent", "webhook-id", "webhook-timestamp", "webhook-signature",
+        "content-length", "host",       "expect",     "transfer-encoding", "connection",
+    };
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+        if (strcasecmp(s, reserved[i]) == 0) return true;
+    return false;
+}
+
+/* Field values: visible ASCII, spaces and tabs; no CR/LF or other controls. */
+static bool valid_header_value(const char *s)
+{
+    if (!*s) return false;
+    for (; *s; s++)
+        if (((unsigned char)*s < ' ' && *s != '\t') || *s == 0x7f) return false;
+    return true;
+}
+
+/* Bearer tokens: visible ASCII without spaces. */
+static bool valid_token(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f) return false;
+    return true;
+}
+
+/* A dotted path with non-empty segments. */
+static bool valid_filter_path(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && s[0] != '.' && s[n - 1] != '.' && !strstr(s, "..");
+}
+
+/* ---- sections ---- */
+
+enum { R_MAX_ATTEMPTS, R_INITIAL, R_MULTIPLIER, R_MAX_DELAY, R_JITTER, R_COUNT };
+
+/* Overrides the fields of r present in the retry object at t, then checks that the
+ * resulting delays are ordered when this object set either of them. */
+static void parse_retry(ctx_t *c, int t, const char *path, cfg_retry_t *r)
+{
+    if (tok_type(c, t) != JSMN_OBJECT) {
+        fail(c, path, "expected an object");
+        return;
+    }
+    field_t f[R_COUNT] = {
+        [R_MAX_ATTEMPTS] = {"max_attempts", -1}, [R_INITIAL] = {"initial_delay_ms", -1},
+        [R_MULTIPLIER] = {"multiplier", -1},     [R_MAX_DELAY] = {"max_delay_ms", -1},
+        [R_JITTER] = {"jitter", -1},
+    };
+    scan_fields(c, t, path, f, R_COUNT);
+    char p[PATH_CAP];
+    bool delays_ok = true;
+    if (f[R_MAX_ATTEMPTS].tok >= 0) {
+        field_path(p, path, &f[R_MAX_ATTEMPTS]);
+        get_u32(c, f[R_MAX_ATTEMPTS].tok, p, 1, 1000000, &r->max_attempts);
+    }
+    if (f[R_INITIAL].tok >= 0) {
+        field_path(p, path, &f[R_INITIAL]);
+        delays_ok &= get_uint(c, f[R_INITIAL].tok, p, 0, MAX_DELAY_MS, &r->initial_delay_ms);
+    }
+    if (f[R_MAX_DELAY].tok >= 0) {
+        field_path(p, path, &f[R_MAX_DELAY]);
+        delays_ok &= get_uint(c, f[R_MAX_DELAY].tok, p, 0, MAX_DELAY_MS, &r->max_delay_ms);
+    }
+    if (f[R_MULTIPLIER].tok >= 0) {
+        int v = f[R_MULTIPLIER].tok;
+        double x = is_number(c, v) ? number_value(c, v) : 0;
+        field_path(p, path, &f[R_MULTIPLIER]);
+        if (x >= 1 && isfinite(x))
+            r->multiplier = x;
+        else
+            fail(c, p, "expected a number >= 1");
+    }
+    if (f[R_JITTER].tok >= 0) {
+        int v = f[R_JITTER].tok;
+        double x = is_number(c, v) ? number_value(c, v) : -1;
+        field_path(p, path, &f[R_JITTER]);
+        if (x >= 0 && x <= 1)
+            r->jitter = x;
+        else
+            fail(c, p, "expected a number 0..1");
+    }
+    if (!delays_ok || r->max_delay_ms >= r->initial_delay_ms) return;
+    if (f[R_MAX_DELAY].tok >= 0) {
+        field_path(p, path, &f[R_MAX_DELAY]);
+        fail(c, p, "must be >= initial_delay_ms (%" PRIu64 ")", r->initial_delay_ms);
+    } else if (f[R_INITIAL].tok >= 0) {
+        field_path(p, path, &f[R_INITIAL]);
+        fail(c, p, "must be <= max_delay_ms (%" PRIu64 ")", r->max_delay_ms);
+    }
+}
+
+/* A scalar filter value; anything else is reported with the expected shapes. */
+static void get_filter_value(ctx_t *c, int t, const char *path, const char *expected,
+                             cfg_value_t *out)
+{
+    if (tok_type(c, t) == JSMN_STRING) {
+        out->kind = CFG_VALUE_STRING;
+        out->str = get_string(c, t, path);
+        out->len = out->str ? strlen(out->str) : 0;
+    } else if (is_bool(c, t)) {
+        out->kind = CFG_VALUE_BOOL;
+        out->boolean = *json_tok_ptr(c->doc, t) == 't';
+    } else if (is_number(c, t)) {
+        out->kind = CFG_VALUE_NUMBER;
+        out->number = number_value(c, t);
+        if (!isfinite(out->number)) fail(c, path, "number out of range");
+    } else {
+        fail(c, path, "%s", expected);
+    }
+}
+
+static void parse_filter(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
+{
+    static const char scalar_or_array[] =
+        "expected a string, number or boolean, or a non-empty array of them";
+    const json_doc_t *d = c->doc;
+    if (tok_type(c, t) != JSMN_OBJECT) {
+        fail(c, path, "expected an object");
+        return;
+    }
+    s->filters = xcalloc((size_t)d->tok[t].size, sizeof(*s->filters));
+    int k = t + 1;
+    for (int n = 0; n < d->tok[t].size; n++, k = json_skip(d, k + 1)) {
+        int v = k + 1;
+        char p[PATH_CAP];
+        key_path(p, path, json_tok_ptr(d, k), json_tok_len(d, k));
+        cfg_filter_t *f = &s->filters[s->nfilters++];
+        f->path = json_str_dup(d, k);
+        if (has_nul_escape(json_tok_ptr(d, k), json_tok_len(d, k)) ||
+            !valid_filter_path(f->path)) {
+            fail(c, p, "expected a dotted path with non-empty segments as the key");
+        } else {
+            for (size_t j = 0; j + 1 < s->nfilters; j++) {
+                if (strcmp(s->filters[j].path, f->path) == 0) {
+                    fail(c, p, "duplicate key");
+                    break;
+                }
+            }
+        }
+        if (tok_type(c, v) != JSMN_ARRAY) {
+            f->values = xcalloc(1, sizeof(*f->values));
+            f->nvalues = 1;
+            get_filter_value(c, v, p, scalar_or_array, &f->values[0]);
+            continue;
+        }
+        if (d->tok[v].size == 0) {
+            fail(c, p, "%s", scalar_or_array);
+            continue;
+        }
+        f->values = xcalloc((size_t)d->tok[v].size, sizeof(*f->values));
+        for (int e = v + 1, j = 0; j < d->tok[v].size; j++, e = json_skip(d, e)) {
+            char q[PATH_CAP];
+            index_path(q, p, (size_t)j);
+            get_filter_value(c, e, q, "expected a string, number or boolean",
+                             &f->values[f->nvalues++]);
+        }
+    }
+}
+
+static void add_secret(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
+{
+    char *v = get_string(c, t, path);
+    if (!v) return;
+    if (!valid_secret(v)) {
+        fail(c, path, "expected \"whsec_\" followed by base64");
+        free(v);
+        return;
+    }
+    s->secrets[s->nsecrets++] = v;
+}
+
+static void parse_secret(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
+{
+    const json_doc_t *d = c->doc;
+    if (tok_type(c, t) == JSMN_STRING) {
+        s->secrets = xcalloc(1, sizeof(*s->secrets));
+        add_secret(c, t, path, s);
+        return;
+    }
+    if (tok_type(c, t) != JSMN_ARRAY || d->tok[t].size == 0) {
+        fail(c, path, "expected a string or a non-empty array of strings");
+        return;
+    }
+    s->secrets = xcalloc((size_t)d->tok[t].size, sizeof(*s->secrets));
+    for (int e = t + 1, j = 0; j < d->tok[t].size; j++, e = json_skip(d, e)) {
+        char q[PATH_CAP];
+        index_path(q, path, (size_t)j);
+        add_secret(c, e, q, s);
+    }
+}
+
+static void parse_headers(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
+{
+    const json_doc_t *d = c->doc;
+    if (tok_type(c, t) != JSMN_OBJECT) {
+        fail(c, path, "expected an object");
+        return;
+    }
+    s->headers = xcalloc((size_t)d->tok[t].size, sizeof(*s->headers));
+    int k = t + 1;
+    for (int n = 0; n < d->tok[t].size; n++, k = json_skip(d, k + 1)) {
+        char p[PATH_CAP];
+        key_path(p, path, json_tok_ptr(d, k), json_tok_len(d, k));
+        char *name = json_str_dup(d, k);
+        bool ok = true;
+        if (has_nul_escape(json_tok_ptr(d, k), json_tok_len(d, k)) ||
+            !valid_header_name(name)) {
+            fail(c, p, "invalid header name");
+            ok = false;
+        } else if (reserved_header(name)) {
+            fail(c, p, "header is set by hookgate and cannot be overridden");
+            ok = false;
+        } else {
+            for (size_t j = 0; j < s->nheaders; j++) {
+                if (strcasecmp(s->headers[j].name, name) == 0) {
+                    fail(c, p, "duplicate header");
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        char *value = get_string(c, k + 1, p);
+        if (value && !valid_header_value(value)) {
+            fail(c, p, "expected a non-empty header value without control characters");
+            ok = false;
+        }
+        if (!ok || !value) {
+            free(name);
+            free(value);
+            continue;
+        }
+        s->headers[s->nheaders++] = (cfg_header_t){.name = name, .value = value};
+    }
+}
+
+static void parse_events(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
+{
+    const json_doc_t *d = c->doc;
+    if (tok_type(c, t) != JSMN_ARRAY || d->tok[t].size == 0) {
+        fail(c, path, "expected a non-empty array of event types");
+        return;
+    }
+    s->events = xcalloc((size_t)d->tok[t].size, sizeof(*s->events));
+    for (int e = t + 1, j = 0; j < d->tok[t].size; j++, e = json_skip(d, e)) {
+        char q[PATH_CAP];
+        index_path(q, path, (size_t)j);
+        char *v = get_string(c, e, q);
+        if (!v) continue;
+        if (strcmp(v, "*") == 0) {
+            s->all_events = true;
+        } else if (!valid_event_type(v)) {
+            fail(c, q, "expected \"*\" or an event type of 1 to 200 [A-Za-z0-9_.:-]");
+            free(v);
+            continue;
+        }
+        s->events[s->nevents++] = v;
+    }
+}
+
+enum {
+    S_NAME, S_URL, S_EVENTS, S_FILTER, S_SECRET, S_HEADERS, S_TIMEOUT, S_MAX_IN_FLIGHT,
+    S_RETRY, S_COUNT
+};
+
+static void parse_subscriber(ctx_t *c, int t, const char *path, const cfg_t *cfg,
+                             cfg_subscriber_t *s)
+{
+    s->timeout_ms = 10000;
+    s->max_in_flight = 32;
+    s->retry = cfg->retry;
+    if (tok_type(c, t) != JSMN_OBJECT) {
+        fail(c, path, "expected an object");
+        return;
+    }
+    field_t f[S_COUNT] = {
+        [S_NAME] = {"name", -1},
+        [S_URL] = {"url", -1},
+        [S_EVENTS] = {"events", -1},
+        [S_FILTER] = {"filter", -1},
+        [S_SECRET] = {"secret", -1},
+        [S_HEADERS] = {"headers", -1},
+        [S_TIMEOUT] = {"timeout_ms", -1},
+        [S_MAX_IN_FLIGHT] = {"max_in_flight", -1},
+        [S_RETRY] = {"retry", -1},
+    };
+    scan_fields(c, t, path, f, S_COUNT);
+    char p[PATH_CAP];
+    for (int i = S_NAME; i <= S_EVENTS; i++) {
+        if (f[i].tok < 0) {
+            field_path(p, path, &f[i]);
+            fail(c, p, "required");
+        }
+    }
+    if (f[S_NAME].tok >= 0) {
+        field_path(p, path, &f[S_NAME]);
+        char *name = get_string(c, f[S_NAME].tok, p);
+        if (name && !valid_name(name)) {
+            fail(c, p, "expected 1 to 64 of [A-Za-z0-9_.-]");
+            free(name);
+            name = NULL;
+        }
+        for (size_t i = 0; name && i < (size_t)(s - cfg->subscribers); i++) {
+            if (cfg->subscribers[i].name && strcmp(cfg->subscribers[i].name, name) == 0) {
+                fail(c, p, "duplicate subscriber name \"%s\" (also subscribers[%zu])", name, i);
+                break;
+            }
+        }
+        s->name = name;
+    }
+    if (f[S_URL].tok >= 0) {
+        field_path(p, path, &f[S_URL]);
+        char *url = get_string(c, f[S_URL].tok, p);
+        const char *why = url ? check_url(url) : NULL;
+        if (why) {
+            fail(c, p, "%s", why);
+            free(url);
+            url = NULL;
+        }
+        s->url = url;
+    }
+    if (f[S_EVENTS].tok >= 0) {
+        field_path(p, path, &f[S_EVENTS]);
+        parse_events(c, f[S_EVENTS].tok, p, s);
+    }
+    if (f[S_FILTER].tok >= 0) {
+        field_path(p, path, &f[S_FILTER]);
+        parse_filter(c, f[S_FILTER].tok, p, s);
+    }
+    if (f[S_SECRET].tok >= 0) {
+        field_path(p, path, &f[S_SECRET]);
+        parse_secret(c, f[S_SECRET].tok, p, s);
+    }
+    if (f[S_HEADERS].tok >= 0) {
+        field_path(p, path, &f[S_HEADERS]);
+        parse_headers(c, f[S_HEADERS].tok, p, s);
+    }
+    if (f[S_TIMEOUT].tok >= 0) {
+        field_path(p, path, &f[S_TIMEOUT]);
+        get_u32(c, f[S_TIMEOUT].tok, p, 1, 3600000, &s->timeout_ms);
+    }
+    if (f[S_MAX_IN_FLIGHT].tok >= 0) {
+        field_path(p, path, &f[S_MAX_IN_FLIGHT]);
+        get_u32(c, f[S_MAX_IN_FLIGHT].tok, p, 1, 10000, &s->max_in_flight);
+    }
+    if (f[S_RETRY].tok >= 0) {
+        field_path(p, path, &f[S_RETRY]);
+        parse_retry(c, f[S_RETRY].tok, p, &s->retry);
+    }
+}
+
+/* An optional token: absent or empty means none. */
+static void parse_token(ctx_t *c, const field_t *f, char **out)
+{
+    char p[PATH_CAP];
+    if (f->tok < 0) return;
+    field_path(p, "", f);
+    char *v = get_string(c, f->tok, p);
+    if (v && !valid_token(v)) {
+        fail(c, p, "expected visible ASCII characters without spaces");
+        free(v);
+        return;
+    }
+    if (v && !*v) {
+        free(v);
+        return;
+    }
+    *out = v;
+}
+
+enum {
+    T_LISTEN, T_DATA_DIR, T_INGEST_TOKEN, T_ADMIN_TOKEN, T_MAX_BODY, T_RETENTION, T_MAP_SIZE,
+    T_MAX_IN_FLIGHT, T_GRACE, T_RETRY, T_SUBSCRIBERS, T_COUNT
+};
+
+static void parse_root(ctx_t *c, cfg_t *cfg)
+{
+    const json_doc_t *d = c->doc;
+    field_t f[T_COUNT] = {
+        [T_LISTEN] = {"listen", -1},
+        [T_DATA_DIR] = {"data_dir", -1},
+        [T_INGEST_TOKEN] = {"ingest_token", -1},
+        [T_ADMIN_TOKEN] = {"admin_token", -1},
+        [T_MAX_BODY] = {"max_body_bytes", -1},
+        [T_RETENTION] = {"retention_hours", -1},
+        [T_MAP_SIZE] = {"map_size_mb", -1},
+        [T_MAX_IN_FLIGHT] = {"max_in_flight", -1},
+        [T_GRACE] = {"shutdown_grace_ms", -1},
+        [T_RETRY] = {"retry", -1},
+        [T_SUBSCRIBERS] = {"subscribers", -1},
+    };
+    scan_fields(c, 0, "", f, T_COUNT);
+    static const int required[] = {T_LISTEN, T_DATA_DIR, T_SUBSCRIBERS};
+    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+        if (f[required[i]].tok < 0) fail(c, f[required[i]].key, "required");
+
+    if (f[T_LISTEN].tok >= 0) {
+        char *v = get_string(c, f[T_LISTEN].tok, "listen");
+        const char *why = v ? parse_listen(v, &cfg->listen_host, &cfg->listen_port) : NULL;
+        if (why) {
+            fail(c, "listen", "%s", why);
+            free(v);
+            v = NULL;
+        }
+        cfg->listen = v;
+    }
+    if (f[T_DATA_DIR].tok >= 0) {
+        char *v = get_string(c, f[T_DATA_DIR].tok, "data_dir");
+        if (v && !*v) {
+            fail(c, "data_dir", "expected a non-empty string");
+            free(v);
+            v = NULL;
+        }
+        cfg->data_dir = v;
+    }
+    parse_token(c, &f[T_INGEST_TOKEN], &cfg->ingest_token);
+    parse_token(c, &f[T_ADMIN_TOKEN], &cfg->admin_token);
+    if (f[T_MAX_BODY].tok >= 0)
+        get_uint(c, f[T_MAX_BODY].tok, "max_body_bytes", 1, 1u << 30, &cfg->max_body_bytes);
+    if (f[T_RETENTION].tok >= 0)
+        get_u32(c, f[T_RETENTION].tok, "retention_hours", 1, 87600, &cfg->retention_hours);
+    if (f[T_MAP_SIZE].tok >= 0)
+        get_uint(c, f[T_MAP_SIZE].tok, "map_size_mb", 1, 1u << 24, &cfg->map_size_mb);
+    if (f[T_MAX_IN_FLIGHT].tok >= 0)
+        get_u32(c, f[T_MAX_IN_FLIGHT].tok, "max_in_flight", 1, 100000, &cfg->max_in_flight);
+    if (f[T_GRACE].tok >= 0)
+        get_u32(c, f[T_GRACE].tok, "shutdown_grace_ms", 0, 3600000, &cfg->shutdown_grace_ms);
+    /* Before the subscribers: theirs override it field by field. */
+    if (f[T_RETRY].tok >= 0) parse_retry(c, f[T_RETRY].tok, "retry", &cfg->retry);
+
+    int t = f[T_SUBSCRIBERS].tok;
+    if (t < 0) return;
+    if (tok_type(c, t) != JSMN_ARRAY) {
+        fail(c, "subscribers", "expected an array");
+        return;
+    }
+    cfg->subscribers = xcalloc((size_t)d->tok[t].size, sizeof(*cfg->subscribers));
+    cfg->nsubscribers = (size_t)d->tok[t].size;
+    for (int e = t + 1, j = 0; j < d->tok[t].size; j++, e = json_skip(d, e)) {
+        char p[PATH_CAP];
+        index_path(p, "subscribers", (size_t)j);
+        parse_subscriber(c, e, p, cfg, &cfg->subscribers[j]);
+    }
+}
+
+int cfg_parse(const char *text, size_t len, cfg_t **out, char **errors)
+{
+    ctx_t c = {0};
+    json_doc_t doc;
+    char jerr[128];
+    *out = NULL;
+    if (errors) *errors = NULL;
+    if (json_parse(&doc, text, len, MAX_DEPTH, jerr, sizeof(jerr)) != 0) {
+        fail(&c, "(root)", "invalid JSON: %s", jerr);
+        if (errors)
+            *errors = c.buf;
+        else
+            free(c.buf);
+        return -EINVAL;
+    }
+    c.doc = &doc;
+    cfg_t *cfg = xcalloc(1, sizeof(*cfg));
+    cfg->max_body_bytes = 1048576;
+    cfg->retention_hours = 168;
+    cfg->map_size_mb = 1024;
+    cfg->max_in_flight = 256;
+    cfg->shutdown_grace_ms = 10000;
+    cfg->retry = (cfg_retry_t){.max_attempts = 10,
+                               .initial_delay_ms = 1000,
+                               .multiplier = 2.0,
+                               .max_delay_ms = 3600000,
+                               .jitter = 0.2};
+    if (doc.tok[0].type != JSMN_OBJECT)
+        fail(&c, "(root)", "expected an object");
+    else
+        parse_root(&c, cfg);
+    json_free(&doc);
+    if (c.nerr == 0) {
+        *out = cfg;
+        return 0;
+    }
+    if (c.nerr > MAX_ERRORS) append(&c, "(%u more problems not shown)\n", c.nerr - MAX_ERRORS);
+    cfg_free(cfg);
+    if (errors)
+        *errors = c.buf;
+    else
+        free(c.buf);
+    return -EINVAL;
+}
+
+int cfg_load_file(const char *path, cfg_t **out, char **errors)
+{
+    *out = NULL;
+    if (errors) *errors = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t len = 0, cap = 4096;
+    char *text = NULL;
+    int err = fd < 0 ? errno : 0;
+    if (fd >= 0) text = xmalloc(cap);
+    while (!err) {
+        if (len == cap) {
+            if (cap >= MAX_FILE_BYTES) {
+                err = EFBIG;
+                break;
+            }
+            cap *= 2;
+            text = realloc(text, cap);
+            if (!text) abort();
+        }
+        ssize_t n = read(fd, text + len, cap - len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) err = errno;
+        if (n <= 0) break;
+        len += (size_t)n;
+    }
+    if (fd >= 0) close(fd);
+    if (err) {
+        free(text);
+        if (errors) {
+            ctx_t c = {0};
+            fail(&c, path, "cannot read: %s", strerror(err));
+            *errors = c.buf;
+        }
+        return -err;
+    }
+    int rc = cfg_parse(text, len, out, errors);
+    free(text);
+    return rc;
+}
+
+const cfg_subscriber_t *cfg_find_subscriber(const cfg_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nsubscribers; i++)
+        if (cfg->subscribers[i].name && strcmp(cfg->subscribers[i].name, name) == 0)
+            return &cfg->subscribers[i];
+    return NULL;
+}
+
+static void free_subscriber(cfg_subscriber_t *s)
+{
+    free(s->name);
+    free(s->url);
+    for (size_t i = 0; i < s->nevents; i++)
+        free(s->events[i]);
+    free(s->events);
+    for (size_t i = 0; i < s->nfilters; i++) {
+        for (size_t j = 0; j < s->filters[i].nvalues; j++)
+            free(s->filters[i].values[j].str);
+        free(s->filters[i].values);
+        free(s->filters[i].path);
+    }
+    free(s->filters);
+    for (size_t i = 0; i < s->nsecrets; i++)
+        free(s->secrets[i]);
+    free(s->secrets);
+    for (size_t i = 0; i < s->nheaders; i++) {
+        free(s->headers[i].name);
+        free(s->headers[i].value);
+    }
+    free(s->headers);
+}
+
+void cfg_free(cfg_t *cfg)
+{
+    if (!cfg) return;
+    free(cfg->listen);
+    free(cfg->listen_host);
+    free(cfg->data_dir);
+    free(cfg->ingest_token);
+    free(cfg->admin_token);
+    for (size_t i = 0; i < cfg->nsubscribers; i++)
+        free_subscriber(&cfg->subscribers[i]);
+    free(cfg->subscribers);
+    free(cfg);
+}

@@ -194,11 +194,26 @@ int json_parse(json_doc_t *doc, const char *text, size_t len, int max_depth, cha
         if (err) snprintf(err, errlen, "%s at byte %zu", v.why, (size_t)(v.p - text));
         return -EINVAL;
     }
-    jsmn_parser parser;
-    jsmn_init(&parser);
     jsmntok_t *tok = malloc(sizeof(*tok) * (size_t)v.ntok);
     if (!tok) abort();
-    int n = jsmn_parse(&parser, text, len, tok, (unsigned)v.ntok);
+    int n;
+    v.p = text;
+    skip_ws(&v);
+    if (v.ntok == 1 && *v.p != '"') {
+        /* jsmn's strict mode wants a delimiter after a primitive, so it rejects a bare
+         * scalar root that ends the input ("1", "true"); the validator has already
+         * checked it, so its single token is filled in here. */
+        const char *e = v.p;
+        while (e < v.end && *e != ' ' && *e != '\t' && *e != '\n' && *e != '\r')
+            e++;
+        tok[0] = (jsmntok_t){.type = JSMN_PRIMITIVE, .start = (int)(v.p - text),
+                             .end = (int)(e - text), .size = 0, .parent = -1};
+        n = 1;
+    } else {
+        jsmn_parser parser;
+        jsmn_init(&parser);
+        n = jsmn_parse(&parser, text, len, tok, (unsigned)v.ntok);
+    }
     if (n != v.ntok) { /* cannot happen for validated input; fail closed */
         free(tok);
         if (err) snprintf(err, errlen, "invalid JSON");

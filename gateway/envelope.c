@@ -1,1 +1,303 @@
-/* placeholder: being written */ typedef int placeholder_t;
+/* envelope.c -- ingest body validation and completion of envelopes with id/occurred_at. */
+#include "gateway/envelope.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_id_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == ':' || c == '-';
+}
+
+bool envelope_id_valid(const char *s, size_t n)
+{
+    if (n < 1 || n > ENVELOPE_ID_MAX) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_id_char(s[i])) return false;
+    return true;
+}
+
+bool envelope_type_valid(const char *s, size_t n)
+{
+    if (n < 1 || n > ENVELOPE_TYPE_MAX) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_id_char(s[i]) && s[i] != '.') return false;
+    return true;
+}
+
+static bool is_leap(int64_t y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int days_in_month(int64_t y, int m)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap(y) ? 29 : days[m - 1];
+}
+
+/* Reads exactly n digits at *p, advancing it; -1 if any is missing. */
+static int digits(const char **p, const char *end, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (*p >= end || **p < '0' || **p > '9') return -1;
+        v = v * 10 + (**p - '0');
+    }
+    return v;
+}
+
+static bool expect(const char **p, const char *end, char c)
+{
+    if (*p >= end || **p != c) return false;
+    (*p)++;
+    return true;
+}
+
+/* RFC 3339 section 5.6 date-time. Seconds may be 60 (a leap second); whether one
+ * really occurred at that minute is not checked. */
+bool envelope_rfc3339_valid(const char *s, size_t n)
+{
+    const char *p = s, *end = s + n;
+    int y = digits(&p, end, 4);
+    if (y < 0 || !expect(&p, end, '-')) return false;
+    int mo = digits(&p, end, 2);
+    if (mo < 1 || mo > 12 || !expect(&p, end, '-')) return false;
+    int d = digits(&p, end, 2);
+    if (d < 1 || d > days_in_month(y, mo)) return false;
+    if (p >= end || (*p != 'T' && *p != 't')) return false;
+    p++;
+    int h = digits(&p, end, 2);
+    if (h < 0 || h > 23 || !expect(&p, end, ':')) return false;
+    int mi = digits(&p, end, 2);
+    if (mi < 0 || mi > 59 || !expect(&p, end, ':')) return false;
+    int sec = digits(&p, end, 2);
+    if (sec < 0 || sec > 60) return false;
+    if (p < end && *p == '.') {
+        p++;
+        const char *frac = p;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        if (p == frac) return false;
+    }
+    if (p < end && (*p == 'Z' || *p == 'z')) return p + 1 == end;
+    if (p >= end || (*p != '+' && *p != '-')) return false;
+    p++;
+    int oh = digits(&p, end, 2);
+    if (oh < 0 || oh > 23 || !expect(&p, end, ':')) return false;
+    int om = digits(&p, end, 2);
+    return om >= 0 && om <= 59 && p == end;
+}
+
+/* Proleptic Gregorian date of a day count since 1970-01-01. Counting from March 1
+ * puts the leap day last in the counted year; a 400-year era has 146097 days. */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468; /* days from 0000-03-01 to 1970-01-01 */
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                /* 0..146096 */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* 0..399 */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);         /* 0..365 */
+    int64_t mp = (5 * doy + 2) / 153;                              /* March = 0 */
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+/* 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the four-digit-year range. */
+#define TIME_MIN_MS (-62167219200000LL)
+#define TIME_MAX_MS (253402300799999LL)
+
+size_t envelope_format_time(int64_t unix_ms, char *out)
+{
+    if (unix_ms < TIME_MIN_MS) unix_ms = TIME_MIN_MS;
+    if (unix_ms > TIME_MAX_MS) unix_ms = TIME_MAX_MS;
+    int64_t days = unix_ms / 86400000, ms = unix_ms % 86400000;
+    if (ms < 0) {
+        ms += 86400000;
+        days--;
+    }
+    int64_t y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+    int n = snprintf(out, 25, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)y, m, d,
+                     (int)(ms / 3600000), (int)(ms / 60000 % 60), (int)(ms / 1000 % 60),
+                     (int)(ms % 1000));
+    return (size_t)n;
+}
+
+void envelope_uuid7(int64_t unix_ms, const unsigned char random[10], char out[37])
+{
+    /* RFC 9562 section 5.7: 48-bit big-endian ms timestamp, version 7 in the high
+     * nibble of byte 6, variant 0b10 in the top bits of byte 8, the rest random. */
+    unsigned char b[16];
+    uint64_t ts = (uint64_t)unix_ms;
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)(ts >> (40 - 8 * i));
+    b[6] = (unsigned char)(0x70 | (random[0] & 0x0F));
+    b[7] = random[1];
+    b[8] = (unsigned char)(0x80 | (random[2] & 0x3F));
+    memcpy(b + 9, random + 3, 7);
+
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
+}
+
+/* Writes "<prefix><what>" into err: prefix is "" or "[i]." for batches. */
+static int fail(char *err, size_t errlen, const char *prefix, const char *what)
+{
+    if (err && errlen) snprintf(err, errlen, "%s%s", prefix, what);
+    return -EINVAL;
+}
+
+/* Key names hookgate reads; an escaped spelling of one ("\u0069d") would be a second,
+ * unseen copy of the field, so it is refused rather than silently ignored. */
+static const char *const reserved_keys[] = {"type", "id", "occurred_at", "payload"};
+
+static bool escaped_reserved_key(const json_doc_t *doc, int k)
+{
+    if (!memchr(json_tok_ptr(doc, k), '\\', json_tok_len(doc, k))) return false;
+    char *name = json_str_dup(doc, k);
+    bool reserved = false;
+    for (size_t i = 0; i < sizeof(reserved_keys) / sizeof(reserved_keys[0]); i++)
+        reserved = reserved || strcmp(name, reserved_keys[i]) == 0;
+    free(name);
+    return reserved;
+}
+
+/* Validates the envelope object at token obj in one pass over its keys (the last of a
+ * repeated key wins, as with json_object_get). */
+static int validate_one(const json_doc_t *doc, int obj, envelope_t *out, const char *prefix,
+                        char *err, size_t errlen)
+{
+    int type = -1, id = -1, occurred_at = -1, payload = -1;
+    int k = obj + 1;
+    for (int i = 0; i < doc->tok[obj].size; i++) {
+        int v = k + 1;
+        if (json_tok_eq(doc, k, "type", 4))
+            type = v;
+        else if (json_tok_eq(doc, k, "id", 2))
+            id = v;
+        else if (json_tok_eq(doc, k, "occurred_at", 11))
+            occurred_at = v;
+        else if (json_tok_eq(doc, k, "payload", 7))
+            payload = v;
+        else if (escaped_reserved_key(doc, k))
+            return fail(err, errlen, prefix, "reserved key names must not use escapes");
+        k = json_skip(doc, v);
+    }
+
+    if (type < 0) return fail(err, errlen, prefix, "type: required");
+    if (!json_is_string(doc, type)) return fail(err, errlen, prefix, "type: must be a string");
+    if (!envelope_type_valid(json_tok_ptr(doc, type), json_tok_len(doc, type)))
+        return fail(err, errlen, prefix, "type: must match [A-Za-z0-9_.:-]{1,200}");
+    if (id >= 0 && !json_is_string(doc, id))
+        return fail(err, errlen, prefix, "id: must be a string");
+    if (id >= 0 && !envelope_id_valid(json_tok_ptr(doc, id), json_tok_len(doc, id)))
+        return fail(err, errlen, prefix, "id: must match [A-Za-z0-9_:-]{1,200}");
+    if (occurred_at >= 0 &&
+        (!json_is_string(doc, occurred_at) ||
+         !envelope_rfc3339_valid(json_tok_ptr(doc, occurred_at), json_tok_len(doc, occurred_at))))
+        return fail(err, errlen, prefix, "occurred_at: must be an RFC 3339 date-time");
+    if (payload < 0) return fail(err, errlen, prefix, "payload: required");
+
+    out->tok = obj;
+    out->type = json_tok_ptr(doc, type);
+    out->type_len = json_tok_len(doc, type);
+    out->id = id >= 0 ? json_tok_ptr(doc, id) : NULL;
+    out->id_len = id >= 0 ? json_tok_len(doc, id) : 0;
+    out->has_occurred_at = occurred_at >= 0;
+    return 0;
+}
+
+int envelope_validate(const json_doc_t *doc, envelope_t *out, size_t *n, bool *is_batch,
+                      char *err, size_t errlen)
+{
+    if (doc->tok[0].type == JSMN_OBJECT) {
+        int rc = validate_one(doc, 0, &out[0], "", err, errlen);
+        if (rc != 0) return rc;
+        *n = 1;
+        *is_batch = false;
+        return 0;
+    }
+    if (doc->tok[0].type != JSMN_ARRAY)
+        return fail(err, errlen, "", "envelope must be a JSON object");
+    int count = doc->tok[0].size;
+    if (count < 1 || count > ENVELOPE_MAX_BATCH)
+        return fail(err, errlen, "", "batch must hold 1 to 1000 envelopes");
+    int t = 1;
+    for (int i = 0; i < count; i++) {
+        char prefix[16];
+        snprintf(prefix, sizeof(prefix), "[%d].", i);
+        if (doc->tok[t].type != JSMN_OBJECT) {
+            prefix[strlen(prefix) - 1] = ':'; /* "[3]: envelope must ..." */
+            return fail(err, errlen, prefix, " envelope must be a JSON object");
+        }
+        int rc = validate_one(doc, t, &out[i], prefix, err, errlen);
+        if (rc != 0) return rc;
+        t = json_skip(doc, t);
+    }
+    *n = (size_t)count;
+    *is_batch = true;
+    return 0;
+}
+
+void envelope_complete(const char *raw, size_t raw_len, const char *gen_id,
+                       const char *gen_occurred_at, char **out, size_t *out_len)
+{
+    /* raw is a validated object, so its first non-blank byte is the '{'. */
+    size_t open = 0;
+    while (open < raw_len && raw[open] != '{')
+        open++;
+    size_t at = open < raw_len ? open + 1 : 0; /* insertion point */
+    size_t rest = at;
+    while (rest < raw_len && (raw[rest] == ' ' || raw[rest] == '\t' || raw[rest] == '\n' ||
+                              raw[rest] == '\r'))
+        rest++;
+    bool empty = rest < raw_len && raw[rest] == '}';
+
+    size_t id_len = gen_id ? json_escape(NULL, 0, gen_id, strlen(gen_id)) : 0;
+    size_t ts_len = gen_occurred_at ? json_escape(NULL, 0, gen_occurred_at,
+                                                  strlen(gen_occurred_at))
+                                    : 0;
+    size_t extra = (gen_id ? 5 + id_len + 1 : 0) + (gen_occurred_at ? 14 + ts_len + 1 : 0);
+    if (open == raw_len) extra = 0; /* not an object: nothing to insert into */
+
+    char *buf = malloc(raw_len + extra + 1);
+    if (!buf) abort();
+    size_t w = 0;
+    if (extra == 0) {
+        memcpy(buf, raw, raw_len);
+        w = raw_len;
+    } else {
+        memcpy(buf, raw, at);
+        w = at;
+        if (gen_id) {
+            memcpy(buf + w, "\"id\":", 5);
+            w += 5;
+            w += json_escape(buf + w, id_len, gen_id, strlen(gen_id));
+            buf[w++] = ',';
+        }
+        if (gen_occurred_at) {
+            memcpy(buf + w, "\"occurred_at\":", 14);
+            w += 14;
+            w += json_escape(buf + w, ts_len, gen_occurred_at, strlen(gen_occurred_at));
+            buf[w++] = ',';
+        }
+        if (empty) w--; /* no member follows: drop the last comma */
+        memcpy(buf + w, raw + at, raw_len - at);
+        w += raw_len - at;
+    }
+    buf[w] = '\0';
+    *out = buf;
+    *out_len = w;
+}

@@ -1,1 +1,155 @@
-int main(void) { return 0; }
+/* main.c -- hookgate: command line, start-up, signals and orderly shutdown. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "gateway/delivery.h"
+#include "gateway/http.h"
+#include "gateway/runtime.h"
+#include "gateway/writer.h"
+#include "store/store.h"
+
+static const char usage[] =
+    "usage: hookgate --config FILE [--check]\n"
+    "\n"
+    "Webhook relay and fan-out gateway.\n"
+    "\n"
+    "  -c, --config FILE  the JSON config file (required)\n"
+    "      --check        validate the config, print ok or the errors, and exit\n"
+    "  -h, --help         show this help and exit\n"
+    "  -V, --version      show the version and exit\n"
+    "\n"
+    "Signals: SIGHUP reloads the config; SIGTERM/SIGINT stop gracefully.\n";
+
+static void print_errors(const char *errors)
+{
+    for (const char *line = errors; *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        fprintf(stderr, "config: %.*s\n", (int)n, line);
+        line += n + (nl != NULL);
+    }
+}
+
+static const char *config_path;
+static dlv_t *worker;
+
+/* SIGHUP: an invalid new config is logged and the old one stays in force. Settings
+ * bound at start-up (listen, data_dir, map_size_mb) keep their old values until a restart. */
+static void reload(void)
+{
+    cfg_t *cfg;
+    char *errors = NULL;
+    if (cfg_load_file(config_path, &cfg, &errors) != 0) {
+        fprintf(stderr, "hookgate: reload failed, keeping the config in force:\n");
+        print_errors(errors);
+        free(errors);
+        return;
+    }
+    const cfg_t *old = rt_config();
+    if (strcmp(old->listen, cfg->listen) != 0 || strcmp(old->data_dir, cfg->data_dir) != 0 ||
+        old->map_size_mb != cfg->map_size_mb)
+        fprintf(stderr, "hookgate: reload: listen, data_dir and map_size_mb changes take "
+                        "effect at the next restart\n");
+    rt_config_install(cfg);
+    dlv_notify(worker);
+    fprintf(stderr, "hookgate: config reloaded (%zu subscribers)\n", cfg->nsubscribers);
+}
+
+/* Signals are blocked in every thread and taken here, synchronously. */
+static void *signal_main(void *arg)
+{
+    sigset_t *set = arg;
+    for (;;) {
+        int sig;
+        if (sigwait(set, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+            reload();
+            continue;
+        }
+        fprintf(stderr, "hookgate: %s received, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        http_request_stop();
+        return NULL;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    bool check = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'k': check = true; break;
+        case 'h': fputs(usage, stdout); return 0;
+        case 'V': printf("hookgate %s\n", HOOKGATE_VERSION); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (!config_path || optind != argc) {
+        fputs(usage, stderr);
+        return 2;
+    }
+
+    cfg_t *cfg;
+    char *errors = NULL;
+    if (cfg_load_file(config_path, &cfg, &errors) != 0) {
+        print_errors(errors);
+        free(errors);
+        return 1;
+    }
+    if (check) {
+        puts("ok");
+        cfg_free(cfg);
+        return 0;
+    }
+    rt_config_install(cfg);
+
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    store_t *st;
+    char err[512];
+    int rc = store_open(cfg->data_dir, cfg->map_size_mb, &st, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "hookgate: store: %s\n", err);
+        return 1;
+    }
+    wr_t *w;
+    if ((rc = wr_start(st, &w)) != 0 || (rc = dlv_start(st, w, &worker)) != 0) {
+        fprintf(stderr, "hookgate: cannot start worker threads: %s\n", strerror(-rc));
+        return 1;
+    }
+    pthread_t sig_thread;
+    pthread_create(&sig_thread, NULL, signal_main, &set);
+
+    http_deps_t deps = {.st = st, .w = w, .d = worker};
+    rc = http_serve(cfg, &deps, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "hookgate: %s\n", err);
+        pthread_cancel(sig_thread);
+    }
+    pthread_join(sig_thread, NULL);
+
+    dlv_stop(worker, rt_config()->shutdown_grace_ms);
+    wr_stop(w);
+    store_close(st);
+    rt_config_free_all();
+    if (rc == 0) fprintf(stderr, "hookgate: stopped\n");
+    return rc == 0 ? 0 : 1;
+}

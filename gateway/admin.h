@@ -1,0 +1,14 @@
+/* admin.h -- the /admin/ API: inspection and repair of events and dead letters. */
+#ifndef HOOKGATE_ADMIN_H
+#define HOOKGATE_ADMIN_H
+
+#include <h2o.h>
+
+#include "gateway/http.h"
+
+/* Keeps the dependencies for the handlers. Loop thread, before serving. */
+void admin_init(const http_deps_t *deps);
+/* The h2o handler for everything under /admin. Loop thread. */
+int admin_on_req(h2o_handler_t *self, h2o_req_t *req);
+
+#endif

@@ -1,0 +1,292 @@
+/* ingest.c -- POST /events: validate, complete, fan out, and answer after the group commit.
+ *
+ * The loop thread does all parsing and matching, then hands one job per request to the
+ * writer. The writer commits whatever jobs arrived while its previous fsync ran, in one
+ * transaction, and posts each job back through h2o's multithread queue; only then is the
+ * 202 sent. A client that disconnects meanwhile changes nothing: its events are stored
+ * (and delivered) all the same, and the job is freed when it comes back. */
+#include "gateway/ingest.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "gateway/envelope.h"
+#include "gateway/match.h"
+#include "gateway/runtime.h"
+
+typedef struct {
+    char id[ENVELOPE_ID_MAX + 1];
+    size_t id_len;
+    const char *type; /* inside body */
+    size_t type_len;
+    char *body; /* completed envelope, owned */
+    size_t body_len;
+    const char **subscribers; /* names from the config in force; it outlives the job */
+    size_t nsubscribers;
+    bool duplicate;
+    uint32_t deliveries;
+} ingest_item_t;
+
+typedef struct ingest_job {
+    wr_op_t op;
+    h2o_multithread_message_t msg;
+    h2o_req_t *req;           /* NULL once the request is gone */
+    struct ingest_job **slot; /* in the request's pool; cleared when the job answers */
+    int rc;
+    bool is_batch;
+    size_t n;
+    ingest_item_t items[];
+} ingest_job_t;
+
+static struct {
+    h2o_multithread_receiver_t done;
+    http_deps_t deps;
+    size_t pending;
+} ing;
+
+size_t ingest_pending(void)
+{
+    return ing.pending;
+}
+
+static void job_free(ingest_job_t *job)
+{
+    for (size_t i = 0; i < job->n; i++) {
+        free(job->items[i].body);
+        free(job->items[i].subscribers);
+    }
+    free(job);
+}
+
+static int apply_job(wr_op_t *op, store_wtxn_t *tx)
+{
+    ingest_job_t *job = H2O_STRUCT_FROM_MEMBER(ingest_job_t, op, op);
+    for (size_t i = 0; i < job->n; i++) {
+        ingest_item_t *it = &job->items[i];
+        store_event_in_t in = {
+            .id = it->id,
+            .id_len = it->id_len,
+            .type = it->type,
+            .type_len = it->type_len,
+            .body = it->body,
+            .body_len = it->body_len,
+            .received_ms = rt_now_ms(),
+            .subscribers = it->subscribers,
+            .nsubscribers = it->nsubscribers,
+        };
+        int rc = store_enqueue(tx, &in, &it->duplicate, &it->deliveries);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+static void on_job_committed(wr_op_t *op, int rc)
+{
+    ingest_job_t *job = H2O_STRUCT_FROM_MEMBER(ingest_job_t, op, op);
+    job->rc = rc;
+    if (rc == 0) dlv_notify(ing.deps.d);
+    h2o_multithread_send_message(&ing.done, &job->msg);
+}
+
+static void on_req_disposed(void *p)
+{
+    ingest_job_t **slot = p;
+    if (*slot) (*slot)->req = NULL;
+}
+
+/* Appends {"id":..,"deliveries":n[,"duplicate":true]} for item to buf. */
+static size_t format_result(char *buf, const ingest_item_t *it)
+{
+    return (size_t)sprintf(buf, "{\"id\":\"%.*s\",\"deliveries\":%u%s}", (int)it->id_len, it->id,
+                           it->deliveries, it->duplicate ? ",\"duplicate\":true" : "");
+}
+
+static void respond(ingest_job_t *job)
+{
+    h2o_req_t *req = job->req;
+    if (job->rc == -ENOSPC) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                       H2O_STRLIT("30"));
+        http_send_error(req, 503, "store_full", "the event store is full; retry later");
+        return;
+    }
+    if (job->rc != 0) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                       H2O_STRLIT("5"));
+        http_send_error(req, 503, "store_error", "the event store failed to commit; retry");
+        return;
+    }
+    /* ids are <= 200 bytes of a charset that needs no escaping */
+    size_t cap = 32 + job->n * (ENVELOPE_ID_MAX + 64);
+    char *body = h2o_mem_alloc_pool(&req->pool, cap), *p = body;
+    if (!job->is_batch) {
+        p += format_result(p, &job->items[0]);
+        http_send_json(req, job->items[0].duplicate ? 200 : 202, body, (size_t)(p - body));
+        return;
+    }
+    p += sprintf(p, "{\"results\":[");
+    for (size_t i = 0; i < job->n; i++) {
+        if (i) *p++ = ',';
+        p += format_result(p, &job->items[i]);
+    }
+    p += sprintf(p, "]}");
+    http_send_json(req, 202, body, (size_t)(p - body));
+}
+
+static void on_done_messages(h2o_multithread_receiver_t *rcv, h2o_linklist_t *messages)
+{
+    (void)rcv;
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        ingest_job_t *job = H2O_STRUCT_FROM_MEMBER(ingest_job_t, msg, msg);
+        ing.pending--;
+        if (job->req) {
+            *job->slot = NULL;
+            respond(job);
+        }
+        job_free(job);
+    }
+}
+
+void ingest_init(h2o_context_t *ctx, const http_deps_t *deps)
+{
+    ing.deps = *deps;
+    h2o_multithread_register_receiver(ctx->queue, &ing.done, on_done_messages);
+}
+
+void ingest_fini(void)
+{
+    h2o_multithread_unregister_receiver(ing.done.queue, &ing.done);
+}
+
+/* application/json, with or without parameters, in any case. */
+static bool content_type_ok(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (i < 0) return true;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    static const char want[] = "application/json";
+    size_t n = sizeof(want) - 1;
+    if (v.len < n || strncasecmp(v.base, want, n) != 0) return false;
+    return v.len == n || v.base[n] == ';' || v.base[n] == ' ';
+}
+
+/* Fills item i from envelope e of doc: id (given or generated), completed body, matches. */
+static void prepare_item(ingest_item_t *it, const json_doc_t *doc, const envelope_t *e,
+                         const cfg_t *cfg, int64_t now_ms, const char *now_text)
+{
+    char gen_id[37];
+    if (e->id) {
+        memcpy(it->id, e->id, e->id_len);
+        it->id_len = e->id_len;
+    } else {
+        unsigned char rnd[10];
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) abort();
+        envelope_uuid7(now_ms, rnd, gen_id);
+        it->id_len = 36;
+        memcpy(it->id, gen_id, 36);
+    }
+    it->id[it->id_len] = '\0';
+    size_t raw_len;
+    const char *raw = json_value_ptr(doc, e->tok, &raw_len);
+    envelope_complete(raw, raw_len, e->id ? NULL : it->id, e->has_occurred_at ? NULL : now_text,
+                      &it->body, &it->body_len);
+    /* type bytes need no escaping, so they sit unchanged inside the completed body */
+    it->type = it->body + (e->type - raw) + (it->body_len - raw_len);
+    it->type_len = e->type_len;
+
+    it->subscribers = malloc(sizeof(*it->subscribers) * (cfg->nsubscribers + 1));
+    if (!it->subscribers) abort();
+    it->nsubscribers = 0;
+    for (size_t s = 0; s < cfg->nsubscribers; s++) {
+        const cfg_subscriber_t *sub = &cfg->subscribers[s];
+        if (match_subscriber(sub, e->type, e->type_len, doc, e->tok))
+            it->subscribers[it->nsubscribers++] = sub->name;
+    }
+}
+
+int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/events"))) {
+        http_send_error(req, 404, "not_found", "no such endpoint");
+        return 0;
+    }
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("POST"));
+        http_send_error(req, 405, "method_not_allowed", "use POST /events");
+        return 0;
+    }
+    const cfg_t *cfg = rt_config();
+    if (cfg->ingest_token && !http_bearer_ok(req, cfg->ingest_token)) {
+        http_send_error(req, 401, "unauthorized", "a valid Authorization: Bearer token is required");
+        return 0;
+    }
+    if (http_stopping()) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                       H2O_STRLIT("5"));
+        http_send_error(req, 503, "shutting_down", "the gateway is shutting down; retry");
+        return 0;
+    }
+    if (!content_type_ok(req)) {
+        http_send_error(req, 415, "unsupported_media_type", "Content-Type must be application/json");
+        return 0;
+    }
+    if (req->entity.len > cfg->max_body_bytes) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "body exceeds max_body_bytes (%llu)",
+                 (unsigned long long)cfg->max_body_bytes);
+        http_send_error(req, 413, "payload_too_large", detail);
+        return 0;
+    }
+
+    const char *text = req->entity.base ? req->entity.base : "";
+    size_t len = req->entity.len;
+    /* A batch's array adds one level above the envelopes' own 64. */
+    size_t lead = 0;
+    while (lead < len && (text[lead] == ' ' || text[lead] == '\n' || text[lead] == '\t' ||
+                          text[lead] == '\r'))
+        lead++;
+    int max_depth = ENVELOPE_MAX_DEPTH + (lead < len && text[lead] == '[');
+    json_doc_t doc;
+    char err[256];
+    if (json_parse(&doc, text, len, max_depth, err, sizeof(err)) != 0) {
+        char detail[300];
+        snprintf(detail, sizeof(detail), "invalid JSON: %s", err);
+        http_send_error(req, 400, "invalid_json", detail);
+        return 0;
+    }
+    static envelope_t envs[ENVELOPE_MAX_BATCH]; /* loop thread only */
+    size_t n;
+    bool is_batch;
+    if (envelope_validate(&doc, envs, &n, &is_batch, err, sizeof(err)) != 0) {
+        json_free(&doc);
+        http_send_error(req, 400, "invalid_envelope", err);
+        return 0;
+    }
+
+    ingest_job_t *job = calloc(1, sizeof(*job) + n * sizeof(ingest_item_t));
+    if (!job) abort();
+    job->n = n;
+    job->is_batch = is_batch;
+    int64_t now_ms = rt_now_ms();
+    char now_text[32];
+    envelope_format_time(now_ms, now_text);
+    for (size_t i = 0; i < n; i++)
+        prepare_item(&job->items[i], &doc, &envs[i], cfg, now_ms, now_text);
+    json_free(&doc);
+
+    job->req = req;
+    job->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*job->slot), on_req_disposed);
+    *job->slot = job;
+    job->op.apply = apply_job;
+    job->op.on_done = on_job_committed;
+    ing.pending++;
+    wr_submit(ing.deps.w, &job->op);
+    return 0;
+}

@@ -1,0 +1,111 @@
+/* codec.h -- byte layouts of the store's keys and records (see store/FORMAT.md). Pure: no
+ * LMDB, no I/O, callable from any thread. Part of the store module, used by store.c and
+ * the tests.
+ *
+ * Records are a format-version byte then fields in a fixed order: integers little-endian
+ * and fixed-width, strings as a u32 length then the bytes. Keys use big-endian integers
+ * so that LMDB's byte order is numeric order. Every *_view / *_parse / *_decode function
+ * checks bounds and returns -EINVAL on truncated, oversized or trailing input; it never
+ * reads outside [p, p + n). Every codec_encode_* replaces the contents of b. */
+#ifndef HOOKGATE_CODEC_H
+#define HOOKGATE_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* A growable output buffer. Out of memory aborts. */
+typedef struct {
+    uint8_t *p;
+    size_t len, cap;
+} codec_buf_t;
+
+void codec_buf_reset(codec_buf_t *b); /* len = 0, keeps the memory */
+void codec_buf_free(codec_buf_t *b);
+
+/* A string inside a record being viewed: not NUL-terminated, valid while the record is. */
+typedef struct {
+    const char *p;
+    uint32_t len;
+} codec_str_t;
+
+/* ---- fixed-width integers ---- */
+
+void codec_put_be64(uint8_t *p, uint64_t v);
+uint64_t codec_get_be64(const uint8_t *p);
+void codec_put_le32(uint8_t *p, uint32_t v);
+uint32_t codec_get_le32(const uint8_t *p);
+void codec_put_le64(uint8_t *p, uint64_t v);
+uint64_t codec_get_le64(const uint8_t *p);
+
+/* A signed time as an unsigned key component that sorts in numeric order (sign bit
+ * flipped), and back. */
+uint64_t codec_time_key(int64_t t);
+int64_t codec_time_from_key(uint64_t k);
+
+/* ---- keys ---- */
+
+#define CODEC_DUE_KEY_EXTRA 17 /* '\0' + due time + delivery id after the name */
+#define CODEC_DEAD_KEY_LEN 16
+
+/* due index: subscriber name, '\0', due time (codec_time_key, BE), delivery id (BE).
+ * out must hold name_len + CODEC_DUE_KEY_EXTRA bytes; returns the key length. */
+size_t codec_due_key(uint8_t *out, const char *name, size_t name_len, int64_t due_ms,
+                     uint64_t id);
+/* Splits a due key; the name is key[0 .. *name_len). -EINVAL when malformed. */
+int codec_due_key_parse(const void *key, size_t n, size_t *name_len, int64_t *due_ms,
+                        uint64_t *id);
+
+/* dead index: dead time (codec_time_key, BE), delivery id (BE). */
+void codec_dead_key(uint8_t out[CODEC_DEAD_KEY_LEN], int64_t dead_ms, uint64_t id);
+int codec_dead_key_parse(const void *key, size_t n, int64_t *dead_ms, uint64_t *id);
+
+/* received index value: received time (LE) then the event id (at least one byte). */
+void codec_encode_received(codec_buf_t *b, int64_t received_ms, const char *id, size_t id_len);
+int codec_received_parse(const void *p, size_t n, int64_t *received_ms, codec_str_t *id);
+
+/* ---- event record (its id is the key, not part of the record) ---- */
+
+typedef struct {
+    int64_t received_ms;
+    codec_str_t type;
+    uint32_t ndeliveries;
+    const uint8_t *ids; /* ndeliveries u64 LE; read with codec_event_view_id */
+    codec_str_t body;
+} codec_event_view_t;
+
+/* -EINVAL when type_len, body_len or n does not fit the u32 fields. */
+int codec_encode_event(codec_buf_t *b, int64_t received_ms, const char *type, size_t type_len,
+                       const uint64_t *ids, size_t n, const char *body, size_t body_len);
+int codec_event_view(const void *p, size_t n, codec_event_view_t *v);
+uint64_t codec_event_view_id(const codec_event_view_t *v, uint32_t i);
+/* Fills out (id left NULL) with malloc'd copies; free with store_event_clear. type and
+ * body are NUL-terminated for convenience (body_len excludes the NUL). */
+int codec_decode_event(const void *p, size_t n, store_event_t *out);
+
+/* ---- delivery record (its id is the key, not part of the record) ---- */
+
+typedef struct {
+    store_state_t state;
+    uint32_t attempts;
+    int64_t created_ms, next_attempt_ms, first_attempt_ms, dead_ms;
+    int32_t last_status;
+    codec_str_t event_id, event_type, subscriber, last_error;
+    uint32_t nhistory; /* <= STORE_MAX_HISTORY */
+    const uint8_t *history; /* nhistory validated entries */
+} codec_delivery_view_t;
+
+/* d->id is not encoded. -EINVAL when a field does not fit its layout (nhistory over
+ * STORE_MAX_HISTORY, a state outside store_state_t, a string over 4 GiB). */
+int codec_encode_delivery(codec_buf_t *b, const store_delivery_t *d);
+int codec_delivery_view(const void *p, size_t n, codec_delivery_view_t *v);
+/* Fills out (id left 0) with malloc'd copies; free with store_delivery_clear. */
+int codec_decode_delivery(const void *p, size_t n, store_delivery_t *out);
+
+/* ---- per-subscriber counters ---- */
+
+int codec_encode_counters(codec_buf_t *b, const store_counters_t *c);
+int codec_decode_counters(const void *p, size_t n, store_counters_t *out);
+
+#endif
