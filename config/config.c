@@ -17,13 +17,13 @@
 #define MAX_DEPTH 32
 #define MAX_ERRORS 100 /* lines shown; a summary line counts the rest */
 #define PATH_CAP 256
-#define KEY_SHOW 64                 /* bytes of an odd key quoted in an error path */
+#define KEY_SHOW 64                /* bytes of an odd key quoted in an error path */
 #define MAX_FILE_BYTES (16u << 20) /* a config is a few KiB; this only bounds a mistake */
-#define MAX_DELAY_MS 2592000000u    /* 30 days */
+#define MAX_DELAY_MS 2592000000u   /* 30 days */
 
 /* Problems are collected, not returned at the first one, so that one --check run
  * shows everything wrong with a file. Messages never quote string values, which
- * may hold secrets; they quote keys and numbers only. */
+ * may hold secrets; they quote keys, subscriber names and numbers only. */
 typedef struct {
     const json_doc_t *doc;
     char *buf;
@@ -100,12 +100,22 @@ static bool all_chars(const char *s, size_t n, const char *extra)
 
 /* ---- JSON paths for error lines ---- */
 
+static void path_fmt(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void path_fmt(char *out, const char *fmt, ...)
+{
+    /* Paths are short (keys are shortened below); truncation would only cut a message. */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, PATH_CAP, fmt, ap);
+    va_end(ap);
+}
+
 /* parent.key, or parent["key"] (raw JSON escapes, shortened) when the key is not a
  * plain identifier, e.g. filter["payload.product_id"]. */
 static void key_path(char *out, const char *parent, const char *key, size_t klen)
 {
     if (klen > 0 && klen <= KEY_SHOW && all_chars(key, klen, "_-")) {
-        snprintf(out, PATH_CAP, "%s%s%.*s", parent, parent[0] ? "." : "", (int)klen, key);
+        path_fmt(out, "%s%s%.*s", parent, parent[0] ? "." : "", (int)klen, key);
         return;
     }
     size_t show = klen;
@@ -114,12 +124,12 @@ static void key_path(char *out, const char *parent, const char *key, size_t klen
         while (show > 0 && ((unsigned char)key[show] & 0xC0) == 0x80) /* whole UTF-8 chars */
             show--;
     }
-    snprintf(out, PATH_CAP, "%s[\"%.*s%s\"]", parent, (int)show, key, show < klen ? "..." : "");
+    path_fmt(out, "%s[\"%.*s%s\"]", parent, (int)show, key, show < klen ? "..." : "");
 }
 
 static void index_path(char *out, const char *parent, size_t i)
 {
-    snprintf(out, PATH_CAP, "%s[%zu]", parent, i);
+    path_fmt(out, "%s[%zu]", parent, i);
 }
 
 /* ---- token readers ---- */
@@ -430,6 +440,7 @@ static bool valid_secret(const char *s)
     size_t n = strlen(b), pad = 0;
     if (n == 0 || n % 4 != 0) return false;
     if (b[n - 1] == '=') pad = b[n - 2] == '=' ? 2 : 1;
+    if (n / 4 * 3 - pad > 128) return false; /* the signer's limit (sign_key_t) */
     for (size_t i = 0; i < n - pad; i++)
         if (!is_b64_char(b[i])) return false;
     return true; /* n >= 4 with at most 2 padding characters: at least one byte */
@@ -492,8 +503,10 @@ static void parse_retry(ctx_t *c, int t, const char *path, cfg_retry_t *r)
         return;
     }
     field_t f[R_COUNT] = {
-        [R_MAX_ATTEMPTS] = {"max_attempts", -1}, [R_INITIAL] = {"initial_delay_ms", -1},
-        [R_MULTIPLIER] = {"multiplier", -1},     [R_MAX_DELAY] = {"max_delay_ms", -1},
+        [R_MAX_ATTEMPTS] = {"max_attempts", -1},
+        [R_INITIAL] = {"initial_delay_ms", -1},
+        [R_MULTIPLIER] = {"multiplier", -1},
+        [R_MAX_DELAY] = {"max_delay_ms", -1},
         [R_JITTER] = {"jitter", -1},
     };
     scan_fields(c, t, path, f, R_COUNT);
@@ -576,8 +589,7 @@ static void parse_filter(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
         key_path(p, path, json_tok_ptr(d, k), json_tok_len(d, k));
         cfg_filter_t *f = &s->filters[s->nfilters++];
         f->path = json_str_dup(d, k);
-        if (has_nul_escape(json_tok_ptr(d, k), json_tok_len(d, k)) ||
-            !valid_filter_path(f->path)) {
+        if (has_nul_escape(json_tok_ptr(d, k), json_tok_len(d, k)) || !valid_filter_path(f->path)) {
             fail(c, p, "expected a dotted path with non-empty segments as the key");
         } else {
             for (size_t j = 0; j + 1 < s->nfilters; j++) {
@@ -612,7 +624,7 @@ static void add_secret(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
     char *v = get_string(c, t, path);
     if (!v) return;
     if (!valid_secret(v)) {
-        fail(c, path, "expected \"whsec_\" followed by base64");
+        fail(c, path, "expected \"whsec_\" followed by base64 of 1 to 128 bytes");
         free(v);
         return;
     }
@@ -653,8 +665,7 @@ static void parse_headers(ctx_t *c, int t, const char *path, cfg_subscriber_t *s
         key_path(p, path, json_tok_ptr(d, k), json_tok_len(d, k));
         char *name = json_str_dup(d, k);
         bool ok = true;
-        if (has_nul_escape(json_tok_ptr(d, k), json_tok_len(d, k)) ||
-            !valid_header_name(name)) {
+        if (has_nul_escape(json_tok_ptr(d, k), json_tok_len(d, k)) || !valid_header_name(name)) {
             fail(c, p, "invalid header name");
             ok = false;
         } else if (reserved_header(name)) {
@@ -708,8 +719,16 @@ static void parse_events(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
 }
 
 enum {
-    S_NAME, S_URL, S_EVENTS, S_FILTER, S_SECRET, S_HEADERS, S_TIMEOUT, S_MAX_IN_FLIGHT,
-    S_RETRY, S_COUNT
+    S_NAME,
+    S_URL,
+    S_EVENTS,
+    S_FILTER,
+    S_SECRET,
+    S_HEADERS,
+    S_TIMEOUT,
+    S_MAX_IN_FLIGHT,
+    S_RETRY,
+    S_COUNT
 };
 
 static void parse_subscriber(ctx_t *c, int t, const char *path, const cfg_t *cfg,
@@ -723,14 +742,10 @@ static void parse_subscriber(ctx_t *c, int t, const char *path, const cfg_t *cfg
         return;
     }
     field_t f[S_COUNT] = {
-        [S_NAME] = {"name", -1},
-        [S_URL] = {"url", -1},
-        [S_EVENTS] = {"events", -1},
-        [S_FILTER] = {"filter", -1},
-        [S_SECRET] = {"secret", -1},
-        [S_HEADERS] = {"headers", -1},
-        [S_TIMEOUT] = {"timeout_ms", -1},
-        [S_MAX_IN_FLIGHT] = {"max_in_flight", -1},
+        [S_NAME] = {"name", -1},          [S_URL] = {"url", -1},
+        [S_EVENTS] = {"events", -1},      [S_FILTER] = {"filter", -1},
+        [S_SECRET] = {"secret", -1},      [S_HEADERS] = {"headers", -1},
+        [S_TIMEOUT] = {"timeout_ms", -1}, [S_MAX_IN_FLIGHT] = {"max_in_flight", -1},
         [S_RETRY] = {"retry", -1},
     };
     scan_fields(c, t, path, f, S_COUNT);
@@ -818,8 +833,18 @@ static void parse_token(ctx_t *c, const field_t *f, char **out)
 }
 
 enum {
-    T_LISTEN, T_DATA_DIR, T_INGEST_TOKEN, T_ADMIN_TOKEN, T_MAX_BODY, T_RETENTION, T_MAP_SIZE,
-    T_MAX_IN_FLIGHT, T_GRACE, T_RETRY, T_SUBSCRIBERS, T_COUNT
+    T_LISTEN,
+    T_DATA_DIR,
+    T_INGEST_TOKEN,
+    T_ADMIN_TOKEN,
+    T_MAX_BODY,
+    T_RETENTION,
+    T_MAP_SIZE,
+    T_MAX_IN_FLIGHT,
+    T_GRACE,
+    T_RETRY,
+    T_SUBSCRIBERS,
+    T_COUNT
 };
 
 static void parse_root(ctx_t *c, cfg_t *cfg)
@@ -867,7 +892,7 @@ static void parse_root(ctx_t *c, cfg_t *cfg)
     if (f[T_MAX_BODY].tok >= 0)
         get_uint(c, f[T_MAX_BODY].tok, "max_body_bytes", 1, 1u << 30, &cfg->max_body_bytes);
     if (f[T_RETENTION].tok >= 0)
-        get_u32(c, f[T_RETENTION].tok, "retention_hours", 1, 87600, &cfg->retention_hours);
+        get_u32(c, f[T_RETENTION].tok, "retention_hours", 0, 87600, &cfg->retention_hours);
     if (f[T_MAP_SIZE].tok >= 0)
         get_uint(c, f[T_MAP_SIZE].tok, "map_size_mb", 1, 1u << 24, &cfg->map_size_mb);
     if (f[T_MAX_IN_FLIGHT].tok >= 0)

@@ -199,15 +199,18 @@ int json_parse(json_doc_t *doc, const char *text, size_t len, int max_depth, cha
     int n;
     v.p = text;
     skip_ws(&v);
-    if (v.ntok == 1 && *v.p != '"') {
+    if (v.ntok == 1 && !strchr("\"{[", *v.p)) {
         /* jsmn's strict mode wants a delimiter after a primitive, so it rejects a bare
          * scalar root that ends the input ("1", "true"); the validator has already
          * checked it, so its single token is filled in here. */
         const char *e = v.p;
         while (e < v.end && *e != ' ' && *e != '\t' && *e != '\n' && *e != '\r')
             e++;
-        tok[0] = (jsmntok_t){.type = JSMN_PRIMITIVE, .start = (int)(v.p - text),
-                             .end = (int)(e - text), .size = 0, .parent = -1};
+        tok[0] = (jsmntok_t){.type = JSMN_PRIMITIVE,
+                             .start = (int)(v.p - text),
+                             .end = (int)(e - text),
+                             .size = 0,
+                             .parent = -1};
         n = 1;
     } else {
         jsmn_parser parser;

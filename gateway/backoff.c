@@ -15,13 +15,12 @@ static int64_t add_saturating(int64_t a, int64_t b)
     return a + b;
 }
 
-int64_t backoff_next_due(uint32_t attempt, const cfg_retry_t *policy, int64_t now_ms,
-                         double rand01)
+int64_t backoff_next_due(uint32_t attempt, const cfg_retry_t *policy, int64_t now_ms, double rand01)
 {
     double max_delay = (double)policy->max_delay_ms;
     double base = 0.0;
     if (policy->initial_delay_ms > 0) {
-        uint32_t n = attempt > 0 ? attempt - 1 : 0;
+        uint32_t n = attempt > 0 ? attempt - 1 : 0; /* attempt 0 is taken as 1 */
         /* pow() goes to +inf rather than wrapping for huge attempt numbers, and
          * !(x < max) also catches NaN, so the cap applies to both. */
         base = (double)policy->initial_delay_ms * pow(policy->multiplier, (double)n);
@@ -53,11 +52,11 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 {
     if (m <= 2) y--;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;                          /* 0..399 */
-    int64_t mp = (m + 9) % 12;                            /* March = 0 */
-    int64_t doy = (153 * mp + 2) / 5 + d - 1;             /* 0..365 */
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;  /* 0..146096 */
-    return era * 146097 + doe - 719468;                   /* 719468: 0000-03-01 to 1970-01-01 */
+    int64_t yoe = y - era * 400;                         /* 0..399 */
+    int64_t mp = (m + 9) % 12;                           /* March = 0 */
+    int64_t doy = (153 * mp + 2) / 5 + d - 1;            /* 0..365 */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; /* 0..146096 */
+    return era * 146097 + doe - 719468;                  /* 719468: 0000-03-01 to 1970-01-01 */
 }
 
 /* Reads exactly n digits at *p, advancing it; -1 if any is missing. */

@@ -8,8 +8,8 @@
 
 static bool is_id_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == ':' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == ':' || c == '-';
 }
 
 bool envelope_id_valid(const char *s, size_t n)
@@ -98,10 +98,10 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
     z += 719468; /* days from 0000-03-01 to 1970-01-01 */
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;                                /* 0..146096 */
+    int64_t doe = z - era * 146097;                                      /* 0..146096 */
     int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* 0..399 */
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);         /* 0..365 */
-    int64_t mp = (5 * doy + 2) / 153;                              /* March = 0 */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* 0..365 */
+    int64_t mp = (5 * doy + 2) / 153;                                    /* March = 0 */
     *d = (int)(doy - (153 * mp + 2) / 5 + 1);
     *m = (int)(mp < 10 ? mp + 3 : mp - 9);
     *y = yoe + era * 400 + (*m <= 2);
@@ -123,9 +123,9 @@ size_t envelope_format_time(int64_t unix_ms, char *out)
     int64_t y;
     int m, d;
     civil_from_days(days, &y, &m, &d);
-    int n = snprintf(out, 25, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)y, m, d,
-                     (int)(ms / 3600000), (int)(ms / 60000 % 60), (int)(ms / 1000 % 60),
-                     (int)(ms % 1000));
+    int n =
+        snprintf(out, 25, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)y, m, d, (int)(ms / 3600000),
+                 (int)(ms / 60000 % 60), (int)(ms / 1000 % 60), (int)(ms % 1000));
     return (size_t)n;
 }
 
@@ -219,8 +219,8 @@ static int validate_one(const json_doc_t *doc, int obj, envelope_t *out, const c
     return 0;
 }
 
-int envelope_validate(const json_doc_t *doc, envelope_t *out, size_t *n, bool *is_batch,
-                      char *err, size_t errlen)
+int envelope_validate(const json_doc_t *doc, envelope_t *out, size_t *n, bool *is_batch, char *err,
+                      size_t errlen)
 {
     if (doc->tok[0].type == JSMN_OBJECT) {
         int rc = validate_one(doc, 0, &out[0], "", err, errlen);
@@ -239,8 +239,8 @@ int envelope_validate(const json_doc_t *doc, envelope_t *out, size_t *n, bool *i
         char prefix[16];
         snprintf(prefix, sizeof(prefix), "[%d].", i);
         if (doc->tok[t].type != JSMN_OBJECT) {
-            prefix[strlen(prefix) - 1] = ':'; /* "[3]: envelope must ..." */
-            return fail(err, errlen, prefix, " envelope must be a JSON object");
+            if (err && errlen) snprintf(err, errlen, "[%d]: envelope must be a JSON object", i);
+            return -EINVAL;
         }
         int rc = validate_one(doc, t, &out[i], prefix, err, errlen);
         if (rc != 0) return rc;
@@ -254,21 +254,20 @@ int envelope_validate(const json_doc_t *doc, envelope_t *out, size_t *n, bool *i
 void envelope_complete(const char *raw, size_t raw_len, const char *gen_id,
                        const char *gen_occurred_at, char **out, size_t *out_len)
 {
-    /* raw is a validated object, so its first non-blank byte is the '{'. */
+    /* raw is a validated object: the first '{' opens it (only blanks come before). */
     size_t open = 0;
     while (open < raw_len && raw[open] != '{')
         open++;
     size_t at = open < raw_len ? open + 1 : 0; /* insertion point */
     size_t rest = at;
-    while (rest < raw_len && (raw[rest] == ' ' || raw[rest] == '\t' || raw[rest] == '\n' ||
-                              raw[rest] == '\r'))
+    while (rest < raw_len &&
+           (raw[rest] == ' ' || raw[rest] == '\t' || raw[rest] == '\n' || raw[rest] == '\r'))
         rest++;
     bool empty = rest < raw_len && raw[rest] == '}';
 
     size_t id_len = gen_id ? json_escape(NULL, 0, gen_id, strlen(gen_id)) : 0;
-    size_t ts_len = gen_occurred_at ? json_escape(NULL, 0, gen_occurred_at,
-                                                  strlen(gen_occurred_at))
-                                    : 0;
+    size_t ts_len =
+        gen_occurred_at ? json_escape(NULL, 0, gen_occurred_at, strlen(gen_occurred_at)) : 0;
     size_t extra = (gen_id ? 5 + id_len + 1 : 0) + (gen_occurred_at ? 14 + ts_len + 1 : 0);
     if (open == raw_len) extra = 0; /* not an object: nothing to insert into */
 

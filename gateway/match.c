@@ -71,8 +71,7 @@ static size_t decode_char(const char **p, const char *end, unsigned char out[4])
 }
 
 /* Does the escaped string raw/len decode to want/want_len? Allocation-free. */
-static bool decoded_eq(const char *raw, size_t len, bool escaped, const char *want,
-                       size_t want_len)
+static bool decoded_eq(const char *raw, size_t len, bool escaped, const char *want, size_t want_len)
 {
     if (!escaped) return len == want_len && memcmp(raw, want, len) == 0;
     const char *p = raw, *end = raw + len;

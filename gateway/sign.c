@@ -19,14 +19,13 @@
 
 static bool is_b64_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 int sign_key_decode(const char *secret, sign_key_t *out)
 {
-    if (strncmp(secret, SECRET_PREFIX, strlen(SECRET_PREFIX)) == 0)
-        secret += strlen(SECRET_PREFIX);
+    if (strncmp(secret, SECRET_PREFIX, strlen(SECRET_PREFIX)) == 0) secret += strlen(SECRET_PREFIX);
     size_t len = strlen(secret);
     /* EVP_DecodeBlock skips whitespace and mishandles '=' in the middle, so the text is
      * checked strictly first; missing padding is tolerated and added back. */
@@ -66,8 +65,8 @@ static void fetch_hmac(void)
     if (!hmac_alg) abort();
 }
 
-size_t sign_compute(const sign_key_t *key, const char *msg_id, size_t msg_id_len,
-                    int64_t timestamp, const char *body, size_t body_len, char *out)
+size_t sign_compute(const sign_key_t *key, const char *msg_id, size_t msg_id_len, int64_t timestamp,
+                    const char *body, size_t body_len, char *out)
 {
     pthread_once(&hmac_once, fetch_hmac);
     char ts[24];

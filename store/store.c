@@ -1,1 +1,1097 @@
-/* placeholder: being written */ typedef int placeholder_t;
+/* store.c -- the gateway's durable state in one LMDB environment (layout: store/FORMAT.md). */
+#include "store/store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/codec.h"
+
+#define KEY_MAX 511    /* LMDB's default maximum key size; our key buffers are this big */
+#define ERROR_MAX 1024 /* bytes kept of an error string, so that records stay bounded */
+
+struct store {
+    MDB_env *env;
+    MDB_dbi meta, events, received, deliveries, due, dead, counters;
+    size_t max_key;
+    /* Next ids as last committed; read and written by the writer thread only. */
+    uint64_t next_delivery_id, next_event_seq;
+};
+
+struct store_wtxn {
+    store_t *st;
+    MDB_txn *txn;
+    /* Ids handed out by this transaction; they become the store's on commit, so an
+     * aborted transaction gives its ids back. */
+    uint64_t next_delivery_id, next_event_seq;
+    int err; /* the first error that broke the transaction; every later call returns it */
+    codec_buf_t buf;
+};
+
+static const char META_FORMAT[] = "format";
+static const char META_NEXT_DELIVERY[] = "next_delivery_id";
+static const char META_NEXT_SEQ[] = "next_event_seq";
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "store: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "store: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+static char *xmemdup0(const char *s, size_t len)
+{
+    char *p = xmalloc(len + 1);
+    if (len) memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+/* A copy of an error string cut to ERROR_MAX bytes, on a UTF-8 character boundary. */
+static char *error_dup(const char *s)
+{
+    size_t len = s ? strlen(s) : 0;
+    if (len > ERROR_MAX) {
+        len = ERROR_MAX;
+        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+            len--;
+    }
+    return xmemdup0(s ? s : "", len);
+}
+
+static void replace_str(char **dst, char *src)
+{
+    free(*dst);
+    *dst = src;
+}
+
+static int map_err(int rc)
+{
+    if (rc == MDB_MAP_FULL || rc == ENOSPC) return -ENOSPC;
+    if (rc == MDB_NOTFOUND) return -ENOENT;
+    return -EIO;
+}
+
+static MDB_val val(const void *p, size_t n)
+{
+    MDB_val v = {n, (void *)p};
+    return v;
+}
+
+static bool str_eq(codec_str_t s, const char *c)
+{
+    return strlen(c) == s.len && memcmp(s.p, c, s.len) == 0;
+}
+
+/* ---- open / close ---- */
+
+/* mkdir -p */
+static int make_dirs(const char *dir)
+{
+    char *path = xmemdup0(dir, strlen(dir));
+    int rc = 0;
+    for (char *p = path + 1; *p && rc == 0; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(path, 0700) && errno != EEXIST) rc = -errno;
+        *p = '/';
+    }
+    if (rc == 0 && mkdir(path, 0700) && errno != EEXIST) rc = -errno;
+    free(path);
+    return rc;
+}
+
+static int get_u64_meta(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *out)
+{
+    MDB_val k = val(name, strlen(name)), v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        *out = 1; /* ids start at 1 so that 0 can mean "none" / "the start" */
+        return 0;
+    }
+    if (rc) return rc;
+    if (v.mv_size != 8) return MDB_CORRUPTED;
+    *out = codec_get_le64(v.mv_data);
+    return 0;
+}
+
+/* Checks the format version of the environment in txn, stamping a new one; on refusal
+ * writes the reason to err and returns -EINVAL. */
+static int check_format(store_t *st, MDB_txn *txn, char *err, size_t errlen)
+{
+    MDB_dbi main_dbi;
+    MDB_stat ms;
+    int rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
+    if (rc == 0) rc = mdb_stat(txn, main_dbi, &ms);
+    if (rc == 0) rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta);
+    if (rc) {
+        snprintf(err, errlen, "store: cannot read the format version: %s", mdb_strerror(rc));
+        return map_err(rc);
+    }
+    MDB_val k = val(META_FORMAT, strlen(META_FORMAT)), v;
+    rc = mdb_get(txn, st->meta, &k, &v);
+    if (rc == MDB_NOTFOUND && ms.ms_entries == 0) {
+        /* A new environment: nothing in it yet, so this is ours to stamp. */
+        uint8_t b[4];
+        codec_put_le32(b, STORE_FORMAT_VERSION);
+        v = val(b, sizeof(b));
+        rc = mdb_put(txn, st->meta, &k, &v, 0);
+        if (rc) snprintf(err, errlen, "store: cannot write the format version: %s",
+                         mdb_strerror(rc));
+        return rc ? map_err(rc) : 0;
+    }
+    if (rc == MDB_NOTFOUND) {
+        snprintf(err, errlen, "store: not a hookgate store (no format version)");
+        return -EINVAL;
+    }
+    if (rc) {
+        snprintf(err, errlen, "store: cannot read the format version: %s", mdb_strerror(rc));
+        return map_err(rc);
+    }
+    if (v.mv_size != 4) {
+        snprintf(err, errlen, "store: unreadable format version record");
+        return -EINVAL;
+    }
+    uint32_t version = codec_get_le32(v.mv_data);
+    if (version != STORE_FORMAT_VERSION) {
+        snprintf(err, errlen,
+                 "store: format version %u, but this hookgate reads only version %d "
+                 "(migrate or use another data_dir)",
+                 version, STORE_FORMAT_VERSION);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int open_dbis(store_t *st, MDB_txn *txn, char *err, size_t errlen)
+{
+    struct {
+        const char *name;
+        MDB_dbi *dbi;
+    } dbs[] = {{"events", &st->events}, {"received", &st->received},
+               {"deliveries", &st->deliveries}, {"due", &st->due},
+               {"dead", &st->dead}, {"counters", &st->counters}};
+    for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+        int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
+        if (rc) {
+            snprintf(err, errlen, "store: cannot open table %s: %s", dbs[i].name,
+                     mdb_strerror(rc));
+            return map_err(rc);
+        }
+    }
+    int rc = get_u64_meta(txn, st->meta, META_NEXT_DELIVERY, &st->next_delivery_id);
+    if (rc == 0) rc = get_u64_meta(txn, st->meta, META_NEXT_SEQ, &st->next_event_seq);
+    if (rc) {
+        snprintf(err, errlen, "store: cannot read the id counters: %s", mdb_strerror(rc));
+        return map_err(rc);
+    }
+    return 0;
+}
+
+int store_open(const char *dir, uint64_t map_size_mb, store_t **out, char *err, size_t errlen)
+{
+    store_t *st = xmalloc(sizeof(*st));
+    memset(st, 0, sizeof(*st));
+    MDB_txn *txn = NULL;
+    int rc = make_dirs(dir);
+    if (rc) {
+        snprintf(err, errlen, "store: cannot create %s: %s", dir, strerror(-rc));
+        free(st);
+        return rc;
+    }
+    /* MDB_NOTLS: read transactions are opened on several threads (HTTP, delivery). The
+     * default sync mode keeps "committed = on disk" for ingest. */
+    if ((rc = mdb_env_create(&st->env)) || (rc = mdb_env_set_maxdbs(st->env, 8)) ||
+        (rc = mdb_env_set_mapsize(st->env, (size_t)map_size_mb << 20)) ||
+        (rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600))) {
+        snprintf(err, errlen, "store: cannot open %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    /* Frees reader slots left behind by a process that was killed. */
+    int dead_readers;
+    mdb_reader_check(st->env, &dead_readers);
+    int mk = mdb_env_get_maxkeysize(st->env);
+    st->max_key = mk < KEY_MAX ? (size_t)mk : KEY_MAX;
+
+    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn))) {
+        snprintf(err, errlen, "store: cannot open %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    if ((rc = check_format(st, txn, err, errlen)) || (rc = open_dbis(st, txn, err, errlen))) {
+        mdb_txn_abort(txn);
+        mdb_env_close(st->env);
+        free(st);
+        return rc;
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc) {
+        snprintf(err, errlen, "store: cannot initialise %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    *out = st;
+    return 0;
+
+fail:
+    if (st->env) mdb_env_close(st->env);
+    free(st);
+    return map_err(rc);
+}
+
+void store_close(store_t *st)
+{
+    if (!st) return;
+    mdb_env_close(st->env);
+    free(st);
+}
+
+/* ---- write transactions ---- */
+
+int store_wtxn_begin(store_t *st, store_wtxn_t **out)
+{
+    store_wtxn_t *tx = xmalloc(sizeof(*tx));
+    memset(tx, 0, sizeof(*tx));
+    int rc = mdb_txn_begin(st->env, NULL, 0, &tx->txn);
+    if (rc) {
+        free(tx);
+        return map_err(rc);
+    }
+    tx->st = st;
+    tx->next_delivery_id = st->next_delivery_id;
+    tx->next_event_seq = st->next_event_seq;
+    *out = tx;
+    return 0;
+}
+
+static void wtxn_free(store_wtxn_t *tx)
+{
+    codec_buf_free(&tx->buf);
+    free(tx);
+}
+
+void store_wtxn_abort(store_wtxn_t *tx)
+{
+    mdb_txn_abort(tx->txn);
+    wtxn_free(tx);
+}
+
+/* Records the LMDB error rc as the one that broke tx. */
+static int tx_fail(store_wtxn_t *tx, int rc)
+{
+    tx->err = map_err(rc);
+    return tx->err;
+}
+
+static int tx_put(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, const void *v,
+                  size_t vl)
+{
+    MDB_val key = val(k, kl), data = val(v, vl);
+    int rc = mdb_put(tx->txn, dbi, &key, &data, 0);
+    return rc ? tx_fail(tx, rc) : 0;
+}
+
+/* Deleting what is already gone is fine: the goal state holds. */
+static int tx_del(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl)
+{
+    MDB_val key = val(k, kl);
+    int rc = mdb_del(tx->txn, dbi, &key, NULL);
+    return rc && rc != MDB_NOTFOUND ? tx_fail(tx, rc) : 0;
+}
+
+/* 0 with *v pointing into the map (valid until the next write), -ENOENT, or an error. */
+static int tx_get(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, MDB_val *v)
+{
+    MDB_val key = val(k, kl);
+    int rc = mdb_get(tx->txn, dbi, &key, v);
+    if (rc == MDB_NOTFOUND) return -ENOENT;
+    return rc ? tx_fail(tx, rc) : 0;
+}
+
+int store_wtxn_commit(store_wtxn_t *tx)
+{
+    store_t *st = tx->st;
+    int rc = tx->err;
+    if (rc == 0 && tx->next_delivery_id != st->next_delivery_id) {
+        uint8_t b[8];
+        codec_put_le64(b, tx->next_delivery_id);
+        rc = tx_put(tx, st->meta, META_NEXT_DELIVERY, strlen(META_NEXT_DELIVERY), b, 8);
+    }
+    if (rc == 0 && tx->next_event_seq != st->next_event_seq) {
+        uint8_t b[8];
+        codec_put_le64(b, tx->next_event_seq);
+        rc = tx_put(tx, st->meta, META_NEXT_SEQ, strlen(META_NEXT_SEQ), b, 8);
+    }
+    if (rc) {
+        store_wtxn_abort(tx);
+        return rc;
+    }
+    rc = mdb_txn_commit(tx->txn); /* frees the LMDB transaction whatever the result */
+    if (rc == 0) {
+        st->next_delivery_id = tx->next_delivery_id;
+        st->next_event_seq = tx->next_event_seq;
+    }
+    wtxn_free(tx);
+    return rc ? map_err(rc) : 0;
+}
+
+/* ---- record helpers inside a write transaction ---- */
+
+static void id_key(uint8_t k[8], uint64_t id)
+{
+    codec_put_be64(k, id);
+}
+
+/* Loads delivery id; -ENOENT when it is missing or not in state want. */
+static int load_delivery(store_wtxn_t *tx, uint64_t id, store_state_t want, store_delivery_t *d)
+{
+    uint8_t k[8];
+    MDB_val v;
+    id_key(k, id);
+    int rc = tx_get(tx, tx->st->deliveries, k, 8, &v);
+    if (rc) return rc;
+    if (codec_decode_delivery(v.mv_data, v.mv_size, d)) return -EIO;
+    d->id = id;
+    if (d->state != want) {
+        store_delivery_clear(d);
+        return -ENOENT;
+    }
+    return 0;
+}
+
+static int save_delivery(store_wtxn_t *tx, const store_delivery_t *d)
+{
+    uint8_t k[8];
+    id_key(k, d->id);
+    if (codec_encode_delivery(&tx->buf, d)) return -EINVAL;
+    return tx_put(tx, tx->st->deliveries, k, 8, tx->buf.p, tx->buf.len);
+}
+
+static int due_put(store_wtxn_t *tx, const store_delivery_t *d)
+{
+    uint8_t k[KEY_MAX];
+    size_t kl = codec_due_key(k, d->subscriber, strlen(d->subscriber), d->next_attempt_ms, d->id);
+    return tx_put(tx, tx->st->due, k, kl, "", 0);
+}
+
+static int due_del(store_wtxn_t *tx, const store_delivery_t *d)
+{
+    uint8_t k[KEY_MAX];
+    size_t kl = codec_due_key(k, d->subscriber, strlen(d->subscriber), d->next_attempt_ms, d->id);
+    return tx_del(tx, tx->st->due, k, kl);
+}
+
+static int dead_put(store_wtxn_t *tx, const store_delivery_t *d)
+{
+    uint8_t k[CODEC_DEAD_KEY_LEN];
+    codec_dead_key(k, d->dead_ms, d->id);
+    return tx_put(tx, tx->st->dead, k, sizeof(k), "", 0);
+}
+
+static int dead_del(store_wtxn_t *tx, const store_delivery_t *d)
+{
+    uint8_t k[CODEC_DEAD_KEY_LEN];
+    codec_dead_key(k, d->dead_ms, d->id);
+    return tx_del(tx, tx->st->dead, k, sizeof(k));
+}
+
+/* A change to apply to one subscriber's counters. */
+typedef struct {
+    int pending, dead; /* -1, 0 or +1 */
+    bool delivered, failed;
+    int64_t last_success_ms; /* 0: unchanged */
+    const char *last_error;  /* NULL: unchanged */
+} counters_delta_t;
+
+static void bump(uint64_t *v, int delta)
+{
+    if (delta > 0) (*v)++;
+    if (delta < 0 && *v > 0) (*v)--; /* never wraps, even over a damaged record */
+}
+
+static int counters_apply(store_wtxn_t *tx, const char *name, const counters_delta_t *dl)
+{
+    store_counters_t c = {0};
+    MDB_val v;
+    size_t nl = strlen(name);
+    int rc = tx_get(tx, tx->st->counters, name, nl, &v);
+    if (rc == 0 && codec_decode_counters(v.mv_data, v.mv_size, &c)) rc = -EIO;
+    if (rc == -ENOENT) {
+        c.last_error = xmemdup0("", 0);
+        rc = 0;
+    }
+    if (rc) return rc;
+    bump(&c.pending, dl->pending);
+    bump(&c.dead, dl->dead);
+    if (dl->delivered) c.delivered++;
+    if (dl->failed) c.failed_attempts++;
+    if (dl->last_success_ms) c.last_success_ms = dl->last_success_ms;
+    if (dl->last_error) replace_str(&c.last_error, error_dup(dl->last_error));
+    rc = codec_encode_counters(&tx->buf, &c);
+    store_counters_clear(&c);
+    if (rc) return rc;
+    return tx_put(tx, tx->st->counters, name, nl, tx->buf.p, tx->buf.len);
+}
+
+/* Appends attempt a to d's history (dropping the oldest beyond STORE_MAX_HISTORY) and
+ * makes it the last outcome. */
+static void record_attempt(store_delivery_t *d, const store_attempt_t *a)
+{
+    if (d->nhistory == STORE_MAX_HISTORY) {
+        store_attempt_clear(&d->history[0]);
+        memmove(d->history, d->history + 1, (d->nhistory - 1) * sizeof(*d->history));
+        d->nhistory--;
+    } else {
+        d->history = xrealloc(d->history, (d->nhistory + 1) * sizeof(*d->history));
+    }
+    store_attempt_t *h = &d->history[d->nhistory++];
+    h->at_ms = a->at_ms;
+    h->status = a->status;
+    h->duration_ms = a->duration_ms;
+    h->error = error_dup(a->error);
+    d->attempts++;
+    d->last_status = a->status;
+    replace_str(&d->last_error, error_dup(a->error));
+    if (d->first_attempt_ms == 0) d->first_attempt_ms = a->at_ms;
+}
+
+/* ---- writes ---- */
+
+int store_enqueue(store_wtxn_t *tx, const store_event_in_t *ev, bool *duplicate,
+                  uint32_t *ndeliveries)
+{
+    store_t *st = tx->st;
+    if (tx->err) return tx->err;
+    if (ev->id_len == 0 || ev->id_len > st->max_key || ev->nsubscribers > UINT32_MAX ||
+        ev->type_len > UINT32_MAX || ev->body_len > UINT32_MAX)
+        return -EINVAL;
+    for (size_t i = 0; i < ev->nsubscribers; i++) {
+        size_t nl = strlen(ev->subscribers[i]);
+        if (nl == 0 || nl + CODEC_DUE_KEY_EXTRA > st->max_key) return -EINVAL;
+    }
+
+    /* The events table doubles as the idempotency index. */
+    MDB_val v;
+    int rc = tx_get(tx, st->events, ev->id, ev->id_len, &v);
+    if (rc == 0) {
+        codec_event_view_t view;
+        if (codec_event_view(v.mv_data, v.mv_size, &view)) return -EIO;
+        *duplicate = true;
+        *ndeliveries = view.ndeliveries;
+        return 0;
+    }
+    if (rc != -ENOENT) return rc;
+
+    size_t n = ev->nsubscribers;
+    uint64_t *ids = xmalloc(n * sizeof(*ids));
+    for (size_t i = 0; i < n; i++)
+        ids[i] = tx->next_delivery_id++;
+    rc = codec_encode_event(&tx->buf, ev->received_ms, ev->type, ev->type_len, ids, n, ev->body,
+                            ev->body_len);
+    if (rc == 0) rc = tx_put(tx, st->events, ev->id, ev->id_len, tx->buf.p, tx->buf.len);
+    if (rc == 0) {
+        uint8_t k[8];
+        id_key(k, tx->next_event_seq++);
+        codec_encode_received(&tx->buf, ev->received_ms, ev->id, ev->id_len);
+        rc = tx_put(tx, st->received, k, 8, tx->buf.p, tx->buf.len);
+    }
+
+    char *event_id = xmemdup0(ev->id, ev->id_len);
+    char *event_type = xmemdup0(ev->type, ev->type_len);
+    counters_delta_t dl = {.pending = 1};
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        store_delivery_t d = {
+            .id = ids[i],
+            .event_id = event_id,
+            .event_type = event_type,
+            .subscriber = (char *)ev->subscribers[i],
+            .state = STORE_PENDING,
+            .created_ms = ev->received_ms,
+            .next_attempt_ms = ev->received_ms,
+            .last_error = "",
+        };
+        rc = save_delivery(tx, &d);
+        if (rc == 0) rc = due_put(tx, &d);
+        if (rc == 0) rc = counters_apply(tx, d.subscriber, &dl);
+    }
+    free(event_id);
+    free(event_type);
+    free(ids);
+    if (rc) return rc;
+    *duplicate = false;
+    *ndeliveries = (uint32_t)n;
+    return 0;
+}
+
+int store_ack(store_wtxn_t *tx, uint64_t id, const store_attempt_t *a)
+{
+    store_delivery_t d;
+    if (tx->err) return tx->err;
+    if (!a) return -EINVAL;
+    int rc = load_delivery(tx, id, STORE_PENDING, &d);
+    if (rc) return rc;
+    rc = due_del(tx, &d);
+    record_attempt(&d, a);
+    d.state = STORE_DELIVERED;
+    d.next_attempt_ms = 0;
+    counters_delta_t dl = {.pending = -1, .delivered = true,
+                           .last_success_ms = a->at_ms + a->duration_ms};
+    if (rc == 0) rc = save_delivery(tx, &d);
+    if (rc == 0) rc = counters_apply(tx, d.subscriber, &dl);
+    store_delivery_clear(&d);
+    return rc;
+}
+
+int store_reschedule(store_wtxn_t *tx, uint64_t id, int64_t due_ms, const store_attempt_t *a)
+{
+    store_delivery_t d;
+    if (tx->err) return tx->err;
+    if (!a) return -EINVAL;
+    int rc = load_delivery(tx, id, STORE_PENDING, &d);
+    if (rc) return rc;
+    rc = due_del(tx, &d);
+    record_attempt(&d, a);
+    d.next_attempt_ms = due_ms;
+    counters_delta_t dl = {.failed = true, .last_error = d.last_error};
+    if (rc == 0) rc = save_delivery(tx, &d);
+    if (rc == 0) rc = due_put(tx, &d);
+    if (rc == 0) rc = counters_apply(tx, d.subscriber, &dl);
+    store_delivery_clear(&d);
+    return rc;
+}
+
+int store_bury(store_wtxn_t *tx, uint64_t id, int64_t now_ms, const store_attempt_t *a,
+               const char *reason)
+{
+    store_delivery_t d;
+    if (tx->err) return tx->err;
+    int rc = load_delivery(tx, id, STORE_PENDING, &d);
+    if (rc) return rc;
+    rc = due_del(tx, &d);
+    if (a) record_attempt(&d, a);
+    if (reason) replace_str(&d.last_error, error_dup(reason));
+    d.state = STORE_DEAD;
+    d.next_attempt_ms = 0;
+    d.dead_ms = now_ms;
+    counters_delta_t dl = {.pending = -1, .dead = 1, .failed = a != NULL,
+                           .last_error = (a || reason) ? d.last_error : NULL};
+    if (rc == 0) rc = save_delivery(tx, &d);
+    if (rc == 0) rc = dead_put(tx, &d);
+    if (rc == 0) rc = counters_apply(tx, d.subscriber, &dl);
+    store_delivery_clear(&d);
+    return rc;
+}
+
+int store_kick(store_wtxn_t *tx, uint64_t id, int64_t now_ms)
+{
+    store_delivery_t d;
+    if (tx->err) return tx->err;
+    int rc = load_delivery(tx, id, STORE_DEAD, &d);
+    if (rc) return rc;
+    rc = dead_del(tx, &d);
+    d.state = STORE_PENDING;
+    d.attempts = 0;
+    d.next_attempt_ms = now_ms;
+    d.dead_ms = 0;
+    counters_delta_t dl = {.pending = 1, .dead = -1};
+    if (rc == 0) rc = save_delivery(tx, &d);
+    if (rc == 0) rc = due_put(tx, &d);
+    if (rc == 0) rc = counters_apply(tx, d.subscriber, &dl);
+    store_delivery_clear(&d);
+    return rc;
+}
+
+int store_delete_dead(store_wtxn_t *tx, uint64_t id)
+{
+    store_delivery_t d;
+    uint8_t k[8];
+    if (tx->err) return tx->err;
+    int rc = load_delivery(tx, id, STORE_DEAD, &d);
+    if (rc) return rc;
+    id_key(k, id);
+    rc = dead_del(tx, &d);
+    counters_delta_t dl = {.dead = -1};
+    if (rc == 0) rc = tx_del(tx, tx->st->deliveries, k, 8);
+    if (rc == 0) rc = counters_apply(tx, d.subscriber, &dl);
+    store_delivery_clear(&d);
+    return rc;
+}
+
+/* ---- the dead-letter index ---- */
+
+/* Positions c on the first dead key after *cur (the start when {0,0}), or from f's since
+ * bound when that lies further on. Returns 0 or an LMDB code (MDB_NOTFOUND at the end). */
+static int dead_seek(MDB_cursor *c, const store_dead_filter_t *f, const store_dead_cursor_t *cur,
+                     MDB_val *k)
+{
+    MDB_val v;
+    uint8_t kb[CODEC_DEAD_KEY_LEN];
+    bool start = cur->dead_ms == 0 && cur->id == 0;
+    bool strict = !start;
+    int64_t ms = cur->dead_ms;
+    uint64_t id = cur->id;
+    if (f && f->since_ms && (start || f->since_ms > cur->dead_ms)) {
+        ms = f->since_ms;
+        id = 0; /* ids start at 1: (since, 0) precedes every entry at since */
+        strict = false;
+    } else if (start) {
+        return mdb_cursor_get(c, k, &v, MDB_FIRST);
+    }
+    codec_dead_key(kb, ms, id);
+    *k = val(kb, sizeof(kb));
+    int rc = mdb_cursor_get(c, k, &v, MDB_SET_RANGE);
+    if (rc == 0 && strict && k->mv_size == sizeof(kb) && memcmp(k->mv_data, kb, sizeof(kb)) == 0)
+        rc = mdb_cursor_get(c, k, &v, MDB_NEXT);
+    return rc;
+}
+
+/* Parses dead key k; false when it lies beyond f's until bound. -EIO when malformed. */
+static int dead_in_range(const MDB_val *k, const store_dead_filter_t *f, int64_t *dead_ms,
+                         uint64_t *id, bool *in_range)
+{
+    if (codec_dead_key_parse(k->mv_data, k->mv_size, dead_ms, id)) return -EIO;
+    *in_range = !(f && f->until_ms && *dead_ms > f->until_ms);
+    return 0;
+}
+
+/* Whether the DEAD delivery id in txn matches f's subscriber and type; *v is its record. */
+static bool dead_matches(store_t *st, MDB_txn *txn, uint64_t id, const store_dead_filter_t *f,
+                         MDB_val *v)
+{
+    uint8_t k[8];
+    id_key(k, id);
+    MDB_val key = val(k, 8);
+    codec_delivery_view_t d;
+    if (mdb_get(txn, st->deliveries, &key, v) ||
+        codec_delivery_view(v->mv_data, v->mv_size, &d) || d.state != STORE_DEAD)
+        return false;
+    if (f && f->subscriber && !str_eq(d.subscriber, f->subscriber)) return false;
+    if (f && f->type && !str_eq(d.event_type, f->type)) return false;
+    return true;
+}
+
+/* Whether an entry after *cur exists within f's time bounds. */
+static int dead_more(MDB_cursor *c, const store_dead_filter_t *f, const store_dead_cursor_t *cur,
+                     bool *more)
+{
+    MDB_val k;
+    int64_t ms;
+    uint64_t id;
+    int rc = dead_seek(c, f, cur, &k);
+    if (rc == MDB_NOTFOUND) {
+        *more = false;
+        return 0;
+    }
+    if (rc) return map_err(rc);
+    return dead_in_range(&k, f, &ms, &id, more);
+}
+
+/* The bounded bulk walk shared by kick and delete: examines at most max entries. */
+static int dead_bulk(store_wtxn_t *tx, const store_dead_filter_t *f, store_dead_cursor_t *cursor,
+                     size_t max, bool kick, int64_t now_ms, size_t *done, bool *more)
+{
+    MDB_cursor *c;
+    *done = 0;
+    *more = false;
+    if (tx->err) return tx->err;
+    int rc = mdb_cursor_open(tx->txn, tx->st->dead, &c);
+    if (rc) return tx_fail(tx, rc);
+    for (size_t examined = 0; examined < max; examined++) {
+        MDB_val k;
+        int64_t ms;
+        uint64_t id;
+        bool in_range;
+        /* Re-seek every time: the previous step may have deleted entries. */
+        rc = dead_seek(c, f, cursor, &k);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            goto out; /* exhausted: *more stays false */
+        }
+        if (rc) {
+            rc = tx_fail(tx, rc);
+            goto out;
+        }
+        if ((rc = dead_in_range(&k, f, &ms, &id, &in_range)) || !in_range) goto out;
+        cursor->dead_ms = ms;
+        cursor->id = id;
+        MDB_val v;
+        if (!dead_matches(tx->st, tx->txn, id, f, &v)) continue;
+        rc = kick ? store_kick(tx, id, now_ms) : store_delete_dead(tx, id);
+        if (rc) goto out;
+        (*done)++;
+    }
+    rc = dead_more(c, f, cursor, more);
+out:
+    mdb_cursor_close(c);
+    return rc;
+}
+
+int store_kick_dead(store_wtxn_t *tx, const store_dead_filter_t *f, store_dead_cursor_t *cursor,
+                    size_t max, int64_t now_ms, size_t *done, bool *more)
+{
+    return dead_bulk(tx, f, cursor, max, true, now_ms, done, more);
+}
+
+int store_delete_dead_matching(store_wtxn_t *tx, const store_dead_filter_t *f,
+                               store_dead_cursor_t *cursor, size_t max, size_t *done, bool *more)
+{
+    return dead_bulk(tx, f, cursor, max, false, 0, done, more);
+}
+
+/* ---- retention ---- */
+
+/* Whether every delivery of the event is DELIVERED or gone. */
+static int event_finished(store_wtxn_t *tx, const codec_event_view_t *ev, bool *finished)
+{
+    *finished = true;
+    for (uint32_t i = 0; i < ev->ndeliveries && *finished; i++) {
+        uint8_t k[8];
+        MDB_val v;
+        codec_delivery_view_t d;
+        id_key(k, codec_event_view_id(ev, i));
+        int rc = tx_get(tx, tx->st->deliveries, k, 8, &v);
+        if (rc == -ENOENT) continue;
+        if (rc) return rc;
+        if (codec_delivery_view(v.mv_data, v.mv_size, &d)) return -EIO;
+        *finished = d.state == STORE_DELIVERED;
+    }
+    return 0;
+}
+
+/* Deletes the event id (its record and deliveries) and its received entry rkey. */
+static int prune_event(store_wtxn_t *tx, codec_str_t id, const uint8_t rkey[8])
+{
+    store_t *st = tx->st;
+    MDB_val v;
+    store_event_t ev;
+    int rc = tx_get(tx, st->events, id.p, id.len, &v);
+    if (rc) return rc == -ENOENT ? -EIO : rc;
+    if (codec_decode_event(v.mv_data, v.mv_size, &ev)) return -EIO;
+    for (size_t i = 0; i < ev.ndeliveries && rc == 0; i++) {
+        uint8_t k[8];
+        id_key(k, ev.delivery_ids[i]);
+        rc = tx_del(tx, st->deliveries, k, 8);
+    }
+    store_event_clear(&ev);
+    if (rc == 0) rc = tx_del(tx, st->events, id.p, id.len);
+    if (rc == 0) rc = tx_del(tx, st->received, rkey, 8);
+    return rc;
+}
+
+/* The received table is keyed by an ingest sequence number, and *cursor is the sequence
+ * number of the next event to examine (0 and 1 both mean the oldest). A sequence number
+ * is an exact position, so a scan makes progress however many kept events share one
+ * millisecond. Events are examined in ingest order and the scan stops at the first one
+ * received at or after cutoff_ms: after a clock step back, an older event behind it is
+ * pruned by a later pass, never too early. */
+int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *cursor,
+                size_t *pruned, bool *more)
+{
+    store_t *st = tx->st;
+    MDB_cursor *c;
+    *pruned = 0;
+    *more = false;
+    if (tx->err) return tx->err;
+    int rc = mdb_cursor_open(tx->txn, st->received, &c);
+    if (rc) return tx_fail(tx, rc);
+    uint64_t seq = *cursor;
+    for (size_t examined = 0;; examined++) {
+        uint8_t kb[8];
+        MDB_val k, v;
+        int64_t received_ms;
+        codec_str_t id;
+        id_key(kb, seq);
+        k = val(kb, 8);
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc) {
+            rc = tx_fail(tx, rc);
+            break;
+        }
+        if (k.mv_size != 8 || codec_received_parse(v.mv_data, v.mv_size, &received_ms, &id)) {
+            rc = -EIO;
+            break;
+        }
+        seq = codec_get_be64(k.mv_data);
+        if (received_ms >= cutoff_ms) break;
+        if (examined == max) {
+            *more = true;
+            break;
+        }
+        MDB_val ev;
+        codec_event_view_t view;
+        bool finished;
+        memcpy(kb, k.mv_data, 8);
+        rc = tx_get(tx, st->events, id.p, id.len, &ev);
+        if (rc == -ENOENT) rc = -EIO; /* the received index names an event that must exist */
+        if (rc == 0 && codec_event_view(ev.mv_data, ev.mv_size, &view)) rc = -EIO;
+        if (rc == 0) rc = event_finished(tx, &view, &finished);
+        if (rc == 0 && finished) {
+            /* id points into the map: copy it before the deletes move pages. */
+            char *idc = xmemdup0(id.p, id.len);
+            codec_str_t ids = {idc, id.len};
+            rc = prune_event(tx, ids, kb);
+            free(idc);
+            if (rc == 0) (*pruned)++;
+        }
+        if (rc) break;
+        seq++;
+    }
+    mdb_cursor_close(c);
+    if (rc == 0) *cursor = seq;
+    return rc;
+}
+
+/* ---- reads ---- */
+
+static int rtxn_begin(store_t *st, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+    return rc ? map_err(rc) : 0;
+}
+
+void store_claim_clear(store_claim_t *c)
+{
+    free(c->event_id);
+    free(c->body);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Fills out with PENDING delivery id and its event's body, read in txn. */
+static int claim_fill(store_t *st, MDB_txn *txn, uint64_t id, store_claim_t *out)
+{
+    uint8_t k[8];
+    codec_delivery_view_t d;
+    codec_event_view_t e;
+    id_key(k, id);
+    MDB_val key = val(k, 8), v, ev;
+    int rc = mdb_get(txn, st->deliveries, &key, &v);
+    if (rc) return -EIO; /* the due index names a delivery that must exist */
+    if (codec_delivery_view(v.mv_data, v.mv_size, &d) || d.state != STORE_PENDING) return -EIO;
+    key = val(d.event_id.p, d.event_id.len);
+    rc = mdb_get(txn, st->events, &key, &ev);
+    if (rc || codec_event_view(ev.mv_data, ev.mv_size, &e)) return -EIO;
+    out->id = id;
+    out->attempts = d.attempts;
+    out->first_attempt_ms = d.first_attempt_ms;
+    out->event_id = xmemdup0(d.event_id.p, d.event_id.len);
+    out->body = xmemdup0(e.body.p, e.body.len);
+    out->body_len = e.body.len;
+    return 0;
+}
+
+/* The due index is per subscriber, so a subscriber at its concurrency limit (everything
+ * skipped) or with a large backlog costs only its own range: the scan starts at its
+ * first key and stops at the first entry that is neither claimed nor skipped. */
+int store_claim_due(store_t *st, const char *subscriber, int64_t now_ms, size_t max,
+                    bool (*skip)(void *ctx, uint64_t id), void *ctx, store_claim_t *out,
+                    int64_t *next_due_ms)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    size_t nl = strlen(subscriber), n = 0;
+    *next_due_ms = INT64_MAX;
+    if (nl + CODEC_DUE_KEY_EXTRA > st->max_key) return 0; /* such a name has no deliveries */
+    int rc = rtxn_begin(st, &txn);
+    if (rc) return rc;
+    int mrc = mdb_cursor_open(txn, st->due, &c);
+    if (mrc) {
+        mdb_txn_abort(txn);
+        return map_err(mrc);
+    }
+    uint8_t prefix[KEY_MAX];
+    memcpy(prefix, subscriber, nl);
+    prefix[nl] = '\0';
+    MDB_val k = val(prefix, nl + 1), v;
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        size_t kn;
+        int64_t due;
+        uint64_t id;
+        if (k.mv_size < nl + 1 || memcmp(k.mv_data, prefix, nl + 1) != 0) break;
+        if (codec_due_key_parse(k.mv_data, k.mv_size, &kn, &due, &id) || kn != nl) {
+            rc = -EIO;
+            break;
+        }
+        if (skip && skip(ctx, id)) continue;
+        if (n == max || due > now_ms) {
+            *next_due_ms = due;
+            break;
+        }
+        if ((rc = claim_fill(st, txn, id, &out[n]))) break;
+        n++;
+    }
+    if (rc == 0 && mrc && mrc != MDB_NOTFOUND) rc = map_err(mrc);
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    if (rc) {
+        while (n > 0)
+            store_claim_clear(&out[--n]);
+        *next_due_ms = INT64_MAX;
+        return rc;
+    }
+    return (int)n;
+}
+
+int store_pending_subscribers(store_t *st, void (*fn)(void *ctx, const char *name), void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    int rc = rtxn_begin(st, &txn);
+    if (rc) return rc;
+    int mrc = mdb_cursor_open(txn, st->due, &c);
+    if (mrc) {
+        mdb_txn_abort(txn);
+        return map_err(mrc);
+    }
+    MDB_val k, v;
+    char name[KEY_MAX + 1];
+    /* After each name, jump past all of its keys (name + '\0' + ...) to name + '\1'. */
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) {
+        size_t nl;
+        int64_t due;
+        uint64_t id;
+        if (codec_due_key_parse(k.mv_data, k.mv_size, &nl, &due, &id)) {
+            rc = -EIO;
+            break;
+        }
+        memcpy(name, k.mv_data, nl);
+        name[nl] = '\0';
+        fn(ctx, name);
+        name[nl] = '\1';
+        k = val(name, nl + 1);
+    }
+    if (rc == 0 && mrc != MDB_NOTFOUND) rc = map_err(mrc);
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int store_get_event(store_t *st, const char *id, size_t id_len, store_event_t *out)
+{
+    MDB_txn *txn;
+    MDB_val v;
+    memset(out, 0, sizeof(*out));
+    if (id_len == 0 || id_len > st->max_key) return -ENOENT;
+    int rc = rtxn_begin(st, &txn);
+    if (rc) return rc;
+    MDB_val k = val(id, id_len);
+    rc = mdb_get(txn, st->events, &k, &v);
+    if (rc == 0) rc = codec_decode_event(v.mv_data, v.mv_size, out) ? -EIO : 0;
+    else rc = map_err(rc);
+    mdb_txn_abort(txn);
+    if (rc == 0) out->id = xmemdup0(id, id_len);
+    return rc;
+}
+
+int store_get_delivery(store_t *st, uint64_t id, store_delivery_t *out)
+{
+    MDB_txn *txn;
+    MDB_val v;
+    uint8_t kb[8];
+    memset(out, 0, sizeof(*out));
+    int rc = rtxn_begin(st, &txn);
+    if (rc) return rc;
+    id_key(kb, id);
+    MDB_val k = val(kb, 8);
+    rc = mdb_get(txn, st->deliveries, &k, &v);
+    if (rc == 0) rc = codec_decode_delivery(v.mv_data, v.mv_size, out) ? -EIO : 0;
+    else rc = map_err(rc);
+    mdb_txn_abort(txn);
+    out->id = rc == 0 ? id : 0;
+    return rc;
+}
+
+int store_list_dead(store_t *st, const store_dead_filter_t *f, store_dead_cursor_t *cursor,
+                    size_t limit, store_delivery_t *out, bool *more)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    size_t n = 0;
+    *more = false;
+    int rc = rtxn_begin(st, &txn);
+    if (rc) return rc;
+    int mrc = mdb_cursor_open(txn, st->dead, &c);
+    if (mrc) {
+        mdb_txn_abort(txn);
+        return map_err(mrc);
+    }
+    store_dead_cursor_t pos = *cursor;
+    MDB_val k, v;
+    for (mrc = dead_seek(c, f, &pos, &k); mrc == 0 && n < limit;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        bool in_range;
+        if ((rc = dead_in_range(&k, f, &pos.dead_ms, &pos.id, &in_range)) || !in_range) break;
+        if (!dead_matches(st, txn, pos.id, f, &v)) continue;
+        if (codec_decode_delivery(v.mv_data, v.mv_size, &out[n])) {
+            rc = -EIO;
+            break;
+        }
+        out[n++].id = pos.id;
+        *cursor = pos;
+    }
+    if (rc == 0 && mrc && mrc != MDB_NOTFOUND) rc = map_err(mrc);
+    if (rc == 0 && n == limit) rc = dead_more(c, f, cursor, more);
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    if (rc) {
+        while (n > 0)
+            store_delivery_clear(&out[--n]);
+        return rc;
+    }
+    return (int)n;
+}
+
+int store_get_counters(store_t *st, const char *subscriber, store_counters_t *out)
+{
+    MDB_txn *txn;
+    MDB_val v;
+    size_t nl = strlen(subscriber);
+    memset(out, 0, sizeof(*out));
+    int rc = 0;
+    if (nl > 0 && nl <= st->max_key) {
+        if ((rc = rtxn_begin(st, &txn))) return rc;
+        MDB_val k = val(subscriber, nl);
+        rc = mdb_get(txn, st->counters, &k, &v);
+        if (rc == 0) rc = codec_decode_counters(v.mv_data, v.mv_size, out) ? -EIO : 0;
+        else rc = rc == MDB_NOTFOUND ? 0 : map_err(rc);
+        mdb_txn_abort(txn);
+    }
+    if (rc == 0 && !out->last_error) out->last_error = xmemdup0("", 0);
+    return rc;
+}
+
+int store_usage(store_t *st, uint64_t *file_bytes, uint64_t *used_bytes)
+{
+    MDB_envinfo info;
+    MDB_stat ms;
+    const char *dir;
+    struct stat sb;
+    char path[4096];
+    if (mdb_env_info(st->env, &info) || mdb_env_stat(st->env, &ms) ||
+        mdb_env_get_path(st->env, &dir))
+        return -EIO;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (stat(path, &sb)) return -errno;
+    *file_bytes = (uint64_t)sb.st_size;
+    *used_bytes = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+    return 0;
+}

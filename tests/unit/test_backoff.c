@@ -161,7 +161,7 @@ static void test_retry_after_dates(void)
         "Sunday, 06-Nov-1994 08:49:37 GMT",
         "Sunday, 06 Nov 94 08:49:37 GMT",
         "Sun, 06-Nov-94 08:49:37 GMT",
-        "Sun Nov 6 08:49:37 1994",        /* asctime pads the day with a space */
+        "Sun Nov 6 08:49:37 1994", /* asctime pads the day with a space */
         "Sun Nov  6 08:49:37 1994 GMT",
         "Sun Nov  6 08:49:37 94",
         "Sun, 06 Nov 1994",

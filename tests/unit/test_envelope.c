@@ -1,1 +1,442 @@
-int main(void) { return 0; }
+/* test_envelope.c -- envelope validation, RFC 3339, time formatting, UUIDv7, completion. */
+#include "gateway/envelope.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tests/unit/check.h"
+
+static envelope_t envs[ENVELOPE_MAX_BATCH];
+
+/* Parses and validates text; returns envelope_validate's result, err holds the detail. */
+static int validate(const char *text, size_t *n, bool *batch, char *err, size_t errlen)
+{
+    json_doc_t doc;
+    err[0] = '\0';
+    if (json_parse(&doc, text, strlen(text), ENVELOPE_MAX_DEPTH, err, errlen) != 0)
+        return -EBADMSG; /* not JSON: not what these tests are about */
+    int rc = envelope_validate(&doc, envs, n, batch, err, errlen);
+    json_free(&doc);
+    return rc;
+}
+
+/* The detail for an invalid body, or "" when it was accepted. */
+static const char *detail(const char *text)
+{
+    static char err[256];
+    size_t n;
+    bool batch;
+    int rc = validate(text, &n, &batch, err, sizeof(err));
+    return rc == -EINVAL ? err : rc == 0 ? "" : "(not JSON)";
+}
+
+static void test_charsets(void)
+{
+    char s[202];
+    memset(s, 'a', sizeof(s));
+    CHECK(envelope_id_valid("a", 1));
+    CHECK(envelope_id_valid("AZaz09_:-", 9));
+    CHECK(envelope_id_valid(s, 200));
+    CHECK(!envelope_id_valid(s, 201));
+    CHECK(!envelope_id_valid("", 0));
+    CHECK(!envelope_id_valid("a.b", 3));
+    CHECK(!envelope_id_valid("a b", 3));
+    CHECK(!envelope_id_valid("a/b", 3));
+    CHECK(!envelope_id_valid("\xc3\xa9", 2));
+    CHECK(!envelope_id_valid("a\0", 2));
+    CHECK(envelope_type_valid("a.b", 3));
+    CHECK(envelope_type_valid("order.created:v2-x_y", 20));
+    CHECK(envelope_type_valid(s, 200));
+    CHECK(!envelope_type_valid(s, 201));
+    CHECK(!envelope_type_valid("", 0));
+    CHECK(!envelope_type_valid("a*", 2));
+    CHECK(!envelope_type_valid("a\\u0041", 7));
+}
+
+static void test_rfc3339(void)
+{
+    const char *good[] = {
+        "2026-11-27T10:00:00Z",      "2026-11-27t10:00:00z",
+        "2026-11-27T10:00:00.123Z",  "2026-11-27T10:00:00.123456789+05:30",
+        "2026-11-27T10:00:00-00:00", "2026-11-27T23:59:59+23:59",
+        "2024-02-29T00:00:00Z",      "2000-02-29T00:00:00Z",
+        "1990-12-31T23:59:60Z",      "0000-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.9Z",    "2026-01-31T00:00:00Z",
+        "2026-04-30T00:00:00Z",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        bool ok = envelope_rfc3339_valid(good[i], strlen(good[i]));
+        CHECK(ok);
+        if (!ok) printf("#   rejected \"%s\"\n", good[i]);
+    }
+    const char *bad[] = {
+        "",
+        "2026-11-27",
+        "2026-11-27 10:00:00Z",
+        "2026-11-27T10:00Z",
+        "2026-11-27T10:00:00",
+        "2026-11-27T10:00:00.Z",
+        "2026-11-27T10:00:00,5Z",
+        "2026-11-27T10:00:00+0530",
+        "2026-11-27T10:00:00+05",
+        "2026-11-27T10:00:00+24:00",
+        "2026-11-27T10:00:00+05:60",
+        "2026-11-27T10:00:00Zx",
+        "2026-11-27T10:00:00+05:30x",
+        "2026-11-27T10:00:00 Z",
+        "2026-02-29T00:00:00Z",
+        "1900-02-29T00:00:00Z",
+        "2026-04-31T00:00:00Z",
+        "2026-01-32T00:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-00-10T00:00:00Z",
+        "2026-11-00T00:00:00Z",
+        "2026-11-27T24:00:00Z",
+        "2026-11-27T10:60:00Z",
+        "2026-11-27T10:00:61Z",
+        "26-11-27T10:00:00Z",
+        "2026-1-27T10:00:00Z",
+        "2026-11-27T1:00:00Z",
+        "+2026-11-27T10:00:00Z",
+        "2026-11-27X10:00:00Z",
+        "2026/11/27T10:00:00Z",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        bool ok = envelope_rfc3339_valid(bad[i], strlen(bad[i]));
+        CHECK(!ok);
+        if (ok) printf("#   accepted \"%s\"\n", bad[i]);
+    }
+    /* The length bounds the string. */
+    CHECK(envelope_rfc3339_valid("2026-11-27T10:00:00Zjunk", 20));
+    CHECK(!envelope_rfc3339_valid("2026-11-27T10:00:00Z", 19));
+}
+
+static void test_format_time(void)
+{
+    char out[25];
+    CHECK(envelope_format_time(0, out) == 24);
+    CHECK_STR(out, "1970-01-01T00:00:00.000Z");
+    envelope_format_time(1795773600123, out);
+    CHECK_STR(out, "2026-11-27T10:00:00.123Z");
+    envelope_format_time(-1, out);
+    CHECK_STR(out, "1969-12-31T23:59:59.999Z");
+    envelope_format_time(951782400000, out);
+    CHECK_STR(out, "2000-02-29T00:00:00.000Z");
+    envelope_format_time(4107542399999, out);
+    CHECK_STR(out, "2100-02-28T23:59:59.999Z");
+    envelope_format_time(253402300799999, out);
+    CHECK_STR(out, "9999-12-31T23:59:59.999Z");
+    /* Outside the four-digit-year range the time is clamped, so 25 bytes always suffice. */
+    CHECK(envelope_format_time(INT64_MAX, out) == 24);
+    CHECK_STR(out, "9999-12-31T23:59:59.999Z");
+    CHECK(envelope_format_time(INT64_MIN, out) == 24);
+    CHECK_STR(out, "0000-01-01T00:00:00.000Z");
+
+    /* Against the C library over ~140 years of spread-out instants. */
+    int bad = 0;
+    int64_t ms = -2208988800000; /* 1900 */
+    for (int i = 0; i < 20000; i++, ms += 250000123) {
+        envelope_format_time(ms, out);
+        time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        char want[32];
+        size_t w = strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want + w, sizeof(want) - w, ".%03dZ", (int)(((ms % 1000) + 1000) % 1000));
+        if (strcmp(out, want) != 0 || !envelope_rfc3339_valid(out, strlen(out))) {
+            if (bad++ < 3) printf("#   %lld: got %s want %s\n", (long long)ms, out, want);
+        }
+    }
+    CHECK(bad == 0);
+}
+
+static void test_uuid7(void)
+{
+    /* RFC 9562 appendix A.6: 017F22E2-79B0-7CC3-98C4-DC0C0C07398F. */
+    static const unsigned char r[10] = {0x0C, 0xC3, 0x18, 0xC4, 0xDC, 0x0C, 0x0C, 0x07, 0x39, 0x8F};
+    char out[37];
+    envelope_uuid7(1645557742000, r, out);
+    CHECK_STR(out, "017f22e2-79b0-7cc3-98c4-dc0c0c07398f");
+    CHECK(envelope_id_valid(out, strlen(out)));
+
+    /* Version and variant bits hold whatever the random bytes are. */
+    static const unsigned char ones[10] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                           0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+    static const unsigned char zeros[10] = {0};
+    envelope_uuid7(0, ones, out);
+    CHECK_STR(out, "00000000-0000-7fff-bfff-ffffffffffff");
+    envelope_uuid7(0xFFFFFFFFFFFF, zeros, out);
+    CHECK_STR(out, "ffffffff-ffff-7000-8000-000000000000");
+
+    /* Later milliseconds sort later. */
+    char later[37];
+    envelope_uuid7(1645557742001, zeros, later);
+    envelope_uuid7(1645557742000, ones, out);
+    CHECK(strcmp(out, later) < 0);
+}
+
+static void test_validate_single(void)
+{
+    char err[256];
+    size_t n = 99;
+    bool batch = true;
+    const char *text = "{\"type\":\"order.created\",\"payload\":{\"a\":1},\"extra\":[1,2]}";
+    CHECK(validate(text, &n, &batch, err, sizeof(err)) == 0);
+    CHECK(n == 1 && !batch);
+    CHECK(envs[0].tok == 0);
+    CHECK(envs[0].type_len == 13 && memcmp(envs[0].type, "order.created", 13) == 0);
+    CHECK(envs[0].type == text + 9); /* points into the document */
+    CHECK(envs[0].id == NULL && envs[0].id_len == 0);
+    CHECK(!envs[0].has_occurred_at);
+
+    text = "{\"id\":\"evt_1:a-b\",\"occurred_at\":\"2026-11-27T10:00:00Z\",\"type\":\"t\","
+           "\"payload\":null}";
+    CHECK(validate(text, &n, &batch, err, sizeof(err)) == 0);
+    CHECK(envs[0].id_len == 9 && memcmp(envs[0].id, "evt_1:a-b", 9) == 0);
+    CHECK(envs[0].has_occurred_at);
+
+    /* Any payload value. */
+    CHECK_STR(detail("{\"type\":\"t\",\"payload\":0}"), "");
+    CHECK_STR(detail("{\"type\":\"t\",\"payload\":\"s\"}"), "");
+    CHECK_STR(detail("{\"type\":\"t\",\"payload\":[]}"), "");
+    CHECK_STR(detail(" \n{\"type\":\"t\",\"payload\":false} "), "");
+
+    /* Errors name the field. */
+    CHECK_STR(detail("{\"payload\":{}}"), "type: required");
+    CHECK_STR(detail("{\"type\":null,\"payload\":{}}"), "type: must be a string");
+    CHECK_STR(detail("{\"type\":7,\"payload\":{}}"), "type: must be a string");
+    CHECK_STR(detail("{\"type\":\"\",\"payload\":{}}"), "type: must match [A-Za-z0-9_.:-]{1,200}");
+    CHECK_STR(detail("{\"type\":\"a b\",\"payload\":{}}"),
+              "type: must match [A-Za-z0-9_.:-]{1,200}");
+    CHECK_STR(detail("{\"type\":\"\\u0061\",\"payload\":{}}"),
+              "type: must match [A-Za-z0-9_.:-]{1,200}");
+    CHECK_STR(detail("{\"type\":\"t\"}"), "payload: required");
+    CHECK_STR(detail("{\"type\":\"t\",\"id\":\"a.b\",\"payload\":{}}"),
+              "id: must match [A-Za-z0-9_:-]{1,200}");
+    CHECK_STR(detail("{\"type\":\"t\",\"id\":\"\",\"payload\":{}}"),
+              "id: must match [A-Za-z0-9_:-]{1,200}");
+    CHECK_STR(detail("{\"type\":\"t\",\"id\":null,\"payload\":{}}"), "id: must be a string");
+    CHECK_STR(detail("{\"type\":\"t\",\"id\":12,\"payload\":{}}"), "id: must be a string");
+    CHECK_STR(detail("{\"type\":\"t\",\"occurred_at\":\"yesterday\",\"payload\":{}}"),
+              "occurred_at: must be an RFC 3339 date-time");
+    CHECK_STR(detail("{\"type\":\"t\",\"occurred_at\":1795773600,\"payload\":{}}"),
+              "occurred_at: must be an RFC 3339 date-time");
+    CHECK_STR(detail("\"text\""), "envelope must be a JSON object");
+    CHECK_STR(detail("42"), "envelope must be a JSON object");
+    CHECK_STR(detail("null"), "envelope must be a JSON object");
+    CHECK_STR(detail("{}"), "type: required");
+
+    /* A repeated key: the last one counts. */
+    CHECK_STR(detail("{\"type\":1,\"type\":\"t\",\"payload\":{}}"), "");
+    CHECK_STR(detail("{\"type\":\"t\",\"type\":1,\"payload\":{}}"), "type: must be a string");
+    CHECK(validate("{\"type\":\"a\",\"type\":\"bb\",\"payload\":{}}", &n, &batch, err,
+                   sizeof(err)) == 0 &&
+          envs[0].type_len == 2);
+
+    /* Keys are matched raw; an escaped spelling of a field hookgate reads is refused,
+     * since it would be a second, unseen copy of that field. */
+    CHECK_STR(detail("{\"type\":\"t\",\"\\u0069d\":\"x\",\"payload\":{}}"),
+              "reserved key names must not use escapes");
+    CHECK_STR(detail("{\"type\":\"t\",\"\\u0078\":1,\"payload\":{}}"), "");
+    CHECK_STR(detail("{\"typ\\u0065\":\"t\",\"payload\":{}}"),
+              "reserved key names must not use escapes");
+
+    /* A small or absent err buffer is fine. */
+    char small[6];
+    CHECK(validate("{\"payload\":{}}", &n, &batch, small, sizeof(small)) == -EINVAL);
+    CHECK_STR(small, "type:");
+    json_doc_t doc;
+    CHECK(json_parse(&doc, "{}", 2, ENVELOPE_MAX_DEPTH, NULL, 0) == 0);
+    CHECK(envelope_validate(&doc, envs, &n, &batch, NULL, 0) == -EINVAL);
+    json_free(&doc);
+}
+
+/* A batch of count envelopes; element bad_at (if < count) is replaced by bad. */
+static char *make_batch(int count, int bad_at, const char *bad)
+{
+    size_t cap = (size_t)count * 64 + 256;
+    char *s = malloc(cap), *p = s;
+    *p++ = '[';
+    for (int i = 0; i < count; i++) {
+        if (i) *p++ = ',';
+        if (i == bad_at)
+            p += sprintf(p, "%s", bad);
+        else
+            p += sprintf(p, "{\"type\":\"t%d\",\"id\":\"e%d\",\"payload\":%d}", i, i, i);
+    }
+    strcpy(p, "]");
+    return s;
+}
+
+static void test_validate_batch(void)
+{
+    char err[256];
+    size_t n = 0;
+    bool batch = false;
+    char *s = make_batch(3, -1, NULL);
+    CHECK(validate(s, &n, &batch, err, sizeof(err)) == 0);
+    CHECK(n == 3 && batch);
+    CHECK(envs[2].type_len == 2 && memcmp(envs[2].type, "t2", 2) == 0);
+    CHECK(envs[1].id_len == 2 && memcmp(envs[1].id, "e1", 2) == 0);
+    CHECK(envs[0].tok == 1 && envs[1].tok > envs[0].tok && envs[2].tok > envs[1].tok);
+    free(s);
+
+    s = make_batch(1000, -1, NULL);
+    CHECK(validate(s, &n, &batch, err, sizeof(err)) == 0);
+    CHECK(n == 1000 && batch);
+    CHECK(envs[999].type_len == 4 && memcmp(envs[999].type, "t999", 4) == 0);
+    free(s);
+
+    s = make_batch(1001, -1, NULL);
+    CHECK_STR(detail(s), "batch must hold 1 to 1000 envelopes");
+    free(s);
+    CHECK_STR(detail("[]"), "batch must hold 1 to 1000 envelopes");
+    CHECK_STR(detail(" [ ] "), "batch must hold 1 to 1000 envelopes");
+
+    s = make_batch(10, 7, "{\"payload\":{}}");
+    CHECK_STR(detail(s), "[7].type: required");
+    free(s);
+    s = make_batch(10, 0, "{\"type\":\"t\",\"id\":\"x.y\",\"payload\":{}}");
+    CHECK_STR(detail(s), "[0].id: must match [A-Za-z0-9_:-]{1,200}");
+    free(s);
+    s = make_batch(1000, 999, "{\"type\":\"t\"}");
+    CHECK_STR(detail(s), "[999].payload: required");
+    free(s);
+    s = make_batch(5, 3, "17");
+    CHECK_STR(detail(s), "[3]: envelope must be a JSON object");
+    free(s);
+    s = make_batch(5, 4, "[{\"type\":\"t\",\"payload\":1}]");
+    CHECK_STR(detail(s), "[4]: envelope must be a JSON object");
+    free(s);
+    /* The first problem is the one reported. */
+    s = make_batch(5, 2, "{\"type\":\"t\",\"occurred_at\":\"2026-02-30T00:00:00Z\",\"payload\":1}");
+    s[3] = 'X'; /* element 0's "type" key becomes "Xype": missing */
+    CHECK_STR(detail(s), "[0].type: required");
+    free(s);
+}
+
+static void test_depth(void)
+{
+    /* Nesting is bounded by json_parse: 64 levels pass, 65 do not. */
+    char text[400];
+    for (int depth = 64; depth <= 65; depth++) {
+        char *p = text;
+        p += sprintf(p, "{\"type\":\"t\",\"payload\":");
+        for (int i = 0; i < depth - 1; i++)
+            *p++ = '[';
+        for (int i = 0; i < depth - 1; i++)
+            *p++ = ']';
+        strcpy(p, "}");
+        CHECK_STR(detail(text), depth == 64 ? "" : "(not JSON)");
+    }
+}
+
+/* Completes raw and checks the result is valid JSON whose id/occurred_at read back as
+ * expected and whose envelope validates with both present. Returns the completed text. */
+static char *complete_ok(const char *raw, const char *gen_id, const char *gen_at,
+                         const char *want_id, const char *want_at)
+{
+    char *out = NULL;
+    size_t len = 0;
+    envelope_complete(raw, strlen(raw), gen_id, gen_at, &out, &len);
+    CHECK(out != NULL && strlen(out) == len);
+    json_doc_t doc;
+    char err[128];
+    CHECK(json_parse(&doc, out, len, ENVELOPE_MAX_DEPTH, err, sizeof(err)) == 0);
+    if (doc.tok) {
+        int id = json_object_get(&doc, 0, "id", 2);
+        int at = json_object_get(&doc, 0, "occurred_at", 11);
+        CHECK(id >= 0 && json_tok_eq(&doc, id, want_id, strlen(want_id)));
+        CHECK(at >= 0 && json_tok_eq(&doc, at, want_at, strlen(want_at)));
+        size_t n;
+        bool batch;
+        CHECK(envelope_validate(&doc, envs, &n, &batch, err, sizeof(err)) == 0);
+        CHECK(envs[0].id != NULL && envs[0].has_occurred_at);
+        json_free(&doc);
+    }
+    return out;
+}
+
+static void test_complete(void)
+{
+    const char *id = "0190f4a2-7b3c-7def-8123-456789abcdef";
+    const char *at = "2026-11-27T10:00:00.123Z";
+
+    /* Both present: byte for byte, whitespace and all. */
+    const char *full = " { \"type\" : \"t\",\"id\":\"e1\",\"occurred_at\":\"2020-01-01T00:00:00Z\","
+                       "\"payload\":{} }\n";
+    char *out;
+    size_t len;
+    envelope_complete(full, strlen(full), NULL, NULL, &out, &len);
+    CHECK(len == strlen(full) && memcmp(out, full, len) == 0);
+    free(out);
+
+    /* Only the missing fields are inserted, first. */
+    out = complete_ok("{\"type\":\"t\",\"payload\":{\"x\":1}}", id, at, id, at);
+    CHECK_STR(out,
+              "{\"id\":\"0190f4a2-7b3c-7def-8123-456789abcdef\","
+              "\"occurred_at\":\"2026-11-27T10:00:00.123Z\",\"type\":\"t\",\"payload\":{\"x\":1}}");
+    free(out);
+    out = complete_ok("{\"type\":\"t\",\"id\":\"mine\",\"payload\":1}", NULL, at, "mine", at);
+    CHECK_STR(out, "{\"occurred_at\":\"2026-11-27T10:00:00.123Z\",\"type\":\"t\",\"id\":\"mine\","
+                   "\"payload\":1}");
+    free(out);
+    out = complete_ok("{\"occurred_at\":\"2020-01-01T00:00:00Z\",\"type\":\"t\",\"payload\":1}", id,
+                      NULL, id, "2020-01-01T00:00:00Z");
+    CHECK_STR(out, "{\"id\":\"0190f4a2-7b3c-7def-8123-456789abcdef\","
+                   "\"occurred_at\":\"2020-01-01T00:00:00Z\",\"type\":\"t\",\"payload\":1}");
+    free(out);
+
+    /* Surrounding whitespace is kept; insertion is right after the brace. */
+    out = complete_ok("\t{ \"type\":\"t\", \"payload\":null }\n", id, at, id, at);
+    CHECK(strncmp(out, "\t{\"id\":", 7) == 0);
+    CHECK(strcmp(out + strlen(out) - 19, ", \"payload\":null }\n") == 0);
+    free(out);
+
+    /* An empty object gets no dangling comma (it would not validate, but stays JSON). */
+    envelope_complete("{ }", 3, "i", "2026-11-27T10:00:00Z", &out, &len);
+    CHECK_STR(out, "{\"id\":\"i\",\"occurred_at\":\"2026-11-27T10:00:00Z\" }");
+    free(out);
+    envelope_complete("{}", 2, "i", NULL, &out, &len);
+    CHECK_STR(out, "{\"id\":\"i\"}");
+    CHECK(len == 10);
+    free(out);
+
+    /* A batch element, completed from its own bytes. */
+    const char *batch =
+        "[{\"type\":\"a\",\"payload\":1},{\"type\":\"b\",\"id\":\"x\",\"payload\":2}]";
+    json_doc_t doc;
+    CHECK(json_parse(&doc, batch, strlen(batch), ENVELOPE_MAX_DEPTH, NULL, 0) == 0);
+    int second = json_skip(&doc, 1);
+    size_t raw_len;
+    const char *raw = json_value_ptr(&doc, second, &raw_len);
+    envelope_complete(raw, raw_len, NULL, at, &out, &len);
+    CHECK_STR(
+        out,
+        "{\"occurred_at\":\"2026-11-27T10:00:00.123Z\",\"type\":\"b\",\"id\":\"x\",\"payload\":2}");
+    free(out);
+    json_free(&doc);
+
+    /* With generated values from the real generators. */
+    static const unsigned char rnd[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    char gid[37], gat[25];
+    envelope_uuid7(1795773600123, rnd, gid);
+    envelope_format_time(1795773600123, gat);
+    out = complete_ok("{\"type\":\"t\",\"payload\":{}}", gid, gat, gid, gat);
+    free(out);
+}
+
+int main(void)
+{
+    test_charsets();
+    test_rfc3339();
+    test_format_time();
+    test_uuid7();
+    test_validate_single();
+    test_validate_batch();
+    test_depth();
+    test_complete();
+    return check_done();
+}

@@ -54,16 +54,16 @@ static void test_decode_invalid(void)
         "whsec_",
         "whsec_=",
         "whsec_====",
-        "whsec_A",          /* 6 bits: not a whole byte */
-        "whsec_AAECA",      /* 5 chars: length 1 mod 4 */
-        "whsec_AAECAw=",    /* partial padding */
-        "whsec_AAECAw===",  /* too much padding */
-        "whsec_AA=A",       /* padding inside */
-        "whsec_AA==AA==",   /* two blocks each padded */
-        "whsec_AAEC AwQ=",  /* whitespace inside */
-        " whsec_AAECAwQ=",  /* leading whitespace */
-        "whsec_AAECAwQ= ",  /* trailing whitespace */
-        "whsec_AAEC-wQ=",   /* URL-safe alphabet is not Standard Webhooks' */
+        "whsec_A",         /* 6 bits: not a whole byte */
+        "whsec_AAECA",     /* 5 chars: length 1 mod 4 */
+        "whsec_AAECAw=",   /* partial padding */
+        "whsec_AAECAw===", /* too much padding */
+        "whsec_AA=A",      /* padding inside */
+        "whsec_AA==AA==",  /* two blocks each padded */
+        "whsec_AAEC AwQ=", /* whitespace inside */
+        " whsec_AAECAwQ=", /* leading whitespace */
+        "whsec_AAECAwQ= ", /* trailing whitespace */
+        "whsec_AAEC-wQ=",  /* URL-safe alphabet is not Standard Webhooks' */
         "whsec_AAEC_wQ=",
         "whsec_AAEC!wQ=",
         "whsec_AAECAwQ=\n",
@@ -84,13 +84,12 @@ static void test_vectors(void)
     CHECK(sign_key_decode(SPEC_SECRET, &k) == 0);
     CHECK(sign_key_decode(SECRET2, &k2) == 0 && k2.len == 32);
     char out[SIGN_MAX_LEN];
-    size_t n = sign_compute(&k, SPEC_ID, strlen(SPEC_ID), 1614265330, SPEC_BODY,
-                            strlen(SPEC_BODY), out);
+    size_t n =
+        sign_compute(&k, SPEC_ID, strlen(SPEC_ID), 1614265330, SPEC_BODY, strlen(SPEC_BODY), out);
     CHECK_STR(out, SPEC_SIG);
     CHECK(n == strlen(SPEC_SIG) && n < SIGN_MAX_LEN);
 
-    n = sign_compute(&k2, SPEC_ID, strlen(SPEC_ID), 1614265330, SPEC_BODY, strlen(SPEC_BODY),
-                     out);
+    n = sign_compute(&k2, SPEC_ID, strlen(SPEC_ID), 1614265330, SPEC_BODY, strlen(SPEC_BODY), out);
     CHECK_STR(out, SPEC_SIG2);
 
     /* The body is taken by length (NUL bytes included); negative and zero timestamps. */
@@ -130,8 +129,8 @@ static void test_header(void)
                     out);
     CHECK_STR(out, SPEC_SIG " " SPEC_SIG2);
     CHECK(n == strlen(out));
-    n = sign_header(keys + 1, 2, SPEC_ID, strlen(SPEC_ID), 1614265330, SPEC_BODY,
-                    strlen(SPEC_BODY), out);
+    n = sign_header(keys + 1, 2, SPEC_ID, strlen(SPEC_ID), 1614265330, SPEC_BODY, strlen(SPEC_BODY),
+                    out);
     CHECK_STR(out, SPEC_SIG2 " " SPEC_SIG);
     n = sign_header(keys, 3, SPEC_ID, strlen(SPEC_ID), 1614265330, SPEC_BODY, strlen(SPEC_BODY),
                     out);

@@ -1,1 +1,1018 @@
-int main(void) { return 0; }
+/* test_store.c -- the LMDB store against real files in a temporary directory: enqueue and
+ * idempotency, claiming, every state transition, counters, dead-letter paging and bulk
+ * operations, retention, a full map and the format-version check. */
+#include <errno.h>
+#include <ftw.h>
+#include <lmdb.h> /* only to forge a store of another format version */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "tests/unit/check.h"
+
+static char base[64];
+static int ndirs;
+
+/* A fresh store directory under the test's temp dir (not created: store_open does it). */
+static const char *new_dir(void)
+{
+    static char path[128];
+    snprintf(path, sizeof(path), "%s/s%d/nested", base, ++ndirs);
+    return path;
+}
+
+static store_t *open_at(const char *dir, uint64_t mb)
+{
+    store_t *st = NULL;
+    char err[256] = "";
+    int rc = store_open(dir, mb, &st, err, sizeof(err));
+    if (rc) printf("# store_open(%s): %d %s\n", dir, rc, err);
+    return rc ? NULL : st;
+}
+
+static int enqueue(store_t *st, const char *id, const char *type, int64_t ms, const char **subs,
+                   size_t n, bool *dup, uint32_t *nd)
+{
+    store_wtxn_t *tx;
+    char body[128];
+    snprintf(body, sizeof(body), "{\"id\":\"%s\",\"type\":\"%s\",\"payload\":{}}", id, type);
+    store_event_in_t ev = {id, strlen(id), type, strlen(type), body, strlen(body), ms, subs, n};
+    int rc = store_wtxn_begin(st, &tx);
+    if (rc) return rc;
+    rc = store_enqueue(tx, &ev, dup, nd);
+    if (rc) {
+        store_wtxn_abort(tx);
+        return rc;
+    }
+    return store_wtxn_commit(tx);
+}
+
+/* Enqueues a new event with one delivery to sub and returns the delivery id (0 on error). */
+static uint64_t enqueue1(store_t *st, const char *id, const char *type, int64_t ms,
+                         const char *sub)
+{
+    bool dup;
+    uint32_t nd;
+    if (enqueue(st, id, type, ms, &sub, 1, &dup, &nd) || dup || nd != 1) return 0;
+    store_event_t e;
+    if (store_get_event(st, id, strlen(id), &e)) return 0;
+    uint64_t did = e.delivery_ids[0];
+    store_event_clear(&e);
+    return did;
+}
+
+static store_attempt_t attempt(int64_t at, int32_t status, const char *error)
+{
+    store_attempt_t a = {.at_ms = at, .status = status, .duration_ms = 5, .error = (char *)error};
+    return a;
+}
+
+typedef enum { OP_ACK, OP_RESCHEDULE, OP_BURY, OP_BURY_NOATTEMPT, OP_KICK, OP_DELETE } op_t;
+
+/* Runs one outcome in its own transaction; returns the operation's result (the
+ * transaction is committed either way: -ENOENT must leave it usable). */
+static int run_op(store_t *st, op_t op, uint64_t id, int64_t t, int32_t status, const char *error)
+{
+    store_wtxn_t *tx;
+    store_attempt_t a = attempt(t, status, error);
+    int rc = store_wtxn_begin(st, &tx);
+    if (rc) return rc;
+    switch (op) {
+    case OP_ACK: rc = store_ack(tx, id, &a); break;
+    case OP_RESCHEDULE: rc = store_reschedule(tx, id, t + 1000, &a); break;
+    case OP_BURY: rc = store_bury(tx, id, t, &a, NULL); break;
+    case OP_BURY_NOATTEMPT: rc = store_bury(tx, id, t, NULL, error); break;
+    case OP_KICK: rc = store_kick(tx, id, t); break;
+    case OP_DELETE: rc = store_delete_dead(tx, id); break;
+    }
+    int crc = store_wtxn_commit(tx);
+    return rc ? rc : crc;
+}
+
+static bool counters_are(store_t *st, const char *name, uint64_t pending, uint64_t delivered,
+                         uint64_t failed, uint64_t dead)
+{
+    store_counters_t c;
+    if (store_get_counters(st, name, &c)) return false;
+    bool ok = c.pending == pending && c.delivered == delivered && c.failed_attempts == failed &&
+              c.dead == dead;
+    if (!ok)
+        printf("#   counters of %s: pending %llu delivered %llu failed %llu dead %llu\n", name,
+               (unsigned long long)c.pending, (unsigned long long)c.delivered,
+               (unsigned long long)c.failed_attempts, (unsigned long long)c.dead);
+    store_counters_clear(&c);
+    return ok;
+}
+
+static store_state_t state_of(store_t *st, uint64_t id)
+{
+    store_delivery_t d;
+    if (store_get_delivery(st, id, &d)) return 0;
+    store_state_t s = d.state;
+    store_delivery_clear(&d);
+    return s;
+}
+
+/* ---- enqueue and idempotency ---- */
+
+static void test_enqueue(void)
+{
+    const char *dir = new_dir();
+    store_t *st = open_at(dir, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    const char *subs[] = {"crm", "billing"};
+    bool dup = true;
+    uint32_t nd = 0;
+    CHECK(enqueue(st, "evt_1", "message_created", 1000, subs, 2, &dup, &nd) == 0);
+    CHECK(!dup && nd == 2);
+
+    store_event_t e;
+    CHECK(store_get_event(st, "evt_1", 5, &e) == 0);
+    CHECK_STR(e.id, "evt_1");
+    CHECK_STR(e.type, "message_created");
+    CHECK(e.received_ms == 1000 && e.ndeliveries == 2);
+    CHECK(e.body_len == strlen(e.body) && strstr(e.body, "\"evt_1\"") != NULL);
+    uint64_t d0 = e.delivery_ids[0], d1 = e.delivery_ids[1];
+    CHECK(d0 != d1 && d0 != 0 && d1 != 0);
+    store_event_clear(&e);
+
+    store_delivery_t d;
+    CHECK(store_get_delivery(st, d1, &d) == 0);
+    CHECK(d.id == d1 && d.state == STORE_PENDING && d.attempts == 0);
+    CHECK_STR(d.subscriber, "billing");
+    CHECK_STR(d.event_id, "evt_1");
+    CHECK_STR(d.event_type, "message_created");
+    CHECK_STR(d.last_error, "");
+    CHECK(d.created_ms == 1000 && d.next_attempt_ms == 1000 && d.first_attempt_ms == 0);
+    CHECK(d.dead_ms == 0 && d.last_status == 0 && d.nhistory == 0);
+    store_delivery_clear(&d);
+    CHECK(counters_are(st, "crm", 1, 0, 0, 0));
+    CHECK(counters_are(st, "billing", 1, 0, 0, 0));
+
+    /* Duplicate: nothing new, the stored count is reported. */
+    const char *one[] = {"crm"};
+    CHECK(enqueue(st, "evt_1", "other", 2000, one, 1, &dup, &nd) == 0);
+    CHECK(dup && nd == 2);
+    CHECK(counters_are(st, "crm", 1, 0, 0, 0));
+
+    /* A duplicate inside the same transaction. */
+    store_wtxn_t *tx;
+    store_event_in_t ev = {"evt_2", 5, "t", 1, "{}", 2, 3000, one, 1};
+    CHECK(store_wtxn_begin(st, &tx) == 0);
+    CHECK(store_enqueue(tx, &ev, &dup, &nd) == 0 && !dup && nd == 1);
+    CHECK(store_enqueue(tx, &ev, &dup, &nd) == 0 && dup && nd == 1);
+    /* Invalid input is refused without breaking the transaction. */
+    store_event_in_t bad = ev;
+    bad.id_len = 0;
+    CHECK(store_enqueue(tx, &bad, &dup, &nd) == -EINVAL);
+    const char *empty_name[] = {""};
+    bad = ev;
+    bad.id = "evt_x";
+    bad.subscribers = empty_name;
+    CHECK(store_enqueue(tx, &bad, &dup, &nd) == -EINVAL);
+    CHECK(store_wtxn_commit(tx) == 0);
+    CHECK(store_get_event(st, "evt_x", 5, &e) == -ENOENT);
+
+    /* An aborted transaction leaves nothing behind. */
+    ev.id = "evt_3";
+    CHECK(store_wtxn_begin(st, &tx) == 0);
+    CHECK(store_enqueue(tx, &ev, &dup, &nd) == 0 && !dup);
+    store_wtxn_abort(tx);
+    CHECK(store_get_event(st, "evt_3", 5, &e) == -ENOENT);
+    CHECK(counters_are(st, "crm", 2, 0, 0, 0));
+
+    /* Events with no subscriber are stored too (and still deduplicated). */
+    CHECK(enqueue(st, "evt_none", "t", 3500, NULL, 0, &dup, &nd) == 0 && !dup && nd == 0);
+    CHECK(enqueue(st, "evt_none", "t", 3500, NULL, 0, &dup, &nd) == 0 && dup && nd == 0);
+
+    /* Across close and reopen: still a duplicate, and new ids are never reused. */
+    store_close(st);
+    st = open_at(dir, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    CHECK(enqueue(st, "evt_1", "message_created", 1000, subs, 2, &dup, &nd) == 0);
+    CHECK(dup && nd == 2);
+    CHECK(enqueue(st, "evt_2", "t", 1000, subs, 2, &dup, &nd) == 0 && dup && nd == 1);
+    uint64_t d4 = enqueue1(st, "evt_4", "t", 4000, "crm");
+    CHECK(d4 > d1 && d4 > d0);
+    CHECK(store_get_delivery(st, d4 - 1, &d) == 0); /* evt_2's delivery */
+    CHECK_STR(d.event_id, "evt_2");
+    store_delivery_clear(&d);
+    CHECK(counters_are(st, "crm", 3, 0, 0, 0));
+    CHECK(counters_are(st, "billing", 1, 0, 0, 0));
+    CHECK(counters_are(st, "nobody", 0, 0, 0, 0));
+
+    CHECK(store_get_event(st, "nope", 4, &e) == -ENOENT);
+    CHECK(store_get_delivery(st, 999999, &d) == -ENOENT);
+
+    uint64_t file_bytes = 0, used_bytes = 0;
+    CHECK(store_usage(st, &file_bytes, &used_bytes) == 0);
+    CHECK(used_bytes > 0 && used_bytes <= file_bytes);
+    store_close(st);
+}
+
+/* ---- claiming ---- */
+
+typedef struct {
+    uint64_t ids[8];
+    size_t n;
+} idset_t;
+
+static bool in_set(void *ctx, uint64_t id)
+{
+    idset_t *s = ctx;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->ids[i] == id) return true;
+    return false;
+}
+
+typedef struct {
+    char names[8][16];
+    size_t n;
+} names_t;
+
+static void on_name(void *ctx, const char *name)
+{
+    names_t *ns = ctx;
+    if (ns->n < 8) snprintf(ns->names[ns->n], sizeof(ns->names[0]), "%s", name);
+    ns->n++;
+}
+
+static void test_claim(void)
+{
+    store_t *st = open_at(new_dir(), 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    uint64_t a100 = enqueue1(st, "e100", "t", 100, "s");
+    uint64_t a300 = enqueue1(st, "e300", "t", 300, "s");
+    uint64_t a200 = enqueue1(st, "e200", "t", 200, "s");
+    uint64_t sa = enqueue1(st, "esa", "t", 50, "sa"); /* a name with "s" as prefix */
+    uint64_t s2 = enqueue1(st, "es2", "t", 60, "s2");
+    CHECK(a100 && a200 && a300 && sa && s2);
+
+    store_claim_t c[8];
+    int64_t next = 0;
+    int n = store_claim_due(st, "s", 250, 8, NULL, NULL, c, &next);
+    CHECK(n == 2);
+    if (n == 2) {
+        CHECK(c[0].id == a100 && c[1].id == a200);
+        CHECK_STR(c[0].event_id, "e100");
+        CHECK(c[0].attempts == 0 && c[0].first_attempt_ms == 0);
+        CHECK(c[0].body_len == strlen(c[0].body) && strstr(c[0].body, "\"e100\"") != NULL);
+    }
+    CHECK(next == 300);
+    for (int i = 0; i < n; i++)
+        store_claim_clear(&c[i]);
+
+    /* Skipped (in-flight) deliveries are neither returned nor the next due. */
+    idset_t skip = {{a100}, 1};
+    n = store_claim_due(st, "s", 250, 8, in_set, &skip, c, &next);
+    CHECK(n == 1 && c[0].id == a200 && next == 300);
+    for (int i = 0; i < n; i++)
+        store_claim_clear(&c[i]);
+
+    /* max stops the claim; the first one not returned is next. */
+    n = store_claim_due(st, "s", 1000, 1, NULL, NULL, c, &next);
+    CHECK(n == 1 && c[0].id == a100 && next == 200);
+    for (int i = 0; i < n; i++)
+        store_claim_clear(&c[i]);
+    n = store_claim_due(st, "s", 1000, 0, in_set, &skip, c, &next);
+    CHECK(n == 0 && next == 200);
+
+    n = store_claim_due(st, "s", 50, 8, NULL, NULL, c, &next);
+    CHECK(n == 0 && next == 100);
+    idset_t all = {{a100, a200, a300}, 3};
+    n = store_claim_due(st, "s", 1000, 8, in_set, &all, c, &next);
+    CHECK(n == 0 && next == INT64_MAX);
+    n = store_claim_due(st, "nobody", 1000, 8, NULL, NULL, c, &next);
+    CHECK(n == 0 && next == INT64_MAX);
+
+    /* Each subscriber sees only its own range. */
+    n = store_claim_due(st, "sa", 1000, 8, NULL, NULL, c, &next);
+    CHECK(n == 1 && c[0].id == sa && next == INT64_MAX);
+    for (int i = 0; i < n; i++)
+        store_claim_clear(&c[i]);
+
+    /* Claiming writes nothing: the same deliveries are still due. */
+    n = store_claim_due(st, "s", 1000, 8, NULL, NULL, c, &next);
+    CHECK(n == 3);
+    for (int i = 0; i < n; i++)
+        store_claim_clear(&c[i]);
+
+    names_t ns = {0};
+    CHECK(store_pending_subscribers(st, on_name, &ns) == 0);
+    CHECK(ns.n == 3);
+    if (ns.n == 3) {
+        CHECK_STR(ns.names[0], "s");
+        CHECK_STR(ns.names[1], "s2");
+        CHECK_STR(ns.names[2], "sa");
+    }
+    /* A rescheduled delivery moves in the order; an acked one leaves the index. */
+    CHECK(run_op(st, OP_RESCHEDULE, a100, 400, 500, "HTTP 500") == 0); /* due 1400 */
+    CHECK(run_op(st, OP_ACK, s2, 100, 200, "") == 0);
+    n = store_claim_due(st, "s", 1000, 8, NULL, NULL, c, &next);
+    CHECK(n == 2 && c[0].id == a200 && c[1].id == a300 && next == 1400);
+    if (n > 0) CHECK(c[0].attempts == 0);
+    for (int i = 0; i < n; i++)
+        store_claim_clear(&c[i]);
+    n = store_claim_due(st, "s", 1400, 8, NULL, NULL, c, &next);
+    CHECK(n == 3 && c[2].id == a100 && c[2].attempts == 1 && c[2].first_attempt_ms == 400);
+    for (int i = 0; i < n; i++)
+        store_claim_clear(&c[i]);
+    ns.n = 0;
+    CHECK(store_pending_subscribers(st, on_name, &ns) == 0);
+    CHECK(ns.n == 2);
+    if (ns.n == 2) {
+        CHECK_STR(ns.names[0], "s");
+        CHECK_STR(ns.names[1], "sa");
+    }
+    store_close(st);
+}
+
+/* ---- transitions and counters ---- */
+
+static void test_transitions(void)
+{
+    const char *dir = new_dir();
+    store_t *st = open_at(dir, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    uint64_t a = enqueue1(st, "ea", "t", 100, "x");
+    uint64_t b = enqueue1(st, "eb", "t", 100, "x");
+    uint64_t c = enqueue1(st, "ec", "t", 100, "x");
+    CHECK(counters_are(st, "x", 3, 0, 0, 0));
+
+    /* a: fails once, then succeeds. */
+    CHECK(run_op(st, OP_RESCHEDULE, a, 200, 503, "HTTP 503") == 0);
+    CHECK(counters_are(st, "x", 3, 0, 1, 0));
+    CHECK(run_op(st, OP_ACK, a, 1200, 200, "") == 0);
+    CHECK(counters_are(st, "x", 2, 1, 1, 0));
+    store_delivery_t d;
+    CHECK(store_get_delivery(st, a, &d) == 0);
+    CHECK(d.state == STORE_DELIVERED && d.attempts == 2 && d.nhistory == 2);
+    CHECK(d.first_attempt_ms == 200 && d.next_attempt_ms == 0 && d.last_status == 200);
+    CHECK(d.history[0].status == 503 && d.history[1].at_ms == 1200);
+    CHECK_STR(d.history[0].error, "HTTP 503");
+    store_delivery_clear(&d);
+    store_counters_t cn;
+    CHECK(store_get_counters(st, "x", &cn) == 0);
+    CHECK(cn.last_success_ms == 1205); /* the attempt's start plus its duration */
+    CHECK_STR(cn.last_error, "HTTP 503");
+    store_counters_clear(&cn);
+
+    /* No outcome applies to a delivery that is not PENDING. */
+    CHECK(run_op(st, OP_ACK, a, 1300, 200, "") == -ENOENT);
+    CHECK(run_op(st, OP_RESCHEDULE, a, 1300, 500, "x") == -ENOENT);
+    CHECK(run_op(st, OP_BURY, a, 1300, 500, "x") == -ENOENT);
+    CHECK(run_op(st, OP_KICK, a, 1300, 0, "") == -ENOENT);
+    CHECK(run_op(st, OP_DELETE, a, 1300, 0, "") == -ENOENT);
+    CHECK(run_op(st, OP_ACK, 424242, 1300, 200, "") == -ENOENT);
+    CHECK(run_op(st, OP_KICK, 424242, 1300, 0, "") == -ENOENT);
+    CHECK(counters_are(st, "x", 2, 1, 1, 0));
+
+    /* b: dead after a failed attempt. */
+    CHECK(run_op(st, OP_BURY, b, 2000, 410, "HTTP 410") == 0);
+    CHECK(counters_are(st, "x", 1, 1, 2, 1));
+    CHECK(store_get_delivery(st, b, &d) == 0);
+    CHECK(d.state == STORE_DEAD && d.dead_ms == 2000 && d.attempts == 1 && d.last_status == 410);
+    CHECK_STR(d.last_error, "HTTP 410");
+    store_delivery_clear(&d);
+    CHECK(run_op(st, OP_ACK, b, 2100, 200, "") == -ENOENT);
+    CHECK(run_op(st, OP_BURY, b, 2100, 500, "x") == -ENOENT);
+
+    /* c: dead without an attempt (its subscriber was removed). */
+    CHECK(run_op(st, OP_BURY_NOATTEMPT, c, 2500, 0, "subscriber removed") == 0);
+    CHECK(counters_are(st, "x", 0, 1, 2, 2));
+    CHECK(store_get_delivery(st, c, &d) == 0);
+    CHECK(d.state == STORE_DEAD && d.attempts == 0 && d.nhistory == 0 && d.first_attempt_ms == 0);
+    CHECK_STR(d.last_error, "subscriber removed");
+    store_delivery_clear(&d);
+    CHECK(store_get_counters(st, "x", &cn) == 0);
+    CHECK_STR(cn.last_error, "subscriber removed");
+    store_counters_clear(&cn);
+
+    /* Redrive b: PENDING, due now, fresh attempt count, history kept. */
+    CHECK(run_op(st, OP_KICK, b, 3000, 0, "") == 0);
+    CHECK(counters_are(st, "x", 1, 1, 2, 1));
+    CHECK(store_get_delivery(st, b, &d) == 0);
+    CHECK(d.state == STORE_PENDING && d.attempts == 0 && d.next_attempt_ms == 3000);
+    CHECK(d.dead_ms == 0 && d.nhistory == 1 && d.first_attempt_ms == 2000);
+    store_delivery_clear(&d);
+    CHECK(run_op(st, OP_KICK, b, 3000, 0, "") == -ENOENT);
+    CHECK(run_op(st, OP_DELETE, b, 3000, 0, "") == -ENOENT);
+    store_claim_t cl[4];
+    int64_t next;
+    int n = store_claim_due(st, "x", 3000, 4, NULL, NULL, cl, &next);
+    CHECK(n == 1 && cl[0].id == b && next == INT64_MAX);
+    for (int i = 0; i < n; i++)
+        store_claim_clear(&cl[i]);
+
+    /* Delete c: gone, its event stays. */
+    CHECK(run_op(st, OP_DELETE, c, 0, 0, "") == 0);
+    CHECK(counters_are(st, "x", 1, 1, 2, 0));
+    CHECK(store_get_delivery(st, c, &d) == -ENOENT);
+    CHECK(run_op(st, OP_DELETE, c, 0, 0, "") == -ENOENT);
+    store_event_t e;
+    CHECK(store_get_event(st, "ec", 2, &e) == 0 && e.ndeliveries == 1);
+    store_event_clear(&e);
+
+    /* An -ENOENT outcome leaves its transaction usable for the rest of the batch. */
+    store_wtxn_t *tx;
+    store_attempt_t at = attempt(4000, 200, "");
+    CHECK(store_wtxn_begin(st, &tx) == 0);
+    CHECK(store_ack(tx, c, &at) == -ENOENT);
+    CHECK(store_ack(tx, b, &at) == 0);
+    CHECK(store_wtxn_commit(tx) == 0);
+    CHECK(state_of(st, b) == STORE_DELIVERED);
+    CHECK(counters_are(st, "x", 0, 2, 2, 0));
+
+    /* Counters survive a reopen exactly. */
+    store_close(st);
+    st = open_at(dir, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    CHECK(counters_are(st, "x", 0, 2, 2, 0));
+    CHECK(store_get_counters(st, "x", &cn) == 0);
+    CHECK(cn.last_success_ms == 4005);
+    store_counters_clear(&cn);
+    store_close(st);
+}
+
+static void test_history_cap(void)
+{
+    store_t *st = open_at(new_dir(), 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    uint64_t id = enqueue1(st, "eh", "t", 0, "h");
+    int fails = 0;
+    for (int i = 1; i <= STORE_MAX_HISTORY + 5; i++)
+        if (run_op(st, OP_RESCHEDULE, id, i * 10, 500, "HTTP 500")) fails++;
+    CHECK(fails == 0);
+    /* A very long error is kept bounded. */
+    char *big = malloc(100000);
+    memset(big, 'e', 99999);
+    big[99999] = '\0';
+    CHECK(run_op(st, OP_RESCHEDULE, id, 5000, 0, big) == 0);
+    free(big);
+
+    store_delivery_t d;
+    CHECK(store_get_delivery(st, id, &d) == 0);
+    CHECK(d.attempts == STORE_MAX_HISTORY + 6);
+    CHECK(d.nhistory == STORE_MAX_HISTORY);
+    if (d.nhistory == STORE_MAX_HISTORY) {
+        CHECK(d.history[0].at_ms == 70); /* the six oldest were dropped */
+        CHECK(d.history[STORE_MAX_HISTORY - 2].at_ms == (STORE_MAX_HISTORY + 5) * 10);
+        CHECK(d.history[STORE_MAX_HISTORY - 1].at_ms == 5000);
+        CHECK(strlen(d.history[STORE_MAX_HISTORY - 1].error) == 1024);
+    }
+    CHECK(d.first_attempt_ms == 10);
+    CHECK(strlen(d.last_error) == 1024);
+    store_delivery_clear(&d);
+    CHECK(counters_are(st, "h", 1, 0, STORE_MAX_HISTORY + 6, 0));
+    store_close(st);
+}
+
+/* ---- dead letters ---- */
+
+/* Makes a dead letter of a new event for sub, dead at dead_ms. */
+static uint64_t make_dead(store_t *st, const char *sub, const char *type, int64_t dead_ms)
+{
+    static int seq;
+    char id[32];
+    snprintf(id, sizeof(id), "dl_%d", ++seq);
+    uint64_t d = enqueue1(st, id, type, dead_ms - 10, sub);
+    if (!d || run_op(st, OP_BURY, d, dead_ms, 500, "HTTP 500")) return 0;
+    return d;
+}
+
+static void test_list_dead(void)
+{
+    store_t *st = open_at(new_dir(), 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    enum { N = 40 };
+    uint64_t ids[N];
+    size_t made = 0;
+    /* 10 dead letters to "a", interleaved with some to "b". */
+    for (int i = 0; i < 10; i++) {
+        ids[made++] = make_dead(st, "a", i % 2 ? "odd" : "even", 1000 + i * 10);
+        if (i % 3 == 0) make_dead(st, "b", "even", 1000 + i * 10);
+    }
+    /* Page through a's dead letters, three at a time, adding more between pages. */
+    store_dead_filter_t f = {.subscriber = "a"};
+    store_dead_cursor_t cur = {0, 0};
+    store_delivery_t page[3];
+    int seen[N] = {0}, pages = 0, stray = 0;
+    bool more = true;
+    while (more && pages < 50) {
+        int n = store_list_dead(st, &f, &cur, 3, page, &more);
+        CHECK(n >= 0);
+        if (n < 0) break;
+        for (int i = 0; i < n; i++) {
+            size_t j = 0;
+            while (j < made && ids[j] != page[i].id)
+                j++;
+            if (j < made) seen[j]++;
+            else stray++;
+            if (strcmp(page[i].subscriber, "a") != 0) stray++;
+            store_delivery_clear(&page[i]);
+        }
+        pages++;
+        if (pages <= 4 && made < N) {
+            ids[made++] = make_dead(st, "a", "late", 5000 + pages);
+            make_dead(st, "b", "late", 5000 + pages);
+        }
+    }
+    CHECK(!more);
+    CHECK(made == 14);
+    CHECK(stray == 0);
+    int once = 1;
+    for (size_t j = 0; j < made; j++)
+        if (seen[j] != 1) once = 0;
+    CHECK(once);
+
+    /* Oldest first; type and time filters; an exact page end. */
+    store_delivery_t all[N];
+    cur = (store_dead_cursor_t){0, 0};
+    int n = store_list_dead(st, NULL, &cur, N, all, &more);
+    CHECK(n == 14 + 4 + 4 && !more);
+    int sorted = 1;
+    for (int i = 1; i < n; i++)
+        if (all[i - 1].dead_ms > all[i].dead_ms ||
+            (all[i - 1].dead_ms == all[i].dead_ms && all[i - 1].id > all[i].id))
+            sorted = 0;
+    CHECK(sorted);
+    for (int i = 0; i < n; i++)
+        store_delivery_clear(&all[i]);
+
+    f = (store_dead_filter_t){.type = "odd"};
+    cur = (store_dead_cursor_t){0, 0};
+    n = store_list_dead(st, &f, &cur, N, all, &more);
+    CHECK(n == 5);
+    for (int i = 0; i < n; i++) {
+        CHECK_STR(all[i].event_type, "odd");
+        store_delivery_clear(&all[i]);
+    }
+    f = (store_dead_filter_t){.since_ms = 1030, .until_ms = 1060};
+    cur = (store_dead_cursor_t){0, 0};
+    n = store_list_dead(st, &f, &cur, N, all, &more);
+    CHECK(n == 4 + 2 && !more); /* a at 1030..1060, b at 1030 and 1060 */
+    for (int i = 0; i < n; i++) {
+        CHECK(all[i].dead_ms >= 1030 && all[i].dead_ms <= 1060);
+        store_delivery_clear(&all[i]);
+    }
+    f = (store_dead_filter_t){.subscriber = "b", .until_ms = 1090};
+    cur = (store_dead_cursor_t){0, 0};
+    n = store_list_dead(st, &f, &cur, 4, all, &more);
+    CHECK(n == 4);
+    for (int i = 0; i < n; i++)
+        store_delivery_clear(&all[i]);
+    n = store_list_dead(st, &f, &cur, 4, all, &more);
+    CHECK(n == 0 && !more);
+    store_close(st);
+}
+
+static void test_bulk(void)
+{
+    store_t *st = open_at(new_dir(), 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    for (int i = 0; i < 20; i++)
+        make_dead(st, i % 2 ? "a" : "b", "t", 1000 + i);
+    CHECK(counters_are(st, "a", 0, 0, 10, 10));
+
+    /* Nothing matches: every call still examines at most max entries. */
+    store_dead_filter_t none = {.subscriber = "zzz"};
+    store_dead_cursor_t cur = {0, 0};
+    size_t done = 99;
+    bool more = true;
+    int calls = 0, over = 0;
+    store_wtxn_t *tx;
+    while (more && calls < 100) {
+        if (store_wtxn_begin(st, &tx)) break;
+        CHECK(store_kick_dead(tx, &none, &cur, 5, 9000, &done, &more) == 0);
+        if (done != 0) over++;
+        CHECK(store_wtxn_commit(tx) == 0);
+        calls++;
+        if (calls == 1) CHECK(cur.dead_ms == 1004 && more);
+    }
+    CHECK(calls == 4 && over == 0 && !more);
+
+    /* Kick a's ten dead letters three at a time. */
+    store_dead_filter_t fa = {.subscriber = "a"};
+    cur = (store_dead_cursor_t){0, 0};
+    size_t total = 0;
+    calls = 0;
+    more = true;
+    while (more && calls < 100) {
+        if (store_wtxn_begin(st, &tx)) break;
+        CHECK(store_kick_dead(tx, &fa, &cur, 3, 9000, &done, &more) == 0);
+        if (done > 3) over++;
+        total += done;
+        CHECK(store_wtxn_commit(tx) == 0);
+        calls++;
+    }
+    CHECK(total == 10 && over == 0 && calls >= 7);
+    CHECK(counters_are(st, "a", 10, 0, 10, 0));
+    CHECK(counters_are(st, "b", 0, 0, 10, 10));
+    store_claim_t cl[16];
+    int64_t next;
+    int n = store_claim_due(st, "a", 9000, 16, NULL, NULL, cl, &next);
+    CHECK(n == 10);
+    for (int i = 0; i < n; i++) {
+        CHECK(cl[i].attempts == 0);
+        store_claim_clear(&cl[i]);
+    }
+
+    /* Delete b's dead letters after 1010, four examined per call. */
+    store_dead_filter_t fb = {.since_ms = 1010};
+    cur = (store_dead_cursor_t){0, 0};
+    total = 0;
+    calls = 0;
+    more = true;
+    while (more && calls < 100) {
+        if (store_wtxn_begin(st, &tx)) break;
+        CHECK(store_delete_dead_matching(tx, &fb, &cur, 4, &done, &more) == 0);
+        total += done;
+        CHECK(store_wtxn_commit(tx) == 0);
+        calls++;
+    }
+    CHECK(total == 5 && calls == 2);
+    CHECK(counters_are(st, "b", 0, 0, 10, 5));
+    store_delivery_t all[20];
+    cur = (store_dead_cursor_t){0, 0};
+    n = store_list_dead(st, NULL, &cur, 20, all, &more);
+    CHECK(n == 5);
+    for (int i = 0; i < n; i++) {
+        CHECK(all[i].dead_ms < 1010);
+        store_delivery_clear(&all[i]);
+    }
+    store_close(st);
+}
+
+/* ---- retention ---- */
+
+static bool exists(store_t *st, const char *id)
+{
+    store_event_t e;
+    if (store_get_event(st, id, strlen(id), &e)) return false;
+    store_event_clear(&e);
+    return true;
+}
+
+static void test_prune(void)
+{
+    store_t *st = open_at(new_dir(), 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    const char *two[] = {"p", "q"};
+    bool dup;
+    uint32_t nd;
+    store_event_t e;
+    /* old_done: both delivered. old_pending: one still pending. old_deleted: one delivered,
+     * one dead letter deleted. old_dead: a dead letter. old_empty: no deliveries.
+     * new_done: delivered but received at the cutoff. */
+    CHECK(enqueue(st, "old_done", "t", 100, two, 2, &dup, &nd) == 0);
+    CHECK(enqueue(st, "old_pending", "t", 100, two, 2, &dup, &nd) == 0);
+    CHECK(enqueue(st, "old_deleted", "t", 150, two, 2, &dup, &nd) == 0);
+    uint64_t dead = enqueue1(st, "old_dead", "t", 160, "p");
+    CHECK(enqueue(st, "old_empty", "t", 170, NULL, 0, &dup, &nd) == 0);
+    uint64_t newd = enqueue1(st, "new_done", "t", 1000, "p");
+    uint64_t done_ids[2], pend_ids[2], del_ids[2];
+    CHECK(store_get_event(st, "old_done", 8, &e) == 0);
+    memcpy(done_ids, e.delivery_ids, sizeof(done_ids));
+    store_event_clear(&e);
+    CHECK(store_get_event(st, "old_pending", 11, &e) == 0);
+    memcpy(pend_ids, e.delivery_ids, sizeof(pend_ids));
+    store_event_clear(&e);
+    CHECK(store_get_event(st, "old_deleted", 11, &e) == 0);
+    memcpy(del_ids, e.delivery_ids, sizeof(del_ids));
+    store_event_clear(&e);
+    CHECK(run_op(st, OP_ACK, done_ids[0], 200, 200, "") == 0);
+    CHECK(run_op(st, OP_ACK, done_ids[1], 200, 200, "") == 0);
+    CHECK(run_op(st, OP_ACK, pend_ids[0], 200, 200, "") == 0);
+    CHECK(run_op(st, OP_ACK, del_ids[0], 200, 200, "") == 0);
+    CHECK(run_op(st, OP_BURY, del_ids[1], 200, 500, "x") == 0);
+    CHECK(run_op(st, OP_DELETE, del_ids[1], 0, 0, "") == 0);
+    CHECK(run_op(st, OP_BURY, dead, 200, 500, "x") == 0);
+    CHECK(run_op(st, OP_ACK, newd, 1100, 200, "") == 0);
+
+    /* Two events examined per call: the five old ones take three calls, the third
+     * stopping at new_done, received at the cutoff. */
+    uint64_t cursor = 0;
+    size_t pruned, total = 0;
+    bool more = true;
+    int calls = 0;
+    while (more && calls < 20) {
+        store_wtxn_t *tx;
+        if (store_wtxn_begin(st, &tx)) break;
+        CHECK(store_prune(tx, 1000, 2, &cursor, &pruned, &more) == 0);
+        CHECK(pruned <= 2);
+        total += pruned;
+        CHECK(store_wtxn_commit(tx) == 0);
+        calls++;
+    }
+    CHECK(total == 3 && calls == 3 && !more);
+    CHECK(!exists(st, "old_done"));
+    CHECK(!exists(st, "old_deleted"));
+    CHECK(!exists(st, "old_empty"));
+    CHECK(exists(st, "old_pending"));
+    CHECK(exists(st, "old_dead"));
+    CHECK(exists(st, "new_done"));
+    store_delivery_t d;
+    CHECK(store_get_delivery(st, done_ids[0], &d) == -ENOENT);
+    CHECK(store_get_delivery(st, del_ids[0], &d) == -ENOENT);
+    CHECK(store_get_delivery(st, pend_ids[0], &d) == 0); /* the kept event keeps all */
+    store_delivery_clear(&d);
+    CHECK(counters_are(st, "p", 0, 4, 1, 1)); /* delivered stays a running total */
+
+    /* The idempotency entry went with the event: the id is new again. */
+    CHECK(enqueue(st, "old_done", "t", 2000, two, 2, &dup, &nd) == 0 && !dup && nd == 2);
+    CHECK(enqueue(st, "old_pending", "t", 2000, two, 2, &dup, &nd) == 0 && dup);
+
+    /* A second pass from the start keeps what must be kept and ends. */
+    cursor = 0;
+    more = true;
+    total = 0;
+    calls = 0;
+    while (more && calls < 20) {
+        store_wtxn_t *tx;
+        if (store_wtxn_begin(st, &tx)) break;
+        CHECK(store_prune(tx, 5000, 1, &cursor, &pruned, &more) == 0);
+        total += pruned;
+        CHECK(store_wtxn_commit(tx) == 0);
+        calls++;
+    }
+    CHECK(total == 1 && !more); /* new_done */
+    CHECK(exists(st, "old_pending") && exists(st, "old_dead") && exists(st, "old_done"));
+    store_close(st);
+}
+
+/* Many kept events received in the same millisecond do not stall the scan. */
+static void test_prune_progress(void)
+{
+    store_t *st = open_at(new_dir(), 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    int fails = 0;
+    for (int i = 0; i < 10; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "same_%d", i);
+        if (!enqueue1(st, id, "t", 100, "p")) fails++;
+    }
+    CHECK(fails == 0);
+    uint64_t cursor = 0;
+    size_t pruned;
+    bool more = true;
+    int calls = 0;
+    while (more && calls < 20) {
+        store_wtxn_t *tx;
+        if (store_wtxn_begin(st, &tx)) break;
+        CHECK(store_prune(tx, 1000, 3, &cursor, &pruned, &more) == 0);
+        CHECK(pruned == 0);
+        CHECK(store_wtxn_commit(tx) == 0);
+        calls++;
+    }
+    CHECK(calls == 4 && !more);
+    store_close(st);
+}
+
+/* ---- a full map ---- */
+
+static void test_map_full(void)
+{
+    const char *dir = new_dir();
+    store_t *st = open_at(dir, 1);
+    CHECK(st != NULL);
+    if (!st) return;
+    enum { BODY = 60000 };
+    char *body = malloc(BODY);
+    memset(body, 'x', BODY);
+    const char *sub[] = {"m"};
+    int committed = 0, rc = 0;
+    for (int i = 0; i < 100 && rc == 0; i++) {
+        char id[16];
+        bool dup;
+        uint32_t nd;
+        snprintf(id, sizeof(id), "big_%d", i);
+        store_event_in_t ev = {id, strlen(id), "t", 1, body, BODY, 1000 + i, sub, 1};
+        store_wtxn_t *tx;
+        if ((rc = store_wtxn_begin(st, &tx))) break;
+        rc = store_enqueue(tx, &ev, &dup, &nd);
+        if (rc) {
+            /* The transaction is unusable now: every later call reports the same. */
+            CHECK(store_enqueue(tx, &ev, &dup, &nd) == rc);
+            store_wtxn_abort(tx);
+            break;
+        }
+        rc = store_wtxn_commit(tx);
+        if (rc == 0) committed++;
+    }
+    free(body);
+    CHECK(rc == -ENOSPC);
+    CHECK(committed > 3 && committed < 20);
+    printf("# map full after %d events\n", committed);
+
+    /* Everything committed before is intact and the store still works. */
+    int intact = 0;
+    for (int i = 0; i < committed; i++) {
+        char id[16];
+        store_event_t e;
+        snprintf(id, sizeof(id), "big_%d", i);
+        if (store_get_event(st, id, strlen(id), &e) == 0) {
+            if (e.body_len == BODY && e.body[0] == 'x' && e.body[BODY - 1] == 'x') intact++;
+            store_event_clear(&e);
+        }
+    }
+    CHECK(intact == committed);
+    CHECK(counters_are(st, "m", (uint64_t)committed, 0, 0, 0));
+    store_claim_t cl[1];
+    int64_t next;
+    int n = store_claim_due(st, "m", 5000, 1, NULL, NULL, cl, &next);
+    CHECK(n == 1 && next == 1001);
+    if (n == 1) store_claim_clear(&cl[0]);
+
+    /* After a reopen too. */
+    store_close(st);
+    st = open_at(dir, 1);
+    CHECK(st != NULL);
+    if (!st) return;
+    CHECK(counters_are(st, "m", (uint64_t)committed, 0, 0, 0));
+    bool dup;
+    uint32_t nd;
+    CHECK(enqueue(st, "big_0", "t", 1, sub, 1, &dup, &nd) == 0 && dup);
+    store_close(st);
+}
+
+/* ---- format version ---- */
+
+/* Rewrites the format version of the store in dir with LMDB directly. */
+static int forge_version(const char *dir, uint32_t version)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    uint8_t b[4] = {(uint8_t)version, (uint8_t)(version >> 8), (uint8_t)(version >> 16),
+                    (uint8_t)(version >> 24)};
+    MDB_val k = {6, "format"}, v = {4, b};
+    int rc = mdb_env_create(&env);
+    if (rc) return rc;
+    mdb_env_set_maxdbs(env, 8);
+    if ((rc = mdb_env_open(env, dir, 0, 0600)) == 0 &&
+        (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0) {
+        if ((rc = mdb_dbi_open(txn, "meta", 0, &dbi)) == 0)
+            rc = mdb_put(txn, dbi, &k, &v, 0);
+        rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    }
+    mdb_env_close(env);
+    return rc;
+}
+
+/* An LMDB environment that is not a hookgate store. */
+static int foreign_env(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {3, "key"}, v = {5, "value"};
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", dir);
+    if (system(cmd)) return -1;
+    int rc = mdb_env_create(&env);
+    if (rc) return rc;
+    if ((rc = mdb_env_open(env, dir, 0, 0600)) == 0 &&
+        (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0) {
+        if ((rc = mdb_dbi_open(txn, NULL, 0, &dbi)) == 0) rc = mdb_put(txn, dbi, &k, &v, 0);
+        rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    }
+    mdb_env_close(env);
+    return rc;
+}
+
+static void test_format_version(void)
+{
+    const char *dir = new_dir();
+    char path[128];
+    snprintf(path, sizeof(path), "%s", dir);
+    store_t *st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    CHECK(enqueue1(st, "kept", "t", 1, "v") != 0);
+    store_close(st);
+
+    CHECK(forge_version(path, STORE_FORMAT_VERSION + 1) == 0);
+    char err[256] = "";
+    st = NULL;
+    int rc = store_open(path, 16, &st, err, sizeof(err));
+    CHECK(rc < 0 && st == NULL);
+    char want[64];
+    snprintf(want, sizeof(want), "format version %d", STORE_FORMAT_VERSION + 1);
+    CHECK(strstr(err, want) != NULL);
+    printf("# %s\n", err);
+
+    /* Back to ours: the data is untouched. */
+    CHECK(forge_version(path, STORE_FORMAT_VERSION) == 0);
+    st = open_at(path, 16);
+    CHECK(st != NULL && exists(st, "kept"));
+    store_close(st);
+
+    const char *other = new_dir();
+    CHECK(foreign_env(other) == 0);
+    err[0] = '\0';
+    rc = store_open(other, 16, &st, err, sizeof(err));
+    CHECK(rc < 0 && strstr(err, "not a hookgate store") != NULL);
+
+    err[0] = '\0';
+    rc = store_open("/proc/hookgate-no-such-dir", 16, &st, err, sizeof(err));
+    CHECK(rc < 0 && err[0] != '\0');
+}
+
+/* ---- readers on other threads while the writer commits ---- */
+
+typedef struct {
+    store_t *st;
+    int errors, rounds;
+} reader_t;
+
+static void *reader_main(void *arg)
+{
+    reader_t *r = arg;
+    for (int i = 0; i < 300; i++) {
+        store_claim_t cl[16];
+        store_delivery_t dl[8];
+        store_dead_cursor_t cur = {0, 0};
+        int64_t next;
+        bool more;
+        int n = store_claim_due(r->st, "r", INT64_MAX - 1, 16, NULL, NULL, cl, &next);
+        if (n < 0) r->errors++;
+        for (int j = 0; j < n; j++)
+            store_claim_clear(&cl[j]);
+        n = store_list_dead(r->st, NULL, &cur, 8, dl, &more);
+        if (n < 0) r->errors++;
+        for (int j = 0; j < n; j++)
+            store_delivery_clear(&dl[j]);
+        r->rounds++;
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    store_t *st = open_at(new_dir(), 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    reader_t r[3] = {{st, 0, 0}, {st, 0, 0}, {st, 0, 0}};
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&th[i], NULL, reader_main, &r[i]);
+    int fails = 0;
+    for (int i = 0; i < 60; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "t_%d", i);
+        uint64_t d = enqueue1(st, id, "t", i, "r");
+        if (!d) fails++;
+        else if (i % 2 && run_op(st, OP_BURY, d, 100 + i, 500, "x")) fails++;
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    CHECK(fails == 0);
+    CHECK(r[0].errors + r[1].errors + r[2].errors == 0);
+    CHECK(r[0].rounds == 300 && r[1].rounds == 300 && r[2].rounds == 300);
+    CHECK(counters_are(st, "r", 30, 0, 30, 30));
+    store_close(st);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+int main(void)
+{
+    snprintf(base, sizeof(base), "/tmp/hookgate-store-XXXXXX");
+    if (!mkdtemp(base)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_enqueue();
+    test_claim();
+    test_transitions();
+    test_history_cap();
+    test_list_dead();
+    test_bulk();
+    test_prune();
+    test_prune_progress();
+    test_map_full();
+    test_format_version();
+    test_threads();
+    nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return check_done();
+}

@@ -1,0 +1,1034 @@
+/* delivery.c -- the delivery worker: claims due deliveries, POSTs them with libcurl-multi
+ * on one thread, and records every outcome through the writer.
+ *
+ * The loop drives curl's socket API from epoll: curl_multi_perform would look at every
+ * transfer on every wake-up, which costs O(connections) per request at high rates. An
+ * eventfd in the same epoll set wakes the loop for new deliveries, committed outcomes
+ * and stop. */
+#include "gateway/delivery.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "gateway/backoff.h"
+#include "gateway/runtime.h"
+#include "gateway/sign.h"
+
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+#define POLL_MAX_MS 1000 /* longest sleep: also the period of the safety sweeps */
+#define REMOVED_REASON "subscriber removed"
+
+/* ---- small helpers ---- */
+
+static void oom(void)
+{
+    fputs("hookgate: delivery: out of memory\n", stderr);
+    abort();
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) oom();
+    return p;
+}
+
+static void *xrealloc(void *p, size_t size)
+{
+    p = realloc(p, size ? size : 1);
+    if (!p) oom();
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p) oom();
+    return p;
+}
+
+__attribute__((format(printf, 1, 2))) static void dlog(const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "hookgate: delivery: %s\n", line);
+}
+
+/* splitmix64: jitter needs speed and spread, not secrecy. */
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double rng_unit(uint64_t *s)
+{
+    return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+}
+
+/* ---- the in-flight set: open addressing, linear probing, backward-shift deletion ---- */
+
+#define IDSET_EMPTY UINT64_MAX /* marks a free slot; the id UINT64_MAX itself lives in has_max */
+
+typedef struct {
+    uint64_t *slots;
+    size_t mask; /* capacity - 1, capacity a power of two */
+    size_t count;
+    bool has_max;
+} idset_t;
+
+static size_t id_hash(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+static void idset_init(idset_t *s, size_t cap)
+{
+    s->slots = xcalloc(cap, sizeof(*s->slots));
+    memset(s->slots, 0xff, cap * sizeof(*s->slots));
+    s->mask = cap - 1;
+    s->count = 0;
+    s->has_max = false;
+}
+
+static bool idset_has(const idset_t *s, uint64_t id)
+{
+    if (id == IDSET_EMPTY) return s->has_max;
+    for (size_t i = id_hash(id) & s->mask;; i = (i + 1) & s->mask) {
+        if (s->slots[i] == id) return true;
+        if (s->slots[i] == IDSET_EMPTY) return false;
+    }
+}
+
+static void idset_put(idset_t *s, uint64_t id)
+{
+    size_t i = id_hash(id) & s->mask;
+    while (s->slots[i] != IDSET_EMPTY)
+        i = (i + 1) & s->mask;
+    s->slots[i] = id;
+}
+
+static void idset_add(idset_t *s, uint64_t id)
+{
+    if (id == IDSET_EMPTY) {
+        s->has_max = true;
+        return;
+    }
+    if ((s->count + 1) * 2 > s->mask + 1) { /* keep the load under 1/2 */
+        uint64_t *old = s->slots;
+        size_t oldcap = s->mask + 1;
+        idset_init(s, oldcap * 2);
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i] != IDSET_EMPTY) idset_put(s, old[i]);
+        free(old);
+    }
+    idset_put(s, id);
+    s->count++;
+}
+
+static void idset_del(idset_t *s, uint64_t id)
+{
+    if (id == IDSET_EMPTY) {
+        s->has_max = false;
+        return;
+    }
+    size_t i = id_hash(id) & s->mask;
+    while (s->slots[i] != id) {
+        if (s->slots[i] == IDSET_EMPTY) return;
+        i = (i + 1) & s->mask;
+    }
+    s->count--;
+    /* Pull later members of the probe run back so no lookup stops early at the hole. */
+    for (size_t j = i;;) {
+        s->slots[i] = IDSET_EMPTY;
+        for (;;) {
+            j = (j + 1) & s->mask;
+            if (s->slots[j] == IDSET_EMPTY) return;
+            size_t k = id_hash(s->slots[j]) & s->mask;
+            bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+            if (!stays) break;
+        }
+        s->slots[i] = s->slots[j];
+        i = j;
+    }
+}
+
+/* ---- per-subscriber state ---- */
+
+/* What one config snapshot says about a subscriber, prepared once per snapshot: the
+ * decoded signing keys and the custom header list. Shared by its running transfers
+ * (refcounted, worker thread only) so a reload never pulls it from under them. */
+typedef struct {
+    unsigned refs;
+    const cfg_subscriber_t *cs; /* valid for the whole run (runtime.h) */
+    struct curl_slist *custom;  /* the subscriber's headers; NULL when none */
+    sign_key_t *keys;
+    size_t nkeys;
+} profile_t;
+
+typedef struct {
+    char *name;
+    atomic_size_t in_flight; /* claimed and not yet committed; read by other threads */
+    profile_t *prof;         /* NULL while the subscriber is not in the config in force */
+    int64_t next_due_ms;     /* earliest known due time of an unclaimed delivery */
+    bool failing;            /* the last outcome was a failure (logged once per streak) */
+} sub_t;
+
+/* ---- transfers ---- */
+
+typedef enum { X_IDLE, X_RUNNING, X_COMMITTING } xstate_t;
+typedef enum { OUT_ACK, OUT_RESCHEDULE, OUT_BURY } outcome_t;
+
+/* One claimed delivery: its HTTP transfer and then its outcome op. Pooled with its easy
+ * handle, so the steady state allocates nothing here per request. */
+typedef struct xfer {
+    wr_op_t op;
+    struct dlv *d;
+    struct xfer *next;     /* free list, or the list of done ops */
+    struct xfer *all_next; /* every xfer ever made, for stop and free */
+    xstate_t state;
+    CURL *easy; /* created on the first HTTP use; bury-only xfers never need one */
+    sub_t *sub;
+    profile_t *prof;            /* held while running */
+    const cfg_subscriber_t *cs; /* the snapshot the attempt was made with */
+    store_claim_t claim;
+    int64_t at_ms, t0_mono;
+    /* Request headers: fixed nodes and nodes pointing into hbuf, chained to prof->custom. */
+    struct curl_slist hdr[6];
+    char *hbuf;
+    size_t hcap;
+    char errbuf[CURL_ERROR_SIZE];
+    char retry_after[64];
+    size_t retry_after_len;
+    /* The outcome op's inputs and outputs. */
+    outcome_t kind;
+    int64_t due_ms, now_ms;
+    const char *reason;
+    bool has_attempt;
+    store_attempt_t attempt; /* attempt.error points at errtext */
+    char errtext[CURL_ERROR_SIZE + 16];
+    int apply_rc, done_rc;
+} xfer_t;
+
+struct dlv {
+    store_t *st;
+    wr_t *w;
+    CURLM *multi;
+    int ep;   /* epoll: curl's sockets and evfd */
+    int evfd; /* eventfd that wakes the loop; any thread writes it */
+    pthread_t thread;
+    atomic_bool stopping;
+    atomic_bool notified;
+    uint32_t grace_ms; /* written before stopping is set */
+
+    pthread_mutex_t mu; /* guards done_head and the wakeups of on_done */
+    xfer_t *done_head;  /* ops whose on_done ran, not yet seen by the worker */
+
+    pthread_mutex_t subs_mu; /* guards growth of subs for dlv_in_flight's readers */
+    sub_t **subs;
+    size_t nsubs, subs_cap;
+
+    /* Worker thread only from here on. */
+    int64_t timer_due; /* curl's timer as a rt_mono_ms() time; -1 when none */
+    int64_t mono;      /* rt_mono_ms() at the last wake-up: curl sets its timer often */
+    const cfg_t *cfg;
+    sub_t **map; /* map[i] is the state of cfg->subscribers[i] */
+    size_t rr;   /* round-robin start, so no subscriber always gets the global cap first */
+    idset_t inflight;
+    size_t total; /* claimed and not yet committed, all subscribers */
+    size_t nrunning, ncommitting;
+    xfer_t *free_list, *all;
+    store_claim_t *scratch;
+    size_t scratch_cap;
+    uint64_t rng;
+    bool removed_more; /* the last removed-subscriber batch was full: look again soon */
+    bool store_err_logged;
+    bool claim_err_logged;
+};
+
+/* Fixed header lines; curl only reads them. */
+static char hdr_content_type[] = "Content-Type: application/json";
+static char hdr_user_agent[] = "User-Agent: hookgate/" HOOKGATE_VERSION;
+static char hdr_expect[] = "Expect:"; /* no 100-continue round trip */
+
+static void profile_unref(profile_t *p)
+{
+    if (!p || --p->refs > 0) return;
+    curl_slist_free_all(p->custom);
+    free(p->keys);
+    free(p);
+}
+
+static profile_t *profile_new(const cfg_subscriber_t *cs)
+{
+    profile_t *p = xcalloc(1, sizeof(*p));
+    p->refs = 1;
+    p->cs = cs;
+    /* config.c has checked names and values (no control characters, none reserved). */
+    for (size_t i = 0; i < cs->nheaders; i++) {
+        const cfg_header_t *h = &cs->headers[i];
+        size_t n = strlen(h->name) + strlen(h->value) + 3;
+        char *line = xcalloc(1, n);
+        snprintf(line, n, "%s: %s", h->name, h->value);
+        struct curl_slist *l = curl_slist_append(p->custom, line);
+        free(line);
+        if (!l) oom();
+        p->custom = l;
+    }
+    p->keys = xcalloc(cs->nsecrets, sizeof(*p->keys));
+    for (size_t i = 0; i < cs->nsecrets; i++) {
+        if (sign_key_decode(cs->secrets[i], &p->keys[p->nkeys]) == 0)
+            p->nkeys++;
+        else
+            dlog("subscriber %s: secret %zu cannot be decoded; not used for signing", cs->name, i);
+    }
+    return p;
+}
+
+/* The state of subscriber name, created on first sight. Worker thread. */
+static sub_t *sub_get(struct dlv *d, const char *name)
+{
+    for (size_t i = 0; i < d->nsubs; i++)
+        if (strcmp(d->subs[i]->name, name) == 0) return d->subs[i];
+    sub_t *s = xcalloc(1, sizeof(*s));
+    s->name = xstrdup(name);
+    atomic_init(&s->in_flight, 0);
+    s->next_due_ms = INT64_MIN;
+    pthread_mutex_lock(&d->subs_mu);
+    if (d->nsubs == d->subs_cap) {
+        d->subs_cap = d->subs_cap ? d->subs_cap * 2 : 16;
+        d->subs = xrealloc(d->subs, d->subs_cap * sizeof(*d->subs));
+    }
+    d->subs[d->nsubs++] = s;
+    pthread_mutex_unlock(&d->subs_mu);
+    return s;
+}
+
+/* ---- curl callbacks ---- */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    (void)data;
+    (void)ctx;
+    return size * nmemb; /* response bodies are not kept */
+}
+
+static size_t on_header(char *line, size_t size, size_t nitems, void *ctx)
+{
+    xfer_t *x = ctx;
+    size_t n = size * nitems;
+    static const char name[] = "retry-after:";
+    if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        x->retry_after_len = 0; /* a new response (e.g. after a 1xx) starts afresh */
+    } else if (n >= sizeof(name) - 1 && strncasecmp(line, name, sizeof(name) - 1) == 0) {
+        const char *v = line + sizeof(name) - 1, *end = line + n;
+        while (v < end && (*v == ' ' || *v == '\t'))
+            v++;
+        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        size_t len = (size_t)(end - v);
+        if (len < sizeof(x->retry_after)) {
+            memcpy(x->retry_after, v, len);
+            x->retry_after[len] = '\0';
+            x->retry_after_len = len;
+        } else {
+            x->retry_after_len = 0; /* longer than any valid value */
+        }
+    }
+    return n;
+}
+
+static void wake(struct dlv *d)
+{
+    uint64_t one = 1;
+    /* Only EAGAIN can fail here (the counter is saturated), and then a wakeup is pending. */
+    if (write(d->evfd, &one, sizeof(one)) < 0) return;
+}
+
+/* curl's socket callback: mirror what curl waits for into the epoll set. */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ctx, void *sockp)
+{
+    struct dlv *d = ctx;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(d->ep, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.data.fd = fd};
+    if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
+    /* sockp marks sockets already in the set; curl drops it when the socket goes. */
+    int op = sockp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(d->ep, op, fd, &ev) != 0) {
+        if (errno == ENOENT)
+            epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev);
+        else if (errno == EEXIST)
+            epoll_ctl(d->ep, EPOLL_CTL_MOD, fd, &ev);
+    }
+    if (!sockp) curl_multi_assign(d->multi, fd, d);
+    return 0;
+}
+
+/* curl's timer callback: remember when curl wants socket_action(CURL_SOCKET_TIMEOUT). */
+static int on_timer(CURLM *multi, long timeout_ms, void *ctx)
+{
+    struct dlv *d = ctx;
+    (void)multi;
+    d->timer_due = timeout_ms < 0 ? -1 : d->mono + timeout_ms;
+    return 0;
+}
+
+/* ---- outcome ops (apply and on_done run on the writer thread) ---- */
+
+static int on_apply(wr_op_t *op, store_wtxn_t *tx)
+{
+    xfer_t *x = container_of(op, xfer_t, op);
+    const store_attempt_t *a = x->has_attempt ? &x->attempt : NULL;
+    int rc;
+    switch (x->kind) {
+    case OUT_ACK: rc = store_ack(tx, x->claim.id, a); break;
+    case OUT_RESCHEDULE: rc = store_reschedule(tx, x->claim.id, x->due_ms, a); break;
+    default: rc = store_bury(tx, x->claim.id, x->now_ms, a, x->reason); break;
+    }
+    x->apply_rc = rc;
+    /* -ENOENT: the delivery was redriven, deleted or finished meanwhile; nothing to record. */
+    return rc == -ENOENT ? 0 : rc;
+}
+
+static void on_done(wr_op_t *op, int rc)
+{
+    xfer_t *x = container_of(op, xfer_t, op);
+    struct dlv *d = x->d;
+    x->done_rc = rc;
+    /* The wakeup happens under the lock: the worker closes the eventfd only after it has
+     * taken every op off this list, so it cannot be gone here. A non-empty list already
+     * has a wakeup pending. */
+    pthread_mutex_lock(&d->mu);
+    bool was_empty = d->done_head == NULL;
+    x->next = d->done_head;
+    d->done_head = x;
+    if (was_empty) wake(d);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* ---- the worker ---- */
+
+static xfer_t *xfer_get(struct dlv *d)
+{
+    xfer_t *x = d->free_list;
+    if (x) {
+        d->free_list = x->next;
+    } else {
+        x = xcalloc(1, sizeof(*x));
+        x->d = d;
+        x->op.apply = on_apply;
+        x->op.on_done = on_done;
+        x->all_next = d->all;
+        d->all = x;
+    }
+    x->next = NULL;
+    return x;
+}
+
+/* Takes ownership of claim c for sub s: the id joins the in-flight set until its outcome
+ * is committed (or the attempt is abandoned at stop). */
+static xfer_t *xfer_claim(struct dlv *d, sub_t *s, store_claim_t *c)
+{
+    xfer_t *x = xfer_get(d);
+    x->claim = *c;
+    x->sub = s;
+    idset_add(&d->inflight, c->id);
+    atomic_fetch_add_explicit(&s->in_flight, 1, memory_order_relaxed);
+    d->total++;
+    return x;
+}
+
+static void xfer_release(struct dlv *d, xfer_t *x)
+{
+    idset_del(&d->inflight, x->claim.id);
+    atomic_fetch_sub_explicit(&x->sub->in_flight, 1, memory_order_relaxed);
+    d->total--;
+    store_claim_clear(&x->claim);
+    x->sub = NULL;
+    x->cs = NULL;
+    x->state = X_IDLE;
+    x->next = d->free_list;
+    d->free_list = x;
+}
+
+static void submit(struct dlv *d, xfer_t *x)
+{
+    x->state = X_COMMITTING;
+    d->ncommitting++;
+    wr_submit(d->w, &x->op);
+}
+
+static CURL *easy_new(xfer_t *x)
+{
+    CURL *e = curl_easy_init();
+    if (!e) oom();
+    /* Options that never change for this handle; the per-request ones are set in
+     * start_attempt, every time, so the handle needs no curl_easy_reset. */
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)x);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)x);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    return e;
+}
+
+/* Builds the request headers into x (no allocation once hbuf is big enough). */
+static void build_headers(xfer_t *x, int64_t ts)
+{
+    const profile_t *p = x->prof;
+    const char *id = x->claim.event_id ? x->claim.event_id : "";
+    size_t idlen = strlen(id);
+    size_t need = sizeof("webhook-id: ") + idlen + sizeof("webhook-timestamp: ") + 21 +
+                  sizeof("webhook-signature: ") + p->nkeys * (SIGN_MAX_LEN + 1);
+    if (need > x->hcap) {
+        x->hcap = need + 64;
+        x->hbuf = xrealloc(x->hbuf, x->hcap);
+    }
+    char *b = x->hbuf;
+    size_t n = 0;
+    struct curl_slist *h = x->hdr;
+    h[0].data = hdr_content_type;
+    h[1].data = hdr_user_agent;
+    h[2].data = hdr_expect;
+    h[3].data = b + n;
+    n += (size_t)sprintf(b + n, "webhook-id: %s", id) + 1;
+    h[4].data = b + n;
+    n += (size_t)sprintf(b + n, "webhook-timestamp: %" PRId64, ts) + 1;
+    size_t last = 4;
+    if (p->nkeys > 0) {
+        h[5].data = b + n;
+        n += (size_t)sprintf(b + n, "webhook-signature: ");
+        sign_header(p->keys, p->nkeys, id, idlen, ts, x->claim.body ? x->claim.body : "",
+                    x->claim.body_len, b + n);
+        last = 5;
+    }
+    for (size_t i = 0; i < last; i++)
+        h[i].next = &h[i + 1];
+    h[last].next = p->custom;
+}
+
+static void finish_attempt(struct dlv *d, xfer_t *x, CURLcode res);
+
+static void start_attempt(struct dlv *d, xfer_t *x, profile_t *p)
+{
+    if (!x->easy) x->easy = easy_new(x);
+    x->prof = p;
+    p->refs++;
+    x->cs = p->cs;
+    x->at_ms = rt_now_ms();
+    x->t0_mono = rt_mono_ms();
+    x->errbuf[0] = '\0';
+    x->retry_after_len = 0;
+    build_headers(x, x->at_ms / 1000);
+
+    CURL *e = x->easy;
+    curl_easy_setopt(e, CURLOPT_URL, p->cs->url);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, (void *)(x->claim.body ? x->claim.body : ""));
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->claim.body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdr);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)p->cs->timeout_ms);
+    x->state = X_RUNNING;
+    d->nrunning++;
+    CURLMcode mc = curl_multi_add_handle(d->multi, e);
+    if (mc != CURLM_OK) {
+        d->nrunning--;
+        x->state = X_IDLE; /* never ran: no response code to read */
+        snprintf(x->errbuf, sizeof(x->errbuf), "curl_multi_add_handle: %s",
+                 curl_multi_strerror(mc));
+        finish_attempt(d, x, CURLE_FAILED_INIT);
+    }
+}
+
+/* Turns a finished transfer into its outcome op and submits it. */
+static void finish_attempt(struct dlv *d, xfer_t *x, CURLcode res)
+{
+    const cfg_subscriber_t *cs = x->cs;
+    long status = 0;
+    if (x->state == X_RUNNING) curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    int64_t now = rt_now_ms();
+    int64_t dur = rt_mono_ms() - x->t0_mono;
+    profile_unref(x->prof);
+    x->prof = NULL;
+
+    x->now_ms = now;
+    x->reason = NULL;
+    x->has_attempt = true;
+    x->attempt.at_ms = x->at_ms;
+    x->attempt.status = (int32_t)status;
+    x->attempt.duration_ms = dur < 0 ? 0 : dur > UINT32_MAX ? UINT32_MAX : (uint32_t)dur;
+    x->attempt.error = x->errtext;
+    x->errtext[0] = '\0';
+
+    bool ok = res == CURLE_OK && status >= 200 && status <= 299;
+    if (ok) {
+        x->kind = OUT_ACK;
+        if (x->sub->failing) dlog("subscriber %s: delivering again", x->sub->name);
+        x->sub->failing = false;
+    } else {
+        if (res == CURLE_OK) {
+            snprintf(x->errtext, sizeof(x->errtext), "HTTP %ld", status);
+        } else {
+            size_t n = strlen(x->errbuf);
+            while (n > 0 && (x->errbuf[n - 1] == '\n' || x->errbuf[n - 1] == '\r'))
+                n--;
+            if (n > 0)
+                snprintf(x->errtext, sizeof(x->errtext), "%.*s", (int)n, x->errbuf);
+            else
+                snprintf(x->errtext, sizeof(x->errtext), "%s", curl_easy_strerror(res));
+        }
+        if (!x->sub->failing)
+            dlog("subscriber %s: attempt failed: %s (further failures logged after a success)",
+                 x->sub->name, x->errtext);
+        x->sub->failing = true;
+        uint32_t n = x->claim.attempts + 1;
+        int64_t delay = 0;
+        bool told = res == CURLE_OK && (status == 429 || status == 503) && x->retry_after_len > 0 &&
+                    backoff_parse_retry_after(x->retry_after, x->retry_after_len, now, &delay) == 0;
+        if ((res == CURLE_OK && status == 410) || n >= cs->retry.max_attempts) {
+            x->kind = OUT_BURY;
+        } else if (told) {
+            x->kind = OUT_RESCHEDULE;
+            if ((uint64_t)delay > cs->retry.max_delay_ms) delay = (int64_t)cs->retry.max_delay_ms;
+            x->due_ms = now + delay;
+        } else {
+            x->kind = OUT_RESCHEDULE;
+            x->due_ms = backoff_next_due(n, &cs->retry, now, rng_unit(&d->rng));
+        }
+    }
+    submit(d, x);
+}
+
+static void read_finished(struct dlv *d)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(d->multi, &left))) {
+        if (m->msg != CURLMSG_DONE) continue;
+        CURL *e = m->easy_handle;
+        CURLcode res = m->data.result; /* m dies with remove_handle */
+        char *priv = NULL;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+        curl_multi_remove_handle(d->multi, e);
+        d->nrunning--;
+        finish_attempt(d, (xfer_t *)(void *)priv, res);
+    }
+}
+
+/* Takes the ops whose outcome is durable (or failed) and frees their in-flight slots. */
+static void drain_done(struct dlv *d)
+{
+    pthread_mutex_lock(&d->mu);
+    xfer_t *x = d->done_head;
+    d->done_head = NULL;
+    pthread_mutex_unlock(&d->mu);
+    while (x) {
+        xfer_t *next = x->next;
+        sub_t *s = x->sub;
+        d->ncommitting--;
+        if (x->done_rc < 0) {
+            if (!d->store_err_logged)
+                dlog("cannot record an outcome (%s); the delivery stays pending and is "
+                     "attempted again (logged once until the store recovers)",
+                     strerror(-x->done_rc));
+            d->store_err_logged = true;
+            s->next_due_ms = INT64_MIN; /* still due: claim it again */
+        } else {
+            d->store_err_logged = false;
+            if (x->kind == OUT_RESCHEDULE && x->apply_rc == 0 && x->due_ms < s->next_due_ms)
+                s->next_due_ms = x->due_ms;
+        }
+        xfer_release(d, x);
+        x = next;
+    }
+}
+
+/* store_claim_due's skip callback: the in-flight set. */
+static bool skip_in_flight(void *ctx, uint64_t id)
+{
+    return idset_has(ctx, id);
+}
+
+static store_claim_t *scratch(struct dlv *d, size_t n)
+{
+    if (n > d->scratch_cap) {
+        d->scratch_cap = n;
+        d->scratch = xrealloc(d->scratch, n * sizeof(*d->scratch));
+    }
+    return d->scratch;
+}
+
+/* Adopts a new config snapshot: fresh profiles (keys decoded, header lists built) for
+ * its subscribers, none for the ones it dropped. Returns true when the config changed. */
+static bool sync_config(struct dlv *d)
+{
+    const cfg_t *cfg = rt_config();
+    if (!cfg || cfg == d->cfg) return false;
+    d->cfg = cfg;
+    for (size_t i = 0; i < d->nsubs; i++) {
+        profile_unref(d->subs[i]->prof);
+        d->subs[i]->prof = NULL;
+    }
+    d->map = xrealloc(d->map, cfg->nsubscribers * sizeof(*d->map));
+    for (size_t i = 0; i < cfg->nsubscribers; i++) {
+        sub_t *s = sub_get(d, cfg->subscribers[i].name);
+        s->prof = profile_new(&cfg->subscribers[i]);
+        s->next_due_ms = INT64_MIN;
+        d->map[i] = s;
+    }
+    /* Idle keep-alive connections worth caching: at most one per concurrent request. The
+     * per-host limit stays 0 (none): our per-subscriber caps bound concurrency, and a curl
+     * queue would only hide waiting time inside the attempt's timeout. */
+    long maxconn = cfg->max_in_flight > 0 ? (long)cfg->max_in_flight : 1;
+    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, maxconn);
+    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    return true;
+}
+
+static size_t global_spare(const struct dlv *d)
+{
+    return d->total < d->cfg->max_in_flight ? d->cfg->max_in_flight - d->total : 0;
+}
+
+static size_t sub_spare(const struct dlv *d, const sub_t *s)
+{
+    size_t inf = atomic_load_explicit(&s->in_flight, memory_order_relaxed);
+    size_t lim = s->prof->cs->max_in_flight;
+    size_t spare = inf < lim ? lim - inf : 0;
+    size_t g = global_spare(d);
+    return spare < g ? spare : g;
+}
+
+/* Claims and starts what is due for every configured subscriber with spare capacity.
+ * sweep claims even where the known next due time lies ahead (new deliveries may have
+ * been committed). Returns how long the loop may sleep before something becomes due. */
+static int64_t claim_round(struct dlv *d, bool sweep)
+{
+    int64_t now = rt_now_ms();
+    int64_t earliest = INT64_MAX;
+    size_t n = d->cfg->nsubscribers;
+    for (size_t k = 0; k < n && global_spare(d) > 0; k++) {
+        sub_t *s = d->map[(d->rr + k) % n];
+        size_t spare = sub_spare(d, s);
+        if (spare == 0) continue; /* a finishing attempt wakes the loop */
+        if (sweep || s->next_due_ms <= now) {
+            store_claim_t *c = scratch(d, spare);
+            int64_t next_due = INT64_MAX;
+            int got = store_claim_due(d->st, s->name, now, spare, skip_in_flight, &d->inflight, c,
+                                      &next_due);
+            if (got < 0) {
+                if (!d->claim_err_logged)
+                    dlog("subscriber %s: cannot read due deliveries: %s", s->name, strerror(-got));
+                d->claim_err_logged = true;
+                s->next_due_ms = now + POLL_MAX_MS;
+                continue;
+            }
+            d->claim_err_logged = false;
+            s->next_due_ms = next_due;
+            profile_t *p = s->prof;
+            for (int i = 0; i < got; i++)
+                start_attempt(d, xfer_claim(d, s, &c[i]), p);
+            if (sub_spare(d, s) == 0) continue;
+        }
+        if (s->next_due_ms < earliest) earliest = s->next_due_ms;
+    }
+    d->rr++;
+    if (earliest == INT64_MAX) return POLL_MAX_MS;
+    int64_t wait = earliest - now;
+    return wait < 1 ? 1 : wait > POLL_MAX_MS ? POLL_MAX_MS : wait;
+}
+
+typedef struct {
+    const cfg_t *cfg;
+    char **names;
+    size_t n, cap;
+} removed_t;
+
+static void on_pending_subscriber(void *ctx, const char *name)
+{
+    removed_t *r = ctx;
+    if (cfg_find_subscriber(r->cfg, name)) return;
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 8;
+        r->names = xrealloc(r->names, r->cap * sizeof(*r->names));
+    }
+    r->names[r->n++] = xstrdup(name);
+}
+
+/* Dead-letters the pending deliveries of subscribers no longer configured, in batches
+ * bounded by the global cap. All of them, not only the due ones: nobody will ever be
+ * waiting for those attempts. */
+static void bury_removed(struct dlv *d)
+{
+    removed_t r = {.cfg = d->cfg};
+    int rc = store_pending_subscribers(d->st, on_pending_subscriber, &r);
+    if (rc < 0) dlog("cannot list subscribers with pending deliveries: %s", strerror(-rc));
+    d->removed_more = false;
+    for (size_t i = 0; i < r.n; i++) {
+        size_t spare = global_spare(d);
+        if (spare == 0) {
+            d->removed_more = true;
+            break;
+        }
+        sub_t *s = sub_get(d, r.names[i]);
+        store_claim_t *c = scratch(d, spare);
+        int64_t next_due;
+        int got = store_claim_due(d->st, s->name, INT64_MAX, spare, skip_in_flight, &d->inflight, c,
+                                  &next_due);
+        if (got < 0) {
+            dlog("subscriber %s (removed): cannot read pending deliveries: %s", s->name,
+                 strerror(-got));
+            continue;
+        }
+        if (got > 0)
+            dlog("subscriber %s is no longer configured: dead-lettering %d pending deliveries",
+                 s->name, got);
+        if ((size_t)got == spare) d->removed_more = true;
+        int64_t now = rt_now_ms();
+        for (int j = 0; j < got; j++) {
+            xfer_t *x = xfer_claim(d, s, &c[j]);
+            x->kind = OUT_BURY;
+            x->has_attempt = false;
+            x->now_ms = now;
+            x->reason = REMOVED_REASON;
+            submit(d, x);
+        }
+    }
+    for (size_t i = 0; i < r.n; i++)
+        free(r.names[i]);
+    free(r.names);
+}
+
+/* At the end of the grace period: attempts still running are dropped without an
+ * outcome, so they stay PENDING in the store and are retried after the restart. */
+static void abandon_running(struct dlv *d)
+{
+    size_t n = 0;
+    for (xfer_t *x = d->all; x; x = x->all_next) {
+        if (x->state != X_RUNNING) continue;
+        curl_multi_remove_handle(d->multi, x->easy);
+        d->nrunning--;
+        profile_unref(x->prof);
+        x->prof = NULL;
+        xfer_release(d, x);
+        n++;
+    }
+    if (n > 0) dlog("grace period over: %zu attempts abandoned (still pending)", n);
+}
+
+static void run_timer(struct dlv *d)
+{
+    if (d->timer_due < 0 || rt_mono_ms() < d->timer_due) return;
+    d->timer_due = -1;
+    int running;
+    curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+}
+
+/* Waits up to wait_ms for socket events or a wakeup, and hands socket events to curl. */
+static void wait_events(struct dlv *d, int64_t wait_ms)
+{
+    if (d->timer_due >= 0) {
+        int64_t t = d->timer_due - rt_mono_ms();
+        if (t < wait_ms) wait_ms = t;
+    }
+    struct epoll_event evs[64];
+    int n = epoll_wait(d->ep, evs, 64, wait_ms < 0 ? 0 : (int)wait_ms);
+    d->mono = rt_mono_ms();
+    for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd;
+        if (fd == d->evfd) {
+            uint64_t v;
+            if (read(d->evfd, &v, sizeof(v)) < 0) continue; /* EAGAIN: already cleared */
+            continue;
+        }
+        int flags = 0;
+        if (evs[i].events & (EPOLLIN | EPOLLHUP)) flags |= CURL_CSELECT_IN;
+        if (evs[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+        if (evs[i].events & EPOLLERR) flags |= CURL_CSELECT_ERR;
+        int running;
+        curl_multi_socket_action(d->multi, fd, flags, &running);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct dlv *d = arg;
+    pthread_setname_np(pthread_self(), "hookgate-dlv");
+    bool stopping = false;
+    int64_t deadline = 0;
+    int64_t next_sweep = INT64_MIN, next_removed = INT64_MIN;
+    for (;;) {
+        drain_done(d);
+        int64_t mono = d->mono = rt_mono_ms();
+        if (!stopping && atomic_load(&d->stopping)) {
+            stopping = true;
+            deadline = mono + d->grace_ms;
+            if (d->nrunning > 0)
+                dlog("stopping: waiting up to %" PRIu32 " ms for %zu attempts", d->grace_ms,
+                     d->nrunning);
+        }
+        int64_t wait = POLL_MAX_MS;
+        bool changed = !stopping && sync_config(d);
+        if (!stopping && d->cfg) {
+            bool sweep = atomic_exchange(&d->notified, false) || changed || mono >= next_sweep;
+            if (sweep) next_sweep = mono + POLL_MAX_MS;
+            wait = claim_round(d, sweep);
+            if (changed || d->removed_more || mono >= next_removed) {
+                next_removed = mono + POLL_MAX_MS;
+                bury_removed(d);
+            }
+            if (next_sweep - mono < wait) wait = next_sweep - mono;
+        }
+        run_timer(d); /* new transfers start from curl's timer */
+        read_finished(d);
+        if (stopping) {
+            mono = rt_mono_ms();
+            if (d->nrunning > 0 && mono >= deadline) abandon_running(d);
+            if (d->nrunning == 0 && d->ncommitting == 0) break;
+            if (d->nrunning > 0 && deadline - mono < wait) wait = deadline - mono;
+        }
+        wait_events(d, wait);
+        run_timer(d);
+        read_finished(d);
+    }
+    return NULL;
+}
+
+/* ---- public API ---- */
+
+/* Frees what dlv_start made besides the thread and the pooled transfers. */
+static void close_all(struct dlv *d)
+{
+    if (d->multi) curl_multi_cleanup(d->multi);
+    if (d->evfd >= 0) close(d->evfd);
+    if (d->ep >= 0) close(d->ep);
+    free(d->inflight.slots);
+    pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->subs_mu);
+    free(d);
+    curl_global_cleanup();
+}
+
+int dlv_start(store_t *st, wr_t *w, dlv_t **out)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -EIO;
+    struct dlv *d = xcalloc(1, sizeof(*d));
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_mutex_init(&d->subs_mu, NULL);
+    idset_init(&d->inflight, 1024);
+    d->st = st;
+    d->w = w;
+    d->timer_due = -1;
+    d->multi = curl_multi_init();
+    d->ep = epoll_create1(EPOLL_CLOEXEC);
+    d->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = d->evfd};
+    if (!d->multi || d->ep < 0 || d->evfd < 0 ||
+        epoll_ctl(d->ep, EPOLL_CTL_ADD, d->evfd, &ev) != 0) {
+        int err = d->multi ? errno : ENOMEM;
+        close_all(d);
+        return -err;
+    }
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, (void *)d);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, (void *)d);
+    atomic_init(&d->stopping, false);
+    atomic_init(&d->notified, true);
+    if (getrandom(&d->rng, sizeof(d->rng), 0) != (ssize_t)sizeof(d->rng))
+        d->rng = (uint64_t)rt_mono_ms() ^ ((uint64_t)getpid() << 32);
+
+    /* The worker takes no signals: they belong to the thread that waits for them, and a
+     * SIGPIPE from a dead peer must only turn into EPIPE here. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&d->thread, NULL, worker_main, d);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        close_all(d);
+        return -rc;
+    }
+    *out = d;
+    return 0;
+}
+
+void dlv_notify(dlv_t *d)
+{
+    /* Already set: a wakeup is pending and the worker has not looked yet. */
+    if (!atomic_exchange(&d->notified, true)) wake(d);
+}
+
+size_t dlv_in_flight(dlv_t *d, const char *subscriber)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&d->subs_mu);
+    for (size_t i = 0; i < d->nsubs; i++) {
+        if (strcmp(d->subs[i]->name, subscriber) == 0) {
+            n = atomic_load_explicit(&d->subs[i]->in_flight, memory_order_relaxed);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&d->subs_mu);
+    return n;
+}
+
+void dlv_stop(dlv_t *d, uint32_t grace_ms)
+{
+    d->grace_ms = grace_ms;
+    atomic_store(&d->stopping, true);
+    wake(d);
+    pthread_join(d->thread, NULL);
+
+    for (xfer_t *x = d->all, *next; x; x = next) {
+        next = x->all_next;
+        if (x->easy) curl_easy_cleanup(x->easy);
+        free(x->hbuf);
+        free(x);
+    }
+    for (size_t i = 0; i < d->nsubs; i++) {
+        profile_unref(d->subs[i]->prof);
+        free(d->subs[i]->name);
+        free(d->subs[i]);
+    }
+    free(d->subs);
+    free(d->map);
+    free(d->scratch);
+    close_all(d);
+}
