@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 struct wr {
     store_t *st;
@@ -14,18 +15,43 @@ struct wr {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     wr_op_t *head, *tail; /* FIFO of submitted operations */
+    size_t nqueued;
+    size_t expected;       /* decaying maximum of recent batch sizes */
+    int64_t last_commit_ns; /* duration of the last commit */
     bool stopping;
 };
 
-/* The batch is the whole queue, taken at once: everything that arrived while the
- * previous commit was being fsync'd. */
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The batch is the whole queue: everything that arrived while the previous commit was
+ * being fsync'd. A commit costs the same for 1 operation or 100 (two device flushes), so
+ * when fewer operations are queued than recent batches held, the writer lingers a
+ * little (at most half a commit's duration) for the rest: clients answered by the last
+ * commit are about to send their next requests, and without the pause the clients
+ * split into groups that each pay for a commit of their own. */
 static wr_op_t *take_batch(wr_t *w, bool *stop)
 {
     pthread_mutex_lock(&w->lock);
     while (!w->head && !w->stopping)
         pthread_cond_wait(&w->wake, &w->lock);
+    if (w->head && !w->stopping && w->nqueued < w->expected) {
+        int64_t linger_ns = w->last_commit_ns / 2;
+        if (linger_ns > 2000000) linger_ns = 2000000;
+        int64_t until = mono_ns() + linger_ns;
+        struct timespec ts = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
+        while (w->nqueued < w->expected && !w->stopping)
+            if (pthread_cond_timedwait(&w->wake, &w->lock, &ts) != 0) break;
+    }
     wr_op_t *batch = w->head;
+    size_t n = w->nqueued;
     w->head = w->tail = NULL;
+    w->nqueued = 0;
+    w->expected = n > w->expected - w->expected / 8 ? n : w->expected - w->expected / 8;
     *stop = w->stopping && !batch;
     pthread_mutex_unlock(&w->lock);
     return batch;
@@ -62,7 +88,9 @@ static void *writer_main(void *arg)
         bool stop;
         wr_op_t *batch = take_batch(w, &stop);
         if (stop) return NULL;
+        int64_t started = mono_ns();
         int rc = commit_ops(w->st, batch);
+        w->last_commit_ns = mono_ns() - started; /* read under the lock only by this thread */
         if (rc == 0) {
             finish_ops(batch, 0);
             continue;
@@ -86,7 +114,11 @@ int wr_start(store_t *st, wr_t **out)
     if (!w) abort();
     w->st = st;
     pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->wake, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->wake, &attr);
+    pthread_condattr_destroy(&attr);
     int rc = pthread_create(&w->thread, NULL, writer_main, w);
     if (rc != 0) {
         free(w);
@@ -105,7 +137,8 @@ void wr_submit(wr_t *w, wr_op_t *op)
     else
         w->head = op;
     w->tail = op;
-    pthread_cond_signal(&w->wake);
+    /* wake the writer for the first operation, or when a lingering batch is complete */
+    if (++w->nqueued == 1 || w->nqueued == w->expected) pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
 }
 
