@@ -235,8 +235,7 @@ static int rd_end(const rd_t *r)
 
 /* ---- keys ---- */
 
-size_t codec_due_key(uint8_t *out, const char *name, size_t name_len, int64_t due_ms,
-                     uint64_t id)
+size_t codec_due_key(uint8_t *out, const char *name, size_t name_len, int64_t due_ms, uint64_t id)
 {
     memcpy(out, name, name_len);
     out[name_len] = '\0';
@@ -245,8 +244,7 @@ size_t codec_due_key(uint8_t *out, const char *name, size_t name_len, int64_t du
     return name_len + CODEC_DUE_KEY_EXTRA;
 }
 
-int codec_due_key_parse(const void *key, size_t n, size_t *name_len, int64_t *due_ms,
-                        uint64_t *id)
+int codec_due_key_parse(const void *key, size_t n, size_t *name_len, int64_t *due_ms, uint64_t *id)
 {
     const uint8_t *k = key;
     if (n < CODEC_DUE_KEY_EXTRA + 1) return -EINVAL;
@@ -392,12 +390,11 @@ int codec_delivery_view(const void *p, size_t n, codec_delivery_view_t *v)
     rd_t r;
     uint8_t state;
     rd_init(&r, p, n);
-    if (rd_version(&r) || rd_u8(&r, &state) || !state_valid(state) ||
-        rd_u32(&r, &v->attempts) || rd_i64(&r, &v->created_ms) ||
-        rd_i64(&r, &v->next_attempt_ms) || rd_i64(&r, &v->first_attempt_ms) ||
-        rd_i64(&r, &v->dead_ms) || rd_i32(&r, &v->last_status) || rd_str(&r, &v->event_id) ||
-        rd_str(&r, &v->event_type) || rd_str(&r, &v->subscriber) ||
-        rd_str(&r, &v->last_error) || rd_u32(&r, &v->nhistory) ||
+    if (rd_version(&r) || rd_u8(&r, &state) || !state_valid(state) || rd_u32(&r, &v->attempts) ||
+        rd_i64(&r, &v->created_ms) || rd_i64(&r, &v->next_attempt_ms) ||
+        rd_i64(&r, &v->first_attempt_ms) || rd_i64(&r, &v->dead_ms) ||
+        rd_i32(&r, &v->last_status) || rd_str(&r, &v->event_id) || rd_str(&r, &v->event_type) ||
+        rd_str(&r, &v->subscriber) || rd_str(&r, &v->last_error) || rd_u32(&r, &v->nhistory) ||
         v->nhistory > STORE_MAX_HISTORY)
         return -EINVAL;
     v->state = (store_state_t)state;

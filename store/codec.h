@@ -51,11 +51,9 @@ int64_t codec_time_from_key(uint64_t k);
 
 /* due index: subscriber name, '\0', due time (codec_time_key, BE), delivery id (BE).
  * out must hold name_len + CODEC_DUE_KEY_EXTRA bytes; returns the key length. */
-size_t codec_due_key(uint8_t *out, const char *name, size_t name_len, int64_t due_ms,
-                     uint64_t id);
+size_t codec_due_key(uint8_t *out, const char *name, size_t name_len, int64_t due_ms, uint64_t id);
 /* Splits a due key; the name is key[0 .. *name_len). -EINVAL when malformed. */
-int codec_due_key_parse(const void *key, size_t n, size_t *name_len, int64_t *due_ms,
-                        uint64_t *id);
+int codec_due_key_parse(const void *key, size_t n, size_t *name_len, int64_t *due_ms, uint64_t *id);
 
 /* dead index: dead time (codec_time_key, BE), delivery id (BE). */
 void codec_dead_key(uint8_t out[CODEC_DEAD_KEY_LEN], int64_t dead_ms, uint64_t id);
@@ -92,7 +90,7 @@ typedef struct {
     int64_t created_ms, next_attempt_ms, first_attempt_ms, dead_ms;
     int32_t last_status;
     codec_str_t event_id, event_type, subscriber, last_error;
-    uint32_t nhistory; /* <= STORE_MAX_HISTORY */
+    uint32_t nhistory;      /* <= STORE_MAX_HISTORY */
     const uint8_t *history; /* nhistory validated entries */
 } codec_delivery_view_t;
 

@@ -152,8 +152,8 @@ static int check_format(store_t *st, MDB_txn *txn, char *err, size_t errlen)
         codec_put_le32(b, STORE_FORMAT_VERSION);
         v = val(b, sizeof(b));
         rc = mdb_put(txn, st->meta, &k, &v, 0);
-        if (rc) snprintf(err, errlen, "store: cannot write the format version: %s",
-                         mdb_strerror(rc));
+        if (rc)
+            snprintf(err, errlen, "store: cannot write the format version: %s", mdb_strerror(rc));
         return rc ? map_err(rc) : 0;
     }
     if (rc == MDB_NOTFOUND) {
@@ -184,14 +184,13 @@ static int open_dbis(store_t *st, MDB_txn *txn, char *err, size_t errlen)
     struct {
         const char *name;
         MDB_dbi *dbi;
-    } dbs[] = {{"events", &st->events}, {"received", &st->received},
-               {"deliveries", &st->deliveries}, {"due", &st->due},
-               {"dead", &st->dead}, {"counters", &st->counters}};
+    } dbs[] = {
+        {"events", &st->events}, {"received", &st->received}, {"deliveries", &st->deliveries},
+        {"due", &st->due},       {"dead", &st->dead},         {"counters", &st->counters}};
     for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
         int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
         if (rc) {
-            snprintf(err, errlen, "store: cannot open table %s: %s", dbs[i].name,
-                     mdb_strerror(rc));
+            snprintf(err, errlen, "store: cannot open table %s: %s", dbs[i].name, mdb_strerror(rc));
             return map_err(rc);
         }
     }
@@ -297,8 +296,7 @@ static int tx_fail(store_wtxn_t *tx, int rc)
     return tx->err;
 }
 
-static int tx_put(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, const void *v,
-                  size_t vl)
+static int tx_put(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, const void *v, size_t vl)
 {
     MDB_val key = val(k, kl), data = val(v, vl);
     int rc = mdb_put(tx->txn, dbi, &key, &data, 0);
@@ -548,8 +546,8 @@ int store_ack(store_wtxn_t *tx, uint64_t id, const store_attempt_t *a)
     record_attempt(&d, a);
     d.state = STORE_DELIVERED;
     d.next_attempt_ms = 0;
-    counters_delta_t dl = {.pending = -1, .delivered = true,
-                           .last_success_ms = a->at_ms + a->duration_ms};
+    counters_delta_t dl = {
+        .pending = -1, .delivered = true, .last_success_ms = a->at_ms + a->duration_ms};
     if (rc == 0) rc = save_delivery(tx, &d);
     if (rc == 0) rc = counters_apply(tx, d.subscriber, &dl);
     store_delivery_clear(&d);
@@ -587,7 +585,9 @@ int store_bury(store_wtxn_t *tx, uint64_t id, int64_t now_ms, const store_attemp
     d.state = STORE_DEAD;
     d.next_attempt_ms = 0;
     d.dead_ms = now_ms;
-    counters_delta_t dl = {.pending = -1, .dead = 1, .failed = a != NULL,
+    counters_delta_t dl = {.pending = -1,
+                           .dead = 1,
+                           .failed = a != NULL,
                            .last_error = (a || reason) ? d.last_error : NULL};
     if (rc == 0) rc = save_delivery(tx, &d);
     if (rc == 0) rc = dead_put(tx, &d);
@@ -676,8 +676,8 @@ static bool dead_matches(store_t *st, MDB_txn *txn, uint64_t id, const store_dea
     id_key(k, id);
     MDB_val key = val(k, 8);
     codec_delivery_view_t d;
-    if (mdb_get(txn, st->deliveries, &key, v) ||
-        codec_delivery_view(v->mv_data, v->mv_size, &d) || d.state != STORE_DEAD)
+    if (mdb_get(txn, st->deliveries, &key, v) || codec_delivery_view(v->mv_data, v->mv_size, &d) ||
+        d.state != STORE_DEAD)
         return false;
     if (f && f->subscriber && !str_eq(d.subscriber, f->subscriber)) return false;
     if (f && f->type && !str_eq(d.event_type, f->type)) return false;
@@ -798,8 +798,8 @@ static int prune_event(store_wtxn_t *tx, codec_str_t id, const uint8_t rkey[8])
  * millisecond. Events are examined in ingest order and the scan stops at the first one
  * received at or after cutoff_ms: after a clock step back, an older event behind it is
  * pruned by a later pass, never too early. */
-int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *cursor,
-                size_t *pruned, bool *more)
+int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *cursor, size_t *pruned,
+                bool *more)
 {
     store_t *st = tx->st;
     MDB_cursor *c;
@@ -995,8 +995,10 @@ int store_get_event(store_t *st, const char *id, size_t id_len, store_event_t *o
     if (rc) return rc;
     MDB_val k = val(id, id_len);
     rc = mdb_get(txn, st->events, &k, &v);
-    if (rc == 0) rc = codec_decode_event(v.mv_data, v.mv_size, out) ? -EIO : 0;
-    else rc = map_err(rc);
+    if (rc == 0)
+        rc = codec_decode_event(v.mv_data, v.mv_size, out) ? -EIO : 0;
+    else
+        rc = map_err(rc);
     mdb_txn_abort(txn);
     if (rc == 0) out->id = xmemdup0(id, id_len);
     return rc;
@@ -1013,8 +1015,10 @@ int store_get_delivery(store_t *st, uint64_t id, store_delivery_t *out)
     id_key(kb, id);
     MDB_val k = val(kb, 8);
     rc = mdb_get(txn, st->deliveries, &k, &v);
-    if (rc == 0) rc = codec_decode_delivery(v.mv_data, v.mv_size, out) ? -EIO : 0;
-    else rc = map_err(rc);
+    if (rc == 0)
+        rc = codec_decode_delivery(v.mv_data, v.mv_size, out) ? -EIO : 0;
+    else
+        rc = map_err(rc);
     mdb_txn_abort(txn);
     out->id = rc == 0 ? id : 0;
     return rc;
@@ -1071,8 +1075,10 @@ int store_get_counters(store_t *st, const char *subscriber, store_counters_t *ou
         if ((rc = rtxn_begin(st, &txn))) return rc;
         MDB_val k = val(subscriber, nl);
         rc = mdb_get(txn, st->counters, &k, &v);
-        if (rc == 0) rc = codec_decode_counters(v.mv_data, v.mv_size, out) ? -EIO : 0;
-        else rc = rc == MDB_NOTFOUND ? 0 : map_err(rc);
+        if (rc == 0)
+            rc = codec_decode_counters(v.mv_data, v.mv_size, out) ? -EIO : 0;
+        else
+            rc = rc == MDB_NOTFOUND ? 0 : map_err(rc);
         mdb_txn_abort(txn);
     }
     if (rc == 0 && !out->last_error) out->last_error = xmemdup0("", 0);

@@ -29,10 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t id;
 
     if (codec_decode_event(data, size, &e) == 0) {
-        if (codec_event_view(data, size, &ev) || codec_encode_event(&b, e.received_ms, e.type,
-                                                                     ev.type.len, e.delivery_ids,
-                                                                     e.ndeliveries, e.body,
-                                                                     e.body_len))
+        if (codec_event_view(data, size, &ev) ||
+            codec_encode_event(&b, e.received_ms, e.type, ev.type.len, e.delivery_ids,
+                               e.ndeliveries, e.body, e.body_len))
             abort();
         same_bytes(&b, data, size);
         store_event_clear(&e);

@@ -170,8 +170,8 @@ static void fill_delivery(store_delivery_t *d, store_attempt_t *h)
 {
     memset(d, 0, sizeof(*d));
     h[0] = (store_attempt_t){.at_ms = 1000, .status = 500, .duration_ms = 12, .error = "HTTP 500"};
-    h[1] = (store_attempt_t){.at_ms = 3000, .status = 0, .duration_ms = 10000,
-                             .error = "Operation timed out"};
+    h[1] = (store_attempt_t){
+        .at_ms = 3000, .status = 0, .duration_ms = 10000, .error = "Operation timed out"};
     h[2] = (store_attempt_t){.at_ms = 7000, .status = -1, .duration_ms = UINT32_MAX, .error = ""};
     d->id = 77;
     d->event_id = "evt_1";
@@ -265,8 +265,12 @@ static void test_delivery(void)
 static void test_counters(void)
 {
     codec_buf_t b = {0};
-    store_counters_t in = {.pending = 3, .delivered = UINT64_MAX, .failed_attempts = 7,
-                           .dead = 2, .last_success_ms = 1700000000000, .last_error = "HTTP 503"};
+    store_counters_t in = {.pending = 3,
+                           .delivered = UINT64_MAX,
+                           .failed_attempts = 7,
+                           .dead = 2,
+                           .last_success_ms = 1700000000000,
+                           .last_error = "HTTP 503"};
     store_counters_t out;
     CHECK(codec_encode_counters(&b, &in) == 0);
     CHECK(codec_decode_counters(b.p, b.len, &out) == 0);

@@ -52,8 +52,7 @@ static int enqueue(store_t *st, const char *id, const char *type, int64_t ms, co
 }
 
 /* Enqueues a new event with one delivery to sub and returns the delivery id (0 on error). */
-static uint64_t enqueue1(store_t *st, const char *id, const char *type, int64_t ms,
-                         const char *sub)
+static uint64_t enqueue1(store_t *st, const char *id, const char *type, int64_t ms, const char *sub)
 {
     bool dup;
     uint32_t nd;
@@ -517,8 +516,10 @@ static void test_list_dead(void)
             size_t j = 0;
             while (j < made && ids[j] != page[i].id)
                 j++;
-            if (j < made) seen[j]++;
-            else stray++;
+            if (j < made)
+                seen[j]++;
+            else
+                stray++;
             if (strcmp(page[i].subscriber, "a") != 0) stray++;
             store_delivery_clear(&page[i]);
         }
@@ -558,9 +559,10 @@ static void test_list_dead(void)
         CHECK_STR(all[i].event_type, "odd");
         store_delivery_clear(&all[i]);
     }
+    /* A page that ends exactly at the until bound says nothing more follows. */
     f = (store_dead_filter_t){.since_ms = 1030, .until_ms = 1060};
     cur = (store_dead_cursor_t){0, 0};
-    n = store_list_dead(st, &f, &cur, N, all, &more);
+    n = store_list_dead(st, &f, &cur, 6, all, &more);
     CHECK(n == 4 + 2 && !more); /* a at 1030..1060, b at 1030 and 1060 */
     for (int i = 0; i < n; i++) {
         CHECK(all[i].dead_ms >= 1030 && all[i].dead_ms <= 1060);
@@ -865,8 +867,7 @@ static int forge_version(const char *dir, uint32_t version)
     mdb_env_set_maxdbs(env, 8);
     if ((rc = mdb_env_open(env, dir, 0, 0600)) == 0 &&
         (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0) {
-        if ((rc = mdb_dbi_open(txn, "meta", 0, &dbi)) == 0)
-            rc = mdb_put(txn, dbi, &k, &v, 0);
+        if ((rc = mdb_dbi_open(txn, "meta", 0, &dbi)) == 0) rc = mdb_put(txn, dbi, &k, &v, 0);
         rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
     }
     mdb_env_close(env);
@@ -975,8 +976,10 @@ static void test_threads(void)
         char id[16];
         snprintf(id, sizeof(id), "t_%d", i);
         uint64_t d = enqueue1(st, id, "t", i, "r");
-        if (!d) fails++;
-        else if (i % 2 && run_op(st, OP_BURY, d, 100 + i, 500, "x")) fails++;
+        if (!d)
+            fails++;
+        else if (i % 2 && run_op(st, OP_BURY, d, 100 + i, 500, "x"))
+            fails++;
     }
     for (int i = 0; i < 3; i++)
         pthread_join(th[i], NULL);
