@@ -1,4 +1,5 @@
-/* curl_blast.c -- delivery ceiling: libcurl multi (socket API + epoll) POSTing N bodies over C keep-alive connections. */
+/* curl_blast.c -- delivery ceiling: libcurl multi (socket API + epoll) POSTing N bodies over C
+ * keep-alive connections. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -70,8 +71,7 @@ static void reap(blast_t *b)
         CURL *easy = msg->easy_handle;
         long code = 0;
 
-        if (msg->msg != CURLMSG_DONE)
-            continue;
+        if (msg->msg != CURLMSG_DONE) continue;
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
         if (msg->data.result == CURLE_OK && code >= 200 && code < 300)
             b->ok++;
@@ -89,7 +89,8 @@ static void usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s --url URL --requests N --connections C [--body-bytes B] [--timeout-s S]\n"
-            "  POSTs N JSON bodies of ~B bytes (default 600) over C keep-alive connections and prints requests/s\n",
+            "  POSTs N JSON bodies of ~B bytes (default 600) over C keep-alive connections and "
+            "prints requests/s\n",
             argv0);
 }
 
@@ -104,7 +105,8 @@ int main(int argc, char **argv)
     int n, running = 0;
     double t0, t1;
 
-    for (int i = 1; i < argc; i++) {
+    /* Every option takes a value, so options come in pairs. */
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v != NULL && strcmp(a, "--url") == 0)
             url = v;
@@ -120,21 +122,20 @@ int main(int argc, char **argv)
             usage(argv[0]);
             return 2;
         }
-        i++;
     }
-    if (url == NULL || b.requests <= 0 || connections <= 0 || connections > 10000 || body_bytes < 64 ||
-        body_bytes > 16 * 1024 * 1024 || timeout_s <= 0) {
+    if (url == NULL || b.requests <= 0 || connections <= 0 || connections > 10000 ||
+        body_bytes < 64 || body_bytes > 16 * 1024 * 1024 || timeout_s <= 0) {
         usage(argv[0]);
         return 2;
     }
 
     /* A delivery-shaped body: an envelope whose payload is padded to the requested size. */
     body = malloc((size_t)body_bytes + 1);
-    if (body == NULL)
-        abort();
-    n = snprintf(body, (size_t)body_bytes + 1,
-                 "{\"type\":\"message_created\",\"id\":\"blast\",\"occurred_at\":\"2026-11-27T10:00:00Z\","
-                 "\"payload\":{\"text\":\"");
+    if (body == NULL) abort();
+    n = snprintf(
+        body, (size_t)body_bytes + 1,
+        "{\"type\":\"message_created\",\"id\":\"blast\",\"occurred_at\":\"2026-11-27T10:00:00Z\","
+        "\"payload\":{\"text\":\"");
     while (n < body_bytes - 3)
         body[n++] = 'x';
     memcpy(body + n, "\"}}", 3);
@@ -155,8 +156,7 @@ int main(int argc, char **argv)
     curl_multi_setopt(b.multi, CURLMOPT_MAXCONNECTS, connections);
 
     easies = calloc((size_t)connections, sizeof(*easies));
-    if (easies == NULL)
-        abort();
+    if (easies == NULL) abort();
     for (long i = 0; i < connections; i++) {
         CURL *e = curl_easy_init();
         curl_easy_setopt(e, CURLOPT_URL, url);
@@ -204,8 +204,10 @@ int main(int argc, char **argv)
     }
     t1 = now_s();
 
-    printf("curl_blast: requests=%ld ok=%ld errors=%ld connections=%ld body_bytes=%d seconds=%.3f rps=%.0f\n",
-           b.requests, b.ok, b.errors, connections, n, t1 - t0, (double)(b.ok + b.errors) / (t1 - t0));
+    printf("curl_blast: requests=%ld ok=%ld errors=%ld connections=%ld body_bytes=%d seconds=%.3f "
+           "rps=%.0f\n",
+           b.requests, b.ok, b.errors, connections, n, t1 - t0,
+           (double)(b.ok + b.errors) / (t1 - t0));
     for (long i = 0; i < connections; i++) {
         curl_multi_remove_handle(b.multi, easies[i]);
         curl_easy_cleanup(easies[i]);

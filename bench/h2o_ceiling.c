@@ -1,4 +1,5 @@
-/* h2o_ceiling.c -- ingest ceiling: one h2o evloop thread answering POST /events with 202, storing nothing. */
+/* h2o_ceiling.c -- ingest ceiling: one h2o evloop thread answering POST /events with 202, storing
+ * nothing. */
 #include <errno.h>
 #include <h2o.h>
 #include <netinet/in.h>
@@ -26,7 +27,8 @@ static int on_events(h2o_handler_t *self, h2o_req_t *req)
         req->res.status = 405;
         req->res.reason = "Method Not Allowed";
         req->res.content_length = sizeof(body) - 1;
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                       H2O_STRLIT("application/json"));
         h2o_send_inline(req, body, sizeof(body) - 1);
         return 0;
     }
@@ -34,7 +36,8 @@ static int on_events(h2o_handler_t *self, h2o_req_t *req)
     req->res.status = 202;
     req->res.reason = "Accepted";
     req->res.content_length = sizeof(ACCEPTED_BODY) - 1;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
     h2o_send_inline(req, ACCEPTED_BODY, sizeof(ACCEPTED_BODY) - 1);
     return 0;
 }
@@ -46,7 +49,8 @@ static int on_healthz(h2o_handler_t *self, h2o_req_t *req)
     req->res.status = 200;
     req->res.reason = "OK";
     req->res.content_length = sizeof(body) - 1;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
     h2o_send_inline(req, body, sizeof(body) - 1);
     return 0;
 }
@@ -55,8 +59,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 {
     h2o_socket_t *sock;
 
-    if (err != NULL)
-        return;
+    if (err != NULL) return;
     /* Drain the backlog: a burst of connects (wrk -c256) otherwise costs one loop turn each. */
     while ((sock = h2o_evloop_socket_accept(listener)) != NULL)
         h2o_accept(&accept_ctx, sock);
@@ -75,18 +78,15 @@ static int parse_listen(const char *s, struct sockaddr_in *sa)
     char *end;
     long port;
 
-    if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
-        return -EINVAL;
+    if (colon == NULL || (size_t)(colon - s) >= sizeof(host)) return -EINVAL;
     memcpy(host, s, (size_t)(colon - s));
     host[colon - s] = '\0';
     port = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || port < 1 || port > 65535)
-        return -EINVAL;
+    if (*end != '\0' || port < 1 || port > 65535) return -EINVAL;
     memset(sa, 0, sizeof(*sa));
     sa->sin_family = AF_INET;
     sa->sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-        return -EINVAL;
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1) return -EINVAL;
     return 0;
 }
 
@@ -94,8 +94,7 @@ static int open_listener(const struct sockaddr_in *sa)
 {
     int fd, one = 1;
 
-    if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-        return -errno;
+    if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) return -errno;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
         bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 || listen(fd, SOMAXCONN) != 0) {
@@ -106,7 +105,8 @@ static int open_listener(const struct sockaddr_in *sa)
     return fd;
 }
 
-static void register_handler(h2o_hostconf_t *host, const char *path, int (*on_req)(h2o_handler_t *, h2o_req_t *))
+static void register_handler(h2o_hostconf_t *host, const char *path,
+                             int (*on_req)(h2o_handler_t *, h2o_req_t *))
 {
     h2o_pathconf_t *pathconf = h2o_config_register_path(host, path, 0);
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
@@ -164,5 +164,10 @@ int main(int argc, char **argv)
     /* A bounded wait lets the loop notice the stop flag set by the signal handler. */
     while (!stopping && h2o_evloop_run(loop, 200) == 0)
         ;
+    /* The context is not disposed: h2o 2.2.5 asserts when connections are still open, and the
+       process is exiting anyway. */
+    h2o_socket_read_stop(listener);
+    h2o_socket_close(listener);
+    h2o_evloop_run(loop, 0);
     return 0;
 }

@@ -1,4 +1,5 @@
-/* paced_post.c -- bench producer: POSTs N envelopes at a fixed rate over keep-alive connections, logging each 2xx time. */
+/* paced_post.c -- bench producer: POSTs N envelopes at a fixed rate over keep-alive connections,
+ * logging each 2xx time. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -23,8 +24,8 @@ typedef struct conn {
     size_t out_off, out_len, out_cap;
     char *in;
     size_t in_len, in_cap;
-    long req;          /* request index in flight, -1 when none */
-    uint64_t sent_ns;  /* CLOCK_REALTIME when the request was written */
+    long req;         /* request index in flight, -1 when none */
+    uint64_t sent_ns; /* CLOCK_REALTIME when the request was written */
     double sent_mono;
 } conn_t;
 
@@ -41,7 +42,7 @@ static opts_t o;
 static conn_t *conns;
 static int ep;
 static long next_req, done_req, total_req;
-static long ok_events, non2xx_events, failed_requests, non2xx_requests, drops_without_progress;
+static long ok_events, unacked_events, failed_requests, non2xx_requests, drops_without_progress;
 static double *lat_ms;
 static long lat_n;
 static FILE *logf;
@@ -84,13 +85,14 @@ static double due_at(long req)
     return o.rate > 0 ? t0 + (double)(req * o.batch) / o.rate : t0;
 }
 
+/* Appends n bytes of s, or reserves n bytes when s is NULL. */
 static void out_put(conn_t *c, const char *s, size_t n)
 {
     if (c->out_len + n > c->out_cap) {
         c->out_cap = (c->out_len + n) * 2;
         c->out = xrealloc(c->out, c->out_cap);
     }
-    memcpy(c->out + c->out_len, s, n);
+    if (s != NULL) memcpy(c->out + c->out_len, s, n);
     c->out_len += n;
 }
 
@@ -101,10 +103,10 @@ static void put_envelope(conn_t *c, long ev)
                      "{\"type\":\"%s\",\"id\":\"%s-%ld\",\"occurred_at\":\"2026-11-27T10:00:00Z\","
                      "\"payload\":{\"conversation_id\":\"c_123\",\"seq\":%ld,\"text\":\"",
                      o.type, o.prefix, ev, ev);
-    long pad = o.body_bytes - n - 3;
+    size_t pad = o.body_bytes > n + 3 ? (size_t)(o.body_bytes - n - 3) : 0;
     out_put(c, head, (size_t)n);
-    for (; pad > 0; pad--)
-        out_put(c, "x", 1);
+    out_put(c, NULL, pad);
+    memset(c->out + c->out_len - pad, 'x', pad);
     out_put(c, "\"}}", 3);
 }
 
@@ -122,20 +124,19 @@ static void send_request(conn_t *c, long req)
         c->out = xrealloc(c->out, c->out_cap);
     }
     c->out_len = body_start = sizeof(head);
-    if (o.batch > 1)
-        out_put(c, "[", 1);
+    if (o.batch > 1) out_put(c, "[", 1);
     for (long i = 0; i < n; i++) {
-        if (i > 0)
-            out_put(c, ",", 1);
+        if (i > 0) out_put(c, ",", 1);
         put_envelope(c, first + i);
     }
-    if (o.batch > 1)
-        out_put(c, "]", 1);
+    if (o.batch > 1) out_put(c, "]", 1);
     body_len = c->out_len - body_start;
     hl = snprintf(head, sizeof(head),
-                  "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s%s%s\r\n",
-                  o.path, o.hostport, body_len, o.token ? "Authorization: Bearer " : "", o.token ? o.token : "",
-                  o.token ? "\r\n" : "");
+                  "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: "
+                  "application/json\r\nContent-Length: %zu\r\n%s%s%s\r\n",
+                  o.path, o.hostport, body_len, o.token ? "Authorization: Bearer " : "",
+                  o.token ? o.token : "", o.token ? "\r\n" : "");
+    if (hl < 0 || (size_t)hl >= sizeof(head)) abort(); /* main() bounds the path and token */
     c->out_off = sizeof(head) - (size_t)hl;
     memcpy(c->out + c->out_off, head, (size_t)hl);
     c->req = req;
@@ -157,8 +158,7 @@ static int conn_open(conn_t *c)
     int one = 1;
 
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0)
-        return -errno;
+    if (c->fd < 0) return -errno;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (connect(c->fd, (struct sockaddr *)&o.addr, sizeof(o.addr)) != 0 && errno != EINPROGRESS) {
         int e = -errno;
@@ -185,17 +185,17 @@ static void finish_request(conn_t *c, int status)
         failed_requests++;
     else
         drops_without_progress = 0;
-    if (status >= 0 && !good)
-        non2xx_requests++;
+    if (status >= 0 && !good) non2xx_requests++;
     if (good) {
         ok_events += n;
         lat_ms[lat_n++] = (now_mono() - c->sent_mono) * 1000.0;
     } else {
-        non2xx_events += n;
+        unacked_events += n;
     }
     if (logf != NULL && good)
         for (long i = 0; i < n; i++)
-            fprintf(logf, "%s-%ld %" PRIu64 " %" PRIu64 " %d\n", o.prefix, first + i, c->sent_ns, ack, status);
+            fprintf(logf, "%s-%ld %" PRIu64 " %" PRIu64 " %d\n", o.prefix, first + i, c->sent_ns,
+                    ack, status);
     done_req++;
     c->req = -1;
 }
@@ -203,45 +203,41 @@ static void finish_request(conn_t *c, int status)
 static void conn_drop(conn_t *c)
 {
     drops_without_progress++;
-    if (c->req >= 0)
-        finish_request(c, -1);
+    if (c->req >= 0) finish_request(c, -1);
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
     c->state = C_DOWN;
 }
 
-/* Returns the byte length of the complete response at the start of buf, 0 if incomplete, -1 if malformed.
-   *status and *close_conn are set when complete. */
+/* Returns the byte length of the complete response at the start of buf, 0 if incomplete, -1 if
+ *malformed. status and *close_conn are set when complete. */
 static long parse_response(const char *buf, size_t len, int *status, int *close_conn, int eof)
 {
     const char *end = memmem(buf, len, "\r\n\r\n", 4), *line, *eol;
     size_t head, cl = 0;
     int has_cl = 0, chunked = 0;
 
-    if (end == NULL)
-        return 0;
+    if (end == NULL) return 0;
     head = (size_t)(end - buf) + 4;
-    if (len < 12 || memcmp(buf, "HTTP/1.", 7) != 0)
-        return -1;
+    if (len < 12 || memcmp(buf, "HTTP/1.", 7) != 0) return -1;
     *status = atoi(buf + 9);
     *close_conn = buf[7] == '0';
     eol = memmem(buf, head, "\r\n", 2);
     for (line = eol + 2; line < end + 2; line = eol + 2) {
         const char *colon, *v;
         eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
-        if ((colon = memchr(line, ':', (size_t)(eol - line))) == NULL)
-            continue;
+        if ((colon = memchr(line, ':', (size_t)(eol - line))) == NULL) continue;
         for (v = colon + 1; v < eol && *v == ' '; v++)
             ;
         if ((size_t)(colon - line) == 14 && strncasecmp(line, "content-length", 14) == 0) {
             has_cl = 1;
             cl = strtoul(v, NULL, 10);
-        } else if ((size_t)(colon - line) == 17 && strncasecmp(line, "transfer-encoding", 17) == 0) {
+        } else if ((size_t)(colon - line) == 17 &&
+                   strncasecmp(line, "transfer-encoding", 17) == 0) {
             chunked = memmem(v, (size_t)(eol - v), "chunked", 7) != NULL;
         } else if ((size_t)(colon - line) == 10 && strncasecmp(line, "connection", 10) == 0) {
-            if (memmem(v, (size_t)(eol - v), "close", 5) != NULL)
-                *close_conn = 1;
+            if (memmem(v, (size_t)(eol - v), "close", 5) != NULL) *close_conn = 1;
         }
     }
     if (chunked) {
@@ -249,14 +245,11 @@ static long parse_response(const char *buf, size_t len, int *status, int *close_
         for (;;) {
             const char *crlf = memmem(buf + p, len - p, "\r\n", 2);
             size_t sz;
-            if (crlf == NULL)
-                return 0;
+            if (crlf == NULL) return 0;
             sz = strtoul(buf + p, NULL, 16);
             p = (size_t)(crlf - buf) + 2;
-            if (sz == 0)
-                return len >= p + 2 ? (long)(p + 2) : 0; /* no trailers expected */
-            if (len < p + sz + 2)
-                return 0;
+            if (sz == 0) return len >= p + 2 ? (long)(p + 2) : 0; /* no trailers expected */
+            if (len < p + sz + 2) return 0;
             p += sz + 2;
         }
     }
@@ -282,25 +275,21 @@ static void on_readable(conn_t *c)
             c->in_len += (size_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0 || errno != EAGAIN)
-            eof = 1;
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0 || errno != EAGAIN) eof = 1;
         break;
     }
     while (c->in_len > 0 && c->req >= 0) {
         int status = 0, close_conn = 0;
         long used = parse_response(c->in, c->in_len, &status, &close_conn, eof);
-        if (used == 0)
-            break;
+        if (used == 0) break;
         if (used < 0) {
             conn_drop(c);
             return;
         }
         memmove(c->in, c->in + used, c->in_len - (size_t)used);
         c->in_len -= (size_t)used;
-        if (status >= 100 && status < 200)
-            continue; /* interim response: the final one follows */
+        if (status >= 100 && status < 200) continue; /* interim response: the final one follows */
         finish_request(c, status);
         c->state = C_IDLE;
         if (close_conn) {
@@ -308,8 +297,7 @@ static void on_readable(conn_t *c)
             return;
         }
     }
-    if (eof)
-        conn_drop(c);
+    if (eof) conn_drop(c);
 }
 
 static int parse_url(const char *url)
@@ -318,25 +306,20 @@ static int parse_url(const char *url)
     char host[64];
     long port;
 
-    if (strncmp(url, "http://", 7) != 0)
-        return -EINVAL;
+    if (strncmp(url, "http://", 7) != 0) return -EINVAL;
     p = url + 7;
     slash = strchr(p, '/');
-    if (slash == NULL)
-        slash = p + strlen(p);
-    if ((size_t)(slash - p) >= sizeof(o.hostport))
-        return -EINVAL;
+    if (slash == NULL) slash = p + strlen(p);
+    if ((size_t)(slash - p) >= sizeof(o.hostport)) return -EINVAL;
     memcpy(o.hostport, p, (size_t)(slash - p));
     o.hostport[slash - p] = '\0';
     o.path = *slash ? slash : "/";
     colon = strrchr(o.hostport, ':');
-    if (colon == NULL)
-        return -EINVAL;
+    if (colon == NULL) return -EINVAL;
     memcpy(host, o.hostport, (size_t)(colon - o.hostport));
     host[colon - o.hostport] = '\0';
     port = atol(colon + 1);
-    if (port < 1 || port > 65535)
-        return -EINVAL;
+    if (port < 1 || port > 65535) return -EINVAL;
     o.addr.sin_family = AF_INET;
     o.addr.sin_port = htons((uint16_t)port);
     return inet_pton(AF_INET, host, &o.addr.sin_addr) == 1 ? 0 : -EINVAL;
@@ -351,8 +334,7 @@ static int cmp_double(const void *a, const void *b)
 static double pct(double p)
 {
     long i;
-    if (lat_n == 0)
-        return 0;
+    if (lat_n == 0) return 0;
     i = (long)(p / 100.0 * (double)lat_n);
     return lat_ms[i >= lat_n ? lat_n - 1 : i];
 }
@@ -366,8 +348,10 @@ static void on_signal(int sig)
 static void usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s --url http://127.0.0.1:PORT/events --count N [--rate EVENTS_PER_S (0 = unpaced)]\n"
-            "          [--connections C] [--batch B] [--body-bytes B] [--type T] [--id-prefix P] [--token T]\n"
+            "usage: %s --url http://127.0.0.1:PORT/events --count N [--rate EVENTS_PER_S (0 = "
+            "unpaced)]\n"
+            "          [--connections C] [--batch B] [--body-bytes B] [--type T] [--id-prefix P] "
+            "[--token T]\n"
             "          [--log FILE (id send_ns ack_ns status per 2xx event)] [--timeout-s S]\n",
             argv0);
 }
@@ -386,7 +370,8 @@ int main(int argc, char **argv)
     o.timeout_s = 300;
     o.type = "message_created";
     snprintf(o.prefix, sizeof(o.prefix), "pp%lx%x", (long)time(NULL), (unsigned)getpid());
-    for (int i = 1; i < argc; i++) {
+    /* Every option takes a value, so options come in pairs. */
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL) {
             usage(argv[0]);
@@ -418,11 +403,11 @@ int main(int argc, char **argv)
             usage(argv[0]);
             return 2;
         }
-        i++;
     }
     if (url == NULL || parse_url(url) != 0 || o.count <= 0 || o.rate < 0 || o.connections <= 0 ||
-        o.connections > 4096 || o.batch <= 0 || o.batch > 1000 || o.body_bytes < 64 || o.timeout_s <= 0 ||
-        strlen(o.type) > 64) {
+        o.connections > 4096 || o.batch <= 0 || o.batch > 1000 || o.body_bytes < 64 ||
+        o.timeout_s <= 0 || strlen(o.type) > 64 || strlen(o.path) > 200 ||
+        (o.token != NULL && strlen(o.token) > 200)) {
         usage(argv[0]);
         return 2;
     }
@@ -465,54 +450,46 @@ int main(int argc, char **argv)
             break;
         }
         if (drops_without_progress > 1000) {
-            fprintf(stderr, "paced_post: %s keeps dropping connections without answering\n", o.hostport);
+            fprintf(stderr, "paced_post: %s keeps dropping connections without answering\n",
+                    o.hostport);
             break;
         }
         /* Hand due requests to idle connections; reconnect dropped ones while work remains. */
         for (long i = 0; i < o.connections && next_req < total_req; i++) {
             conn_t *c = &conns[i];
-            if (c->state == C_DOWN && conn_open(c) != 0)
-                continue;
-            if (c->state == C_IDLE && due_at(next_req) <= now)
-                send_request(c, next_req++);
+            if (c->state == C_DOWN && conn_open(c) != 0) continue;
+            if (c->state == C_IDLE && due_at(next_req) <= now) send_request(c, next_req++);
         }
-        if (next_req < total_req)
-            wait_s = due_at(next_req) - now_mono();
-        if (wait_s < 0)
-            wait_s = 0;
-        if (wait_s > 0.2)
-            wait_s = 0.2;
+        if (next_req < total_req) wait_s = due_at(next_req) - now_mono();
+        if (wait_s < 0) wait_s = 0;
+        if (wait_s > 0.2) wait_s = 0.2;
         nev = epoll_wait(ep, evs, 256, (int)(wait_s * 1000.0 + 0.999));
         for (int i = 0; i < nev; i++) {
             conn_t *c = evs[i].data.ptr;
-            if (c->fd < 0)
-                continue;
+            if (c->fd < 0) continue;
             if (evs[i].events & EPOLLERR) {
                 conn_drop(c);
                 continue;
             }
-            if (c->state == C_CONNECTING && (evs[i].events & EPOLLOUT))
-                c->state = C_IDLE;
+            if (c->state == C_CONNECTING && (evs[i].events & EPOLLOUT)) c->state = C_IDLE;
             if (c->state == C_BUSY && (evs[i].events & EPOLLOUT)) {
                 while (c->out_off < c->out_len) {
                     ssize_t w = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
-                    if (w <= 0)
-                        break;
+                    if (w <= 0) break;
                     c->out_off += (size_t)w;
                 }
             }
-            if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
-                on_readable(c);
+            if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) on_readable(c);
         }
     }
     t_end = now_mono();
-    if (logf != NULL)
-        fclose(logf);
+    if (logf != NULL) fclose(logf);
     sent_events = next_req * o.batch < o.count ? next_req * o.batch : o.count;
     qsort(lat_ms, (size_t)lat_n, sizeof(double), cmp_double);
-    printf("paced_post: events=%ld sent=%ld ok=%ld non2xx=%ld non2xx_requests=%ld failed_requests=%ld requests=%ld seconds=%.3f "
+    printf("paced_post: events=%ld sent=%ld ok=%ld unacked=%ld non2xx_requests=%ld "
+           "failed_requests=%ld requests=%ld seconds=%.3f "
            "events_per_s=%.0f p50_ms=%.3f p99_ms=%.3f\n",
-           o.count, sent_events, ok_events, non2xx_events, non2xx_requests, failed_requests, done_req, t_end - t0,
-           (double)ok_events / (t_end - t0), pct(50), pct(99));
+           o.count, sent_events, ok_events, unacked_events, non2xx_requests, failed_requests,
+           done_req, t_end - t0, (double)ok_events / (t_end - t0), pct(50), pct(99));
     return ok_events == o.count ? 0 : 1;
 }

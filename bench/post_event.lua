@@ -22,7 +22,7 @@ function setup(thread)
 end
 
 local counter = 0
-local head, tail
+local head, tail, fixed_len, req_head
 local non2xx = 0
 
 function init(args)
@@ -34,18 +34,21 @@ function init(args)
    local fill = size - #(head .. prefix .. "123456" .. before .. '"}}')
    if fill < 1 then fill = 1 end
    tail = before .. string.rep("x", fill) .. '"}}'
-   wrk.method = "POST"
-   wrk.path = "/events"
-   wrk.headers["Content-Type"] = "application/json"
+   fixed_len = #head + #prefix + #tail
    local token = os.getenv("WRK_TOKEN")
+   -- The request line and headers are built once; wrk.format per request costs wrk ~15% of its rate.
+   req_head = "POST /events HTTP/1.1\r\nHost: " .. wrk.host .. ":" .. wrk.port
+      .. "\r\nContent-Type: application/json\r\n"
    if token and token ~= "" then
-      wrk.headers["Authorization"] = "Bearer " .. token
+      req_head = req_head .. "Authorization: Bearer " .. token .. "\r\n"
    end
+   req_head = req_head .. "Content-Length: "
 end
 
 function request()
    counter = counter + 1
-   return wrk.format(nil, nil, nil, head .. prefix .. counter .. tail)
+   local c = tostring(counter)
+   return req_head .. (fixed_len + #c) .. "\r\n\r\n" .. head .. prefix .. c .. tail
 end
 
 if os.getenv("WRK_CHECK_STATUS") == "1" then

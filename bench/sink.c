@@ -1,4 +1,5 @@
-/* sink.c -- bench subscriber: a single-threaded epoll HTTP/1.1 keep-alive server that answers and counts. */
+/* sink.c -- bench subscriber: a single-threaded epoll HTTP/1.1 keep-alive server that answers and
+ * counts. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -106,15 +107,13 @@ static int idset_add(idset_t *set, const char *id, size_t n)
         bigger.slots = xrealloc(NULL, bigger.cap * sizeof(char *));
         memset(bigger.slots, 0, bigger.cap * sizeof(char *));
         for (size_t k = 0; k < set->cap; k++)
-            if (set->slots[k] != NULL)
-                idset_insert_owned(&bigger, set->slots[k]);
+            if (set->slots[k] != NULL) idset_insert_owned(&bigger, set->slots[k]);
         free(set->slots);
         *set = bigger;
     }
     mask = set->cap - 1;
     for (i = hash_bytes(id, n) & mask; set->slots[i] != NULL; i = (i + 1) & mask)
-        if (strlen(set->slots[i]) == n && memcmp(set->slots[i], id, n) == 0)
-            return 0;
+        if (strlen(set->slots[i]) == n && memcmp(set->slots[i], id, n) == 0) return 0;
     copy = xrealloc(NULL, n + 1);
     memcpy(copy, id, n);
     copy[n] = '\0';
@@ -125,8 +124,7 @@ static int idset_add(idset_t *set, const char *id, size_t n)
 
 static void out_append(conn_t *c, const char *s, size_t n)
 {
-    if (c->out_off > 0 && c->out_off == c->out_len)
-        c->out_off = c->out_len = 0;
+    if (c->out_off > 0 && c->out_off == c->out_len) c->out_off = c->out_len = 0;
     if (c->out_len + n > c->out_cap) {
         c->out_cap = (c->out_len + n) * 2;
         c->out = xrealloc(c->out, c->out_cap);
@@ -138,13 +136,14 @@ static void out_append(conn_t *c, const char *s, size_t n)
 static void respond(conn_t *c, int status, const char *body, size_t body_len)
 {
     char head[160];
-    const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 500 ? "Internal Server Error"
-                                                                            : "Bad Request";
-    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s\r\n", status, reason, body_len,
-                     c->close_after ? "Connection: close\r\n" : "");
+    const char *reason = status == 200   ? "OK"
+                         : status == 404 ? "Not Found"
+                         : status == 500 ? "Internal Server Error"
+                                         : "Bad Request";
+    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s\r\n", status,
+                     reason, body_len, c->close_after ? "Connection: close\r\n" : "");
     out_append(c, head, (size_t)n);
-    if (body_len > 0)
-        out_append(c, body, body_len);
+    if (body_len > 0) out_append(c, body, body_len);
 }
 
 static const char *memmem_crlf2(const char *p, size_t n)
@@ -161,15 +160,13 @@ static int value_has_token(const char *v, size_t n, const char *token)
 {
     size_t tl = strlen(token);
     for (size_t i = 0; i + tl <= n; i++)
-        if (strncasecmp(v + i, token, tl) == 0)
-            return 1;
+        if (strncasecmp(v + i, token, tl) == 0) return 1;
     return 0;
 }
 
 static void log_request(uint64_t t, const char *id, size_t id_len, int status)
 {
-    if (latency_log == NULL)
-        return;
+    if (latency_log == NULL) return;
     if (id_len == 0)
         fprintf(latency_log, "%" PRIu64 " - %d\n", t, status);
     else
@@ -185,21 +182,22 @@ static void answer_control(conn_t *c, const char *target, size_t target_len)
         n = snprintf(body, sizeof(body), "%" PRIu64, stats.requests);
     } else {
         n = snprintf(body, sizeof(body),
-                     "{\"requests\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"unique_ok\":%" PRIu64
-                     ",\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64 "}",
-                     stats.requests, stats.ok, stats.failed, stats.unique_ok, stats.first_ns, stats.last_ns);
+                     "{\"requests\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"failed\":%" PRIu64
+                     ",\"unique_ok\":%" PRIu64 ",\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64 "}",
+                     stats.requests, stats.ok, stats.failed, stats.unique_ok, stats.first_ns,
+                     stats.last_ns);
     }
     respond(c, 200, body, (size_t)n);
 }
 
-/* Parses one request from c->in at *pos. Returns 1 when a request was consumed, 0 when more bytes are
-   needed, -1 when the connection must close after what is queued. */
+/* Parses one request from c->in at *pos. Returns 1 when a request was consumed, 0 when more bytes
+   are needed, -1 when the connection must close after what is queued. */
 static int handle_one(conn_t *c, size_t *pos, uint64_t recv_ns)
 {
     const char *start = c->in + *pos, *end_hdr, *line, *eol, *sp1, *sp2;
     size_t avail = c->in_len - *pos, head_len, body_len = 0, target_len, id_len = 0;
     const char *id = NULL;
-    int is_get, http10, keep_alive_10 = 0;
+    int is_get, http10, keep_alive_10 = 0, close_asked = 0;
 
     if ((end_hdr = memmem_crlf2(start, avail)) == NULL) {
         if (avail > MAX_HEADER_BYTES) {
@@ -226,8 +224,7 @@ static int handle_one(conn_t *c, size_t *pos, uint64_t recv_ns)
         const char *colon, *v, *ve;
         eol = memmem(line, (size_t)(end_hdr + 2 - line), "\r\n", 2);
         colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon == NULL)
-            continue;
+        if (colon == NULL) continue;
         for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++)
             ;
         for (ve = eol; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)
@@ -253,10 +250,8 @@ static int handle_one(conn_t *c, size_t *pos, uint64_t recv_ns)
             respond(c, 400, NULL, 0);
             return -1;
         } else if (header_is(line, (size_t)(colon - line), "connection")) {
-            if (value_has_token(v, (size_t)(ve - v), "close"))
-                c->close_after = 1;
-            if (value_has_token(v, (size_t)(ve - v), "keep-alive"))
-                keep_alive_10 = 1;
+            if (value_has_token(v, (size_t)(ve - v), "close")) close_asked = 1;
+            if (value_has_token(v, (size_t)(ve - v), "keep-alive")) keep_alive_10 = 1;
         } else if (header_is(line, (size_t)(colon - line), "webhook-id")) {
             id = v;
             id_len = (size_t)(ve - v) < MAX_ID_LEN ? (size_t)(ve - v) : MAX_ID_LEN;
@@ -274,8 +269,8 @@ static int handle_one(conn_t *c, size_t *pos, uint64_t recv_ns)
         }
         return 0;
     }
-    if (http10 && !keep_alive_10)
-        c->close_after = 1;
+    /* Only now: closing early would drop a request whose body is still arriving. */
+    if (close_asked || (http10 && !keep_alive_10)) c->close_after = 1;
     *pos += head_len + body_len;
 
     if (is_get && ((target_len == 6 && memcmp(sp1 + 1, "/count", 6) == 0) ||
@@ -283,13 +278,11 @@ static int handle_one(conn_t *c, size_t *pos, uint64_t recv_ns)
         answer_control(c, sp1 + 1, target_len);
     } else {
         int status = (fail_rate > 0 && next_uniform() < fail_rate) ? 500 : 200;
-        if (stats.requests++ == 0)
-            stats.first_ns = recv_ns;
+        if (stats.requests++ == 0) stats.first_ns = recv_ns;
         stats.last_ns = recv_ns;
         if (status == 200) {
             stats.ok++;
-            if (id_len > 0 && idset_add(&ok_ids, id, id_len))
-                stats.unique_ok++;
+            if (id_len > 0 && idset_add(&ok_ids, id, id_len)) stats.unique_ok++;
         } else {
             stats.failed++;
         }
@@ -340,8 +333,7 @@ static int on_readable(conn_t *c)
         int r;
 
         if (c->out_len - c->out_off > MAX_PENDING_OUT) {
-            if (flush_out(c) < 0)
-                return -1;
+            if (flush_out(c) < 0) return -1;
             if (c->out_len - c->out_off > MAX_PENDING_OUT) {
                 c->read_paused = 1;
                 break;
@@ -352,10 +344,8 @@ static int on_readable(conn_t *c)
             c->in = xrealloc(c->in, c->in_cap);
         }
         n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            break;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) break;
         if (n <= 0) {
             eof = 1;
             continue;
@@ -366,11 +356,9 @@ static int on_readable(conn_t *c)
             ;
         memmove(c->in, c->in + pos, c->in_len - pos);
         c->in_len -= pos;
-        if (r < 0)
-            break;
+        if (r < 0) break;
     }
-    if (flush_out(c) < 0)
-        return -1;
+    if (flush_out(c) < 0) return -1;
     return eof ? -1 : 0;
 }
 
@@ -381,13 +369,11 @@ static int parse_listen(const char *s, struct sockaddr_in *sa)
     char *end;
     long port;
 
-    if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
-        return -EINVAL;
+    if (colon == NULL || (size_t)(colon - s) >= sizeof(host)) return -EINVAL;
     memcpy(host, s, (size_t)(colon - s));
     host[colon - s] = '\0';
     port = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || port < 1 || port > 65535)
-        return -EINVAL;
+    if (*end != '\0' || port < 1 || port > 65535) return -EINVAL;
     memset(sa, 0, sizeof(*sa));
     sa->sin_family = AF_INET;
     sa->sin_port = htons((uint16_t)port);
@@ -403,8 +389,10 @@ static void on_signal(int sig)
 static void usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s --listen 127.0.0.1:PORT [--fail-rate F] [--seed N] [--latency-log FILE] [--max-seconds S]\n"
-            "  answers 200 (or 500 with probability F) with an empty body; GET /count and GET /stats report counts\n",
+            "usage: %s --listen 127.0.0.1:PORT [--fail-rate F] [--seed N] [--latency-log FILE] "
+            "[--max-seconds S]\n"
+            "  answers 200 (or 500 with probability F) with an empty body; GET /count and GET "
+            "/stats report counts\n",
             argv0);
 }
 
@@ -419,7 +407,8 @@ int main(int argc, char **argv)
     int lfd, ep, one = 1;
 
     rng_state = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
-    for (int i = 1; i < argc; i++) {
+    /* Every option takes a value, so options come in pairs. */
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v != NULL && strcmp(a, "--listen") == 0) {
             listen_arg = v;
@@ -435,10 +424,9 @@ int main(int argc, char **argv)
             usage(argv[0]);
             return 2;
         }
-        i++;
     }
-    if (listen_arg == NULL || parse_listen(listen_arg, &sa) != 0 || fail_rate < 0 || fail_rate > 1 ||
-        max_seconds <= 0) {
+    if (listen_arg == NULL || parse_listen(listen_arg, &sa) != 0 || fail_rate < 0 ||
+        fail_rate > 1 || max_seconds <= 0) {
         usage(argv[0]);
         return 2;
     }
@@ -488,8 +476,7 @@ int main(int argc, char **argv)
                     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
                     ev.data.ptr = c;
                     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-                    if (on_readable(c) < 0)
-                        conn_free(ep, c);
+                    if (on_readable(c) < 0) conn_free(ep, c);
                 }
                 continue;
             }
@@ -501,14 +488,14 @@ int main(int argc, char **argv)
                 conn_free(ep, c);
                 continue;
             }
-            if (((events[i].events & (EPOLLIN | EPOLLRDHUP)) || c->read_paused) && on_readable(c) < 0)
+            if (((events[i].events & (EPOLLIN | EPOLLRDHUP)) || c->read_paused) &&
+                on_readable(c) < 0)
                 conn_free(ep, c);
         }
     }
-    if (latency_log != NULL)
-        fclose(latency_log);
-    printf("requests=%" PRIu64 " ok=%" PRIu64 " failed=%" PRIu64 " unique_ok=%" PRIu64 "\n", stats.requests, stats.ok,
-           stats.failed, stats.unique_ok);
+    if (latency_log != NULL) fclose(latency_log);
+    printf("requests=%" PRIu64 " ok=%" PRIu64 " failed=%" PRIu64 " unique_ok=%" PRIu64 "\n",
+           stats.requests, stats.ok, stats.failed, stats.unique_ok);
     fflush(stdout);
     return 0;
 }

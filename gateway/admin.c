@@ -1,18 +1,313 @@
-/* admin.c -- the /admin/ API: inspection and repair of events and dead letters. */
+/* admin.c -- the /admin/ API (inspection and repair of events and dead letters, subscriber
+ * counters) and GET /metrics.
+ *
+ * Reads go straight to the store (read transactions never block the writer). Changes go
+ * through the writer like ingest does: a job is submitted, its on_done posts it back to the
+ * loop thread, and only then is the answer sent. Bulk redrive and purge run as a chain of
+ * small transactions of CHUNK dead letters each, resubmitted from the loop thread until the
+ * selection is exhausted, so ingest never waits behind more than one of them. A bulk walk
+ * stops at the dead letters buried after the request arrived: redriven letters that fail
+ * again are not redriven a second time by the same request.
+ *
+ * Dead letters are named by their delivery id as a decimal string ("42"). The list cursor is
+ * 32 hex digits: the position {dead_ms, id} in the dead-letter index. */
 #include "gateway/admin.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "gateway/envelope.h"
 #include "gateway/jbuf.h"
+#include "gateway/metrics.h"
 #include "gateway/runtime.h"
 
-static http_deps_t deps;
+#define CHUNK 500 /* dead letters examined per bulk transaction */
+#define LIMIT_DEFAULT 100
+#define LIMIT_MAX 1000
+#define SUBSCRIBER_MAX 64
 
-void admin_init(const http_deps_t *d)
+typedef enum { OP_KICK, OP_DELETE } op_kind_t;
+
+/* A change to dead letters on its way through the writer. */
+typedef struct admin_job {
+    wr_op_t op;
+    h2o_multithread_message_t msg;
+    h2o_req_t *req;          /* NULL once the request is gone */
+    struct admin_job **slot; /* in the request's pool; cleared when the job answers */
+    op_kind_t kind;
+    bool bulk;
+    uint64_t id; /* one dead letter */
+    char subscriber[SUBSCRIBER_MAX + 1], type[ENVELOPE_TYPE_MAX + 1];
+    store_dead_filter_t f;      /* bulk; its strings point at the two fields above */
+    store_dead_cursor_t cursor; /* bulk: where the next chunk starts */
+    int64_t now_ms;             /* due time of redriven letters */
+    /* Outputs of apply (it may run twice, so it only overwrites them). */
+    store_dead_cursor_t next;
+    size_t done;
+    bool more;
+    int rc; /* the commit's result */
+    uint64_t total;
+} admin_job_t;
+
+static struct {
+    http_deps_t deps;
+    ret_t *retention;
+    h2o_multithread_receiver_t done;
+    size_t pending;
+} adm;
+
+/* ---- small helpers ---- */
+
+static bool method_is(h2o_req_t *req, const char *m)
 {
-    deps = *d;
+    return h2o_memis(req->method.base, req->method.len, m, strlen(m));
 }
+
+static void not_allowed(h2o_req_t *req, const char *allow)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
+    char detail[64];
+    snprintf(detail, sizeof(detail), "use %s", allow);
+    http_send_error(req, 405, "method_not_allowed", detail);
+}
+
+static void put_str_or_null(jbuf_t *b, const char *s)
+{
+    if (s && s[0])
+        jbuf_str(b, s, strlen(s));
+    else
+        jbuf_puts(b, "null");
+}
+
+static void put_status(jbuf_t *b, int32_t status)
+{
+    if (status)
+        jbuf_printf(b, "%d", status);
+    else
+        jbuf_puts(b, "null");
+}
+
+static bool subscriber_name_valid(const char *s, size_t n)
+{
+    if (n < 1 || n > SUBSCRIBER_MAX) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* A dead-letter id: 1..20 decimal digits naming a value in 1..UINT64_MAX. */
+static bool parse_id(const char *s, size_t n, uint64_t *id)
+{
+    if (n < 1 || n > 20) return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    *id = v;
+    return v != 0;
+}
+
+/* ---- RFC 3339 ---- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (March-based years put the leap day
+ * last; an era is 400 years). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int num(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+/* An RFC 3339 date-time as unix ms. A fraction finer than a millisecond is rounded up when
+ * round_up (a lower bound keeps meaning "at or after") and down otherwise. */
+static bool parse_rfc3339(const char *s, size_t n, bool round_up, int64_t *out)
+{
+    if (!envelope_rfc3339_valid(s, n)) return false;
+    /* The layout is fixed up to the seconds: YYYY-MM-DDTHH:MM:SS */
+    int64_t days = days_from_civil(num(s, 4), num(s + 5, 2), num(s + 8, 2));
+    int64_t ms = ((days * 24 + num(s + 11, 2)) * 60 + num(s + 14, 2)) * 60000 +
+                 (int64_t)num(s + 17, 2) * 1000;
+    size_t i = 19;
+    if (s[i] == '.') {
+        int scale = 100;
+        bool rest = false;
+        for (i++; s[i] >= '0' && s[i] <= '9'; i++) {
+            if (scale > 0)
+                ms += (s[i] - '0') * scale;
+            else if (s[i] != '0')
+                rest = true;
+            scale /= 10;
+        }
+        if (rest && round_up) ms++;
+    }
+    if (s[i] == '+' || s[i] == '-') {
+        int64_t off = ((int64_t)num(s + i + 1, 2) * 60 + num(s + i + 4, 2)) * 60000;
+        ms += s[i] == '+' ? -off : off;
+    }
+    *out = ms;
+    return true;
+}
+
+/* ---- query parameters ---- */
+
+enum { P_FILTERS = 1, P_PAGING = 2 };
+
+typedef struct {
+    const char *subscriber, *type; /* NUL-terminated in the request's pool; NULL: absent */
+    int64_t since_ms, until_ms;
+    bool has_since, has_until;
+    size_t limit;
+    store_dead_cursor_t cursor;
+} params_t;
+
+/* %XX-decodes s into the pool (a '+' stays a '+': no valid value holds a space, and an
+ * offset like +02:00 often arrives unencoded). NULL on a bad escape. */
+static char *decode(h2o_req_t *req, const char *s, size_t n, size_t *len)
+{
+    char *out = h2o_mem_alloc_pool(&req->pool, n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            *o++ = s[i];
+            continue;
+        }
+        unsigned char c;
+        if (i + 2 >= n || h2o_hex_decode(&c, s + i + 1, 2) != 0 || c == 0) return NULL;
+        *o++ = (char)c;
+        i += 2;
+    }
+    *o = '\0';
+    *len = (size_t)(o - out);
+    return out;
+}
+
+static bool bad_param(h2o_req_t *req, const char *fmt, const char *name)
+{
+    char detail[200];
+    snprintf(detail, sizeof(detail), fmt, name);
+    http_send_error(req, 400, "invalid_parameter", detail);
+    return false;
+}
+
+/* One name=value; false (400 sent) when it is unknown, repeated or malformed. */
+static bool set_param(h2o_req_t *req, unsigned allowed, params_t *p, const char *name, size_t nlen,
+                      const char *val, size_t vlen, unsigned *seen)
+{
+    static const char *const names[] = {"subscriber", "type", "since", "until", "limit", "cursor"};
+    int k = -1;
+    for (int i = 0; i < 6; i++)
+        if (h2o_memis(name, nlen, names[i], strlen(names[i]))) k = i;
+    char shown[40];
+    snprintf(shown, sizeof(shown), "%.*s", (int)(nlen < 32 ? nlen : 32), name);
+    if (k < 0 || !(allowed & (k < 4 ? P_FILTERS : P_PAGING)))
+        return bad_param(req, "unknown parameter '%s'", shown);
+    if (*seen & (1u << k)) return bad_param(req, "parameter '%s' given twice", shown);
+    *seen |= 1u << k;
+    if (vlen == 0) return true; /* "subscriber=" filters nothing, as if absent */
+    switch (k) {
+    case 0:
+        if (!subscriber_name_valid(val, vlen))
+            return bad_param(req, "%s: expected a subscriber name ([A-Za-z0-9_.-]{1,64})", shown);
+        p->subscriber = val;
+        return true;
+    case 1:
+        if (!envelope_type_valid(val, vlen))
+            return bad_param(req, "%s: expected an event type ([A-Za-z0-9_.:-]{1,200})", shown);
+        p->type = val;
+        return true;
+    case 2:
+    case 3:
+        if (!parse_rfc3339(val, vlen, k == 2, k == 2 ? &p->since_ms : &p->until_ms))
+            return bad_param(req, "%s: expected an RFC 3339 date-time, e.g. 2026-11-27T10:00:00Z",
+                             shown);
+        *(k == 2 ? &p->has_since : &p->has_until) = true;
+        return true;
+    case 4: {
+        uint64_t v;
+        if (!parse_id(val, vlen, &v) || v > LIMIT_MAX)
+            return bad_param(req, "%s: expected an integer from 1 to 1000", shown);
+        p->limit = (size_t)v;
+        return true;
+    }
+    default: {
+        uint8_t raw[16];
+        if (vlen != 32 || h2o_hex_decode(raw, val, 32) != 0)
+            return bad_param(req, "%s: not a cursor returned by this API", shown);
+        uint64_t ms = 0, id = 0;
+        for (int i = 0; i < 8; i++) {
+            ms = ms << 8 | raw[i];
+            id = id << 8 | raw[8 + i];
+        }
+        p->cursor.dead_ms = (int64_t)(ms ^ (1ull << 63));
+        p->cursor.id = id;
+        return true;
+    }
+    }
+}
+
+/* Parses the query string, accepting the parameter groups in allowed. Returns false after
+ * sending a 400. */
+static bool parse_params(h2o_req_t *req, unsigned allowed, params_t *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->limit = LIMIT_DEFAULT;
+    if (req->query_at == SIZE_MAX) return true;
+    const char *q = req->path.base + req->query_at + 1;
+    const char *end = req->path.base + req->path.len;
+    unsigned seen = 0;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        if (stop > q) {
+            const char *eq = memchr(q, '=', (size_t)(stop - q));
+            const char *vs = eq ? eq + 1 : stop;
+            size_t nlen, vlen;
+            char *name = decode(req, q, (size_t)((eq ? eq : stop) - q), &nlen);
+            char *val = decode(req, vs, (size_t)(stop - vs), &vlen);
+            if (!name || !val) {
+                http_send_error(req, 400, "invalid_parameter", "malformed %-escape in the query");
+                return false;
+            }
+            if (!set_param(req, allowed, p, name, nlen, val, vlen, &seen)) return false;
+        }
+        q = stop + 1;
+    }
+    if (p->has_since && p->has_until && p->since_ms > p->until_ms) {
+        http_send_error(req, 400, "invalid_parameter", "since is later than until");
+        return false;
+    }
+    return true;
+}
+
+/* The store's filter for p; bounds of 0 would mean "none", so an exact epoch is nudged. */
+static store_dead_filter_t filter_of(const params_t *p)
+{
+    store_dead_filter_t f = {.subscriber = p->subscriber, .type = p->type};
+    if (p->has_since) f.since_ms = p->since_ms == 0 ? 1 : p->since_ms;
+    if (p->has_until) f.until_ms = p->until_ms == 0 ? -1 : p->until_ms;
+    return f;
+}
+
+/* ---- reads ---- */
 
 static const char *state_name(store_state_t s)
 {
@@ -24,6 +319,113 @@ static const char *state_name(store_state_t s)
     return "unknown";
 }
 
+/* The DL object's fields, without the closing brace. */
+static void put_dead_letter(jbuf_t *b, const store_delivery_t *d)
+{
+    jbuf_printf(b, "{\"id\":\"%llu\",\"event_id\":", (unsigned long long)d->id);
+    jbuf_str(b, d->event_id, strlen(d->event_id));
+    jbuf_puts(b, ",\"event_type\":");
+    jbuf_str(b, d->event_type, strlen(d->event_type));
+    jbuf_puts(b, ",\"subscriber\":");
+    jbuf_str(b, d->subscriber, strlen(d->subscriber));
+    jbuf_printf(b, ",\"attempts\":%u,\"last_status\":", d->attempts);
+    put_status(b, d->last_status);
+    jbuf_puts(b, ",\"last_error\":");
+    put_str_or_null(b, d->last_error);
+    jbuf_puts(b, ",\"first_attempt_at\":");
+    jbuf_time(b, d->first_attempt_ms);
+    jbuf_puts(b, ",\"dead_at\":");
+    jbuf_time(b, d->dead_ms);
+}
+
+static void store_failed(h2o_req_t *req)
+{
+    http_send_error(req, 500, "store_error", "reading the store failed");
+}
+
+/* GET /admin/dead-letters */
+static void list_dead(h2o_req_t *req)
+{
+    params_t p;
+    if (!parse_params(req, P_FILTERS | P_PAGING, &p)) return;
+    store_dead_filter_t f = filter_of(&p);
+    store_delivery_t *items = calloc(p.limit, sizeof(*items));
+    if (!items) abort();
+    store_dead_cursor_t cur = p.cursor;
+    bool more;
+    int n = store_list_dead(adm.deps.st, &f, &cur, p.limit, items, &more);
+    if (n < 0) {
+        free(items);
+        store_failed(req);
+        return;
+    }
+    jbuf_t b = {0};
+    jbuf_puts(&b, "{\"items\":[");
+    for (int i = 0; i < n; i++) {
+        if (i) jbuf_puts(&b, ",");
+        put_dead_letter(&b, &items[i]);
+        jbuf_puts(&b, "}");
+        store_delivery_clear(&items[i]);
+    }
+    free(items);
+    jbuf_puts(&b, "],\"next_cursor\":");
+    if (more) {
+        /* dead_ms with its sign bit flipped, then the id: both big-endian, as hex */
+        uint64_t ms = (uint64_t)cur.dead_ms ^ (1ull << 63);
+        jbuf_printf(&b, "\"%016llx%016llx\"", (unsigned long long)ms, (unsigned long long)cur.id);
+    } else {
+        jbuf_puts(&b, "null");
+    }
+    jbuf_puts(&b, "}");
+    http_send_json(req, 200, b.p, b.len);
+    jbuf_free(&b);
+}
+
+/* GET /admin/dead-letters/{id} */
+static void show_dead(h2o_req_t *req, uint64_t id)
+{
+    store_delivery_t d;
+    int rc = store_get_delivery(adm.deps.st, id, &d);
+    if (rc == 0 && d.state != STORE_DEAD) {
+        store_delivery_clear(&d);
+        rc = -ENOENT;
+    }
+    if (rc == -ENOENT) {
+        http_send_error(req, 404, "not_found", "no dead letter with this id");
+        return;
+    }
+    if (rc != 0) {
+        store_failed(req);
+        return;
+    }
+    jbuf_t b = {0};
+    put_dead_letter(&b, &d);
+    jbuf_puts(&b, ",\"event\":");
+    store_event_t ev;
+    if (store_get_event(adm.deps.st, d.event_id, strlen(d.event_id), &ev) == 0) {
+        jbuf_put(&b, ev.body, ev.body_len);
+        store_event_clear(&ev);
+    } else {
+        jbuf_puts(&b, "null"); /* cannot happen while the delivery exists; stay valid JSON */
+    }
+    jbuf_puts(&b, ",\"history\":[");
+    for (size_t i = 0; i < d.nhistory; i++) {
+        const store_attempt_t *a = &d.history[i];
+        if (i) jbuf_puts(&b, ",");
+        jbuf_puts(&b, "{\"at\":");
+        jbuf_time(&b, a->at_ms);
+        jbuf_puts(&b, ",\"status\":");
+        put_status(&b, a->status);
+        jbuf_puts(&b, ",\"error\":");
+        put_str_or_null(&b, a->error);
+        jbuf_printf(&b, ",\"duration_ms\":%u}", a->duration_ms);
+    }
+    jbuf_puts(&b, "]}");
+    store_delivery_clear(&d);
+    http_send_json(req, 200, b.p, b.len);
+    jbuf_free(&b);
+}
+
 static void put_delivery_summary(jbuf_t *b, const store_delivery_t *d)
 {
     jbuf_puts(b, "{\"subscriber\":");
@@ -31,15 +433,10 @@ static void put_delivery_summary(jbuf_t *b, const store_delivery_t *d)
     jbuf_printf(b, ",\"state\":\"%s\",\"attempts\":%u,\"next_attempt_at\":", state_name(d->state),
                 d->attempts);
     jbuf_time(b, d->state == STORE_PENDING ? d->next_attempt_ms : 0);
-    if (d->last_status)
-        jbuf_printf(b, ",\"last_status\":%d", d->last_status);
-    else
-        jbuf_puts(b, ",\"last_status\":null");
+    jbuf_puts(b, ",\"last_status\":");
+    put_status(b, d->last_status);
     jbuf_puts(b, ",\"last_error\":");
-    if (d->last_error && d->last_error[0])
-        jbuf_str(b, d->last_error, strlen(d->last_error));
-    else
-        jbuf_puts(b, "null");
+    put_str_or_null(b, d->last_error);
     jbuf_puts(b, "}");
 }
 
@@ -47,13 +444,13 @@ static void put_delivery_summary(jbuf_t *b, const store_delivery_t *d)
 static void get_event(h2o_req_t *req, const char *id, size_t id_len)
 {
     store_event_t ev;
-    int rc = store_get_event(deps.st, id, id_len, &ev);
+    int rc = store_get_event(adm.deps.st, id, id_len, &ev);
     if (rc == -ENOENT) {
         http_send_error(req, 404, "not_found", "no event with this id");
         return;
     }
     if (rc != 0) {
-        http_send_error(req, 500, "store_error", "reading the event failed");
+        store_failed(req);
         return;
     }
     jbuf_t b = {0};
@@ -63,7 +460,7 @@ static void get_event(h2o_req_t *req, const char *id, size_t id_len)
     size_t shown = 0;
     for (size_t i = 0; i < ev.ndeliveries; i++) {
         store_delivery_t d;
-        if (store_get_delivery(deps.st, ev.delivery_ids[i], &d) != 0) continue; /* deleted */
+        if (store_get_delivery(adm.deps.st, ev.delivery_ids[i], &d) != 0) continue; /* deleted */
         if (shown++) jbuf_puts(&b, ",");
         put_delivery_summary(&b, &d);
         store_delivery_clear(&d);
@@ -74,18 +471,232 @@ static void get_event(h2o_req_t *req, const char *id, size_t id_len)
     store_event_clear(&ev);
 }
 
+/* GET /admin/subscribers: the configured subscribers with their durable counters. */
+static void list_subscribers(h2o_req_t *req)
+{
+    params_t p;
+    if (!parse_params(req, 0, &p)) return;
+    const cfg_t *cfg = rt_config();
+    jbuf_t b = {0};
+    jbuf_puts(&b, "{\"subscribers\":[");
+    for (size_t i = 0; i < cfg->nsubscribers; i++) {
+        const cfg_subscriber_t *s = &cfg->subscribers[i];
+        store_counters_t c;
+        if (store_get_counters(adm.deps.st, s->name, &c) != 0) {
+            jbuf_free(&b);
+            store_failed(req);
+            return;
+        }
+        if (i) jbuf_puts(&b, ",");
+        jbuf_puts(&b, "{\"name\":");
+        jbuf_str(&b, s->name, strlen(s->name));
+        jbuf_puts(&b, ",\"url\":");
+        jbuf_str(&b, s->url, strlen(s->url));
+        jbuf_puts(&b, ",\"events\":[");
+        for (size_t e = 0; e < s->nevents; e++) {
+            if (e) jbuf_puts(&b, ",");
+            jbuf_str(&b, s->events[e], strlen(s->events[e]));
+        }
+        jbuf_printf(&b,
+                    "],\"pending\":%llu,\"in_flight\":%zu,\"delivered\":%llu,"
+                    "\"failed_attempts\":%llu,\"dead\":%llu,\"last_success_at\":",
+                    (unsigned long long)c.pending, dlv_in_flight(adm.deps.d, s->name),
+                    (unsigned long long)c.delivered, (unsigned long long)c.failed_attempts,
+                    (unsigned long long)c.dead);
+        jbuf_time(&b, c.last_success_ms);
+        jbuf_puts(&b, ",\"last_error\":");
+        put_str_or_null(&b, c.last_error);
+        jbuf_puts(&b, "}");
+        store_counters_clear(&c);
+    }
+    jbuf_puts(&b, "]}");
+    http_send_json(req, 200, b.p, b.len);
+    jbuf_free(&b);
+}
+
+/* ---- changes through the writer ---- */
+
+static int apply_job(wr_op_t *op, store_wtxn_t *tx)
+{
+    admin_job_t *job = H2O_STRUCT_FROM_MEMBER(admin_job_t, op, op);
+    job->done = 0;
+    job->more = false;
+    if (!job->bulk) {
+        int rc = job->kind == OP_KICK ? store_kick(tx, job->id, job->now_ms)
+                                      : store_delete_dead(tx, job->id);
+        job->done = rc == 0;
+        return rc == -ENOENT ? 0 : rc; /* not a dead letter: a 404, the batch is fine */
+    }
+    job->next = job->cursor;
+    if (job->kind == OP_KICK)
+        return store_kick_dead(tx, &job->f, &job->next, CHUNK, job->now_ms, &job->done, &job->more);
+    return store_delete_dead_matching(tx, &job->f, &job->next, CHUNK, &job->done, &job->more);
+}
+
+static void on_job_committed(wr_op_t *op, int rc)
+{
+    admin_job_t *job = H2O_STRUCT_FROM_MEMBER(admin_job_t, op, op);
+    job->rc = rc;
+    if (rc == 0 && job->done > 0) {
+        if (job->kind == OP_KICK)
+            dlv_notify(adm.deps.d); /* redriven letters are due now */
+        else
+            retention_rescan(adm.retention); /* their events may be prunable now */
+    }
+    h2o_multithread_send_message(&adm.done, &job->msg);
+}
+
+static void respond(admin_job_t *job)
+{
+    h2o_req_t *req = job->req;
+    const char *verb = job->kind == OP_KICK ? "requeued" : "deleted";
+    char detail[200];
+    if (job->rc != 0 || (job->more && http_stopping())) {
+        const char *why = job->rc == -ENOSPC ? "the store is full"
+                          : job->rc != 0     ? "the store failed to commit"
+                                             : "the gateway is shutting down";
+        snprintf(detail, sizeof(detail), "%s; %llu dead letters were %s before it stopped", why,
+                 (unsigned long long)job->total, verb);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("5"));
+        http_send_error(req, 503,
+                        job->rc == -ENOSPC ? "store_full"
+                        : job->rc != 0     ? "store_error"
+                                           : "shutting_down",
+                        detail);
+        return;
+    }
+    if (!job->bulk && job->total == 0) {
+        http_send_error(req, 404, "not_found", "no dead letter with this id");
+        return;
+    }
+    char body[64];
+    int len = snprintf(body, sizeof(body), "{\"%s\":%llu}", verb, (unsigned long long)job->total);
+    http_send_json(req, job->kind == OP_KICK ? 202 : 200, body, (size_t)len);
+}
+
+static void on_done_messages(h2o_multithread_receiver_t *rcv, h2o_linklist_t *messages)
+{
+    (void)rcv;
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        admin_job_t *job = H2O_STRUCT_FROM_MEMBER(admin_job_t, msg, msg);
+        if (job->rc == 0) {
+            job->total += job->done;
+            job->cursor = job->next;
+        }
+        /* The next chunk goes in as a fresh operation, behind whatever ingest queued meanwhile. */
+        if (job->rc == 0 && job->bulk && job->more && !http_stopping()) {
+            job->now_ms = rt_now_ms();
+            wr_submit(adm.deps.w, &job->op);
+            continue;
+        }
+        adm.pending--;
+        if (job->req) {
+            *job->slot = NULL;
+            respond(job);
+        }
+        free(job);
+    }
+}
+
+static void on_req_disposed(void *p)
+{
+    admin_job_t **slot = p;
+    if (*slot) (*slot)->req = NULL;
+}
+
+/* Submits a change; a bulk one (p not NULL) selects with p's filters. */
+static void submit(h2o_req_t *req, op_kind_t kind, uint64_t id, const params_t *p)
+{
+    if (http_stopping()) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("5"));
+        http_send_error(req, 503, "shutting_down", "the gateway is shutting down; retry");
+        return;
+    }
+    admin_job_t *job = calloc(1, sizeof(*job));
+    if (!job) abort();
+    job->kind = kind;
+    job->id = id;
+    job->now_ms = rt_now_ms();
+    if (p) {
+        job->bulk = true;
+        job->f = filter_of(p);
+        if (p->subscriber) {
+            snprintf(job->subscriber, sizeof(job->subscriber), "%s", p->subscriber);
+            job->f.subscriber = job->subscriber;
+        }
+        if (p->type) {
+            snprintf(job->type, sizeof(job->type), "%s", p->type);
+            job->f.type = job->type;
+        }
+        /* Letters buried from now on are not part of this request (see the top). */
+        if (!job->f.until_ms || job->f.until_ms > job->now_ms) job->f.until_ms = job->now_ms;
+    }
+    job->req = req;
+    job->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*job->slot), on_req_disposed);
+    *job->slot = job;
+    job->op.apply = apply_job;
+    job->op.on_done = on_job_committed;
+    adm.pending++;
+    wr_submit(adm.deps.w, &job->op);
+}
+
+/* ---- routing ---- */
+
 /* admin_token set: Bearer required; unset: loopback clients only. */
 static bool authorized(h2o_req_t *req)
 {
     const cfg_t *cfg = rt_config();
     if (cfg->admin_token) {
         if (http_bearer_ok(req, cfg->admin_token)) return true;
-        http_send_error(req, 401, "unauthorized", "a valid Authorization: Bearer token is required");
+        http_send_error(req, 401, "unauthorized",
+                        "a valid Authorization: Bearer token is required");
         return false;
     }
     if (http_peer_is_loopback(req)) return true;
-    http_send_error(req, 403, "forbidden", "without admin_token the admin API serves loopback clients only");
+    http_send_error(req, 403, "forbidden",
+                    "without admin_token the admin API serves loopback clients only");
     return false;
+}
+
+static bool has_prefix(h2o_iovec_t s, const char *prefix, size_t *rest)
+{
+    size_t n = strlen(prefix);
+    if (s.len < n || memcmp(s.base, prefix, n) != 0) return false;
+    *rest = n;
+    return true;
+}
+
+/* /admin/dead-letters/{id} and /admin/dead-letters/{id}/retry; tail is after the slash. */
+static void route_dead_letter(h2o_req_t *req, const char *tail, size_t n)
+{
+    static const char retry[] = "/retry";
+    size_t rl = sizeof(retry) - 1;
+    bool is_retry = n > rl && memcmp(tail + n - rl, retry, rl) == 0;
+    size_t idlen = is_retry ? n - rl : n;
+    params_t p;
+    if (is_retry && !method_is(req, "POST")) {
+        not_allowed(req, "POST");
+        return;
+    }
+    if (!is_retry && !method_is(req, "GET") && !method_is(req, "DELETE")) {
+        not_allowed(req, "GET, DELETE");
+        return;
+    }
+    if (!parse_params(req, 0, &p)) return;
+    uint64_t id;
+    if (!parse_id(tail, idlen, &id)) {
+        http_send_error(req, 404, "not_found", "no dead letter with this id");
+        return;
+    }
+    if (is_retry)
+        submit(req, OP_KICK, id, NULL);
+    else if (method_is(req, "GET"))
+        show_dead(req, id);
+    else
+        submit(req, OP_DELETE, id, NULL);
 }
 
 int admin_on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -93,17 +704,128 @@ int admin_on_req(h2o_handler_t *self, h2o_req_t *req)
     (void)self;
     if (!authorized(req)) return 0;
     h2o_iovec_t path = req->path_normalized;
-    static const char events[] = "/admin/events/";
-    size_t elen = sizeof(events) - 1;
-    bool is_get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
-    if (path.len > elen && memcmp(path.base, events, elen) == 0) {
-        if (!is_get) {
-            http_send_error(req, 405, "method_not_allowed", "use GET");
-            return 0;
+    size_t at;
+    params_t p;
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/admin/dead-letters"))) {
+        if (method_is(req, "GET")) {
+            list_dead(req);
+        } else if (method_is(req, "DELETE")) {
+            if (parse_params(req, P_FILTERS, &p)) submit(req, OP_DELETE, 0, &p);
+        } else {
+            not_allowed(req, "GET, DELETE");
         }
-        get_event(req, path.base + elen, path.len - elen);
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/admin/dead-letters/retry"))) {
+        if (!method_is(req, "POST"))
+            not_allowed(req, "POST");
+        else if (parse_params(req, P_FILTERS, &p))
+            submit(req, OP_KICK, 0, &p);
+    } else if (has_prefix(path, "/admin/dead-letters/", &at) && path.len > at) {
+        route_dead_letter(req, path.base + at, path.len - at);
+    } else if (has_prefix(path, "/admin/events/", &at) && path.len > at) {
+        if (!method_is(req, "GET"))
+            not_allowed(req, "GET");
+        else if (parse_params(req, 0, &p))
+            get_event(req, path.base + at, path.len - at);
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/admin/subscribers"))) {
+        if (!method_is(req, "GET"))
+            not_allowed(req, "GET");
+        else
+            list_subscribers(req);
+    } else {
+        http_send_error(req, 404, "not_found", "no such admin endpoint");
+    }
+    return 0;
+}
+
+/* ---- GET /metrics ---- */
+
+typedef struct {
+    metrics_sub_gauge_t *subs;
+    size_t n, cap;
+} gauges_t;
+
+static void gauge_add(gauges_t *g, const char *name, bool copy)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->subs[i].name, name) == 0) return;
+    if (g->n == g->cap) {
+        g->cap = g->cap ? g->cap * 2 : 16;
+        g->subs = realloc(g->subs, g->cap * sizeof(*g->subs));
+        if (!g->subs) abort();
+    }
+    g->subs[g->n].name = copy ? strdup(name) : name;
+    if (!g->subs[g->n].name) abort();
+    g->n++;
+}
+
+static void on_pending_subscriber(void *ctx, const char *name)
+{
+    gauge_add(ctx, name, true);
+}
+
+int admin_on_metrics(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    if (!method_is(req, "GET")) {
+        not_allowed(req, "GET");
         return 0;
     }
-    http_send_error(req, 404, "not_found", "no such admin endpoint");
+    const cfg_t *cfg = rt_config();
+    gauges_t g = {0};
+    for (size_t i = 0; i < cfg->nsubscribers; i++)
+        gauge_add(&g, cfg->subscribers[i].name, false);
+    size_t nconfigured = g.n;
+    /* Subscribers removed from the config still have pending deliveries until buried. */
+    store_pending_subscribers(adm.deps.st, on_pending_subscriber, &g);
+    for (size_t i = 0; i < g.n; i++) {
+        store_counters_t c;
+        if (store_get_counters(adm.deps.st, g.subs[i].name, &c) == 0) {
+            g.subs[i].pending = c.pending;
+            g.subs[i].dead = c.dead;
+            store_counters_clear(&c);
+        }
+        g.subs[i].in_flight = dlv_in_flight(adm.deps.d, g.subs[i].name);
+    }
+    metrics_gauges_t mg = {.subs = g.subs, .nsubs = g.n};
+    store_usage(adm.deps.st, &mg.store_file_bytes, &mg.store_used_bytes);
+    jbuf_t b = {0};
+    metrics_render(&b, &mg);
+    for (size_t i = nconfigured; i < g.n; i++)
+        free((char *)g.subs[i].name);
+    free(g.subs);
+
+    static h2o_generator_t generator = {NULL, NULL};
+    h2o_iovec_t body = h2o_strdup(&req->pool, b.p, b.len);
+    jbuf_free(&b);
+    req->res.status = 200;
+    req->res.reason = "OK";
+    req->res.content_length = body.len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT(METRICS_CONTENT_TYPE));
+    h2o_start_response(req, &generator);
+    h2o_send(req, &body, 1, 1);
     return 0;
+}
+
+/* ---- life cycle ---- */
+
+void admin_set_retention(ret_t *r)
+{
+    adm.retention = r;
+}
+
+void admin_init(h2o_context_t *ctx, const http_deps_t *deps)
+{
+    adm.deps = *deps;
+    h2o_multithread_register_receiver(ctx->queue, &adm.done, on_done_messages);
+}
+
+void admin_fini(void)
+{
+    h2o_multithread_unregister_receiver(adm.done.queue, &adm.done);
+}
+
+size_t admin_pending(void)
+{
+    return adm.pending;
 }

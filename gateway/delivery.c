@@ -23,17 +23,18 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "config/config.h"
 #include "gateway/backoff.h"
+#include "gateway/metrics.h"
 #include "gateway/runtime.h"
 #include "gateway/sign.h"
 
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #define POLL_MAX_MS 1000 /* longest sleep: also the period of the safety sweeps */
+#define FAIL_LOG_MS 10000
 #define REMOVED_REASON "subscriber removed"
 
 /* ---- small helpers ---- */
@@ -195,9 +196,11 @@ typedef struct {
 typedef struct {
     char *name;
     atomic_size_t in_flight; /* claimed and not yet committed; read by other threads */
+    size_t running;          /* of those, HTTP attempts under way */
     profile_t *prof;         /* NULL while the subscriber is not in the config in force */
     int64_t next_due_ms;     /* earliest known due time of an unclaimed delivery */
-    bool failing;            /* the last outcome was a failure (logged once per streak) */
+    uint64_t fails;          /* failed attempts not yet reported in the log */
+    int64_t fail_log_next;   /* rt_mono_ms() time from which the next report may be logged */
 } sub_t;
 
 /* ---- transfers ---- */
@@ -232,6 +235,7 @@ typedef struct xfer {
     const char *reason;
     bool has_attempt;
     store_attempt_t attempt; /* attempt.error points at errtext */
+    double seconds;          /* the attempt's duration for metrics; -1 without one */
     char errtext[CURL_ERROR_SIZE + 16];
     int apply_rc, done_rc;
 } xfer_t;
@@ -566,14 +570,32 @@ static void start_attempt(struct dlv *d, xfer_t *x, profile_t *p)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)p->cs->timeout_ms);
     x->state = X_RUNNING;
     d->nrunning++;
+    x->sub->running++;
     CURLMcode mc = curl_multi_add_handle(d->multi, e);
     if (mc != CURLM_OK) {
         d->nrunning--;
+        x->sub->running--;
         x->state = X_IDLE; /* never ran: no response code to read */
         snprintf(x->errbuf, sizeof(x->errbuf), "curl_multi_add_handle: %s",
                  curl_multi_strerror(mc));
         finish_attempt(d, x, CURLE_FAILED_INIT);
     }
+}
+
+/* Failed attempts are logged at most once per FAIL_LOG_MS per subscriber, with a count:
+ * a dead subscriber must not flood the log at the delivery rate. */
+static void log_failure(struct dlv *d, sub_t *s, const char *error)
+{
+    s->fails++;
+    if (d->mono < s->fail_log_next) return;
+    if (s->fails > 1)
+        dlog("subscriber %s: attempt failed: %s (%" PRIu64
+             " failed attempts since the last report)",
+             s->name, error, s->fails);
+    else
+        dlog("subscriber %s: attempt failed: %s", s->name, error);
+    s->fails = 0;
+    s->fail_log_next = d->mono + FAIL_LOG_MS;
 }
 
 /* Turns a finished transfer into its outcome op and submits it. */
@@ -593,14 +615,15 @@ static void finish_attempt(struct dlv *d, xfer_t *x, CURLcode res)
     x->attempt.at_ms = x->at_ms;
     x->attempt.status = (int32_t)status;
     x->attempt.duration_ms = dur < 0 ? 0 : dur > UINT32_MAX ? UINT32_MAX : (uint32_t)dur;
+    curl_off_t us = -1; /* curl's timer has microseconds: loopback round trips are < 1 ms */
+    if (x->state == X_RUNNING) curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &us);
+    x->seconds = us >= 0 ? (double)us / 1e6 : (double)x->attempt.duration_ms / 1e3;
     x->attempt.error = x->errtext;
     x->errtext[0] = '\0';
 
     bool ok = res == CURLE_OK && status >= 200 && status <= 299;
     if (ok) {
         x->kind = OUT_ACK;
-        if (x->sub->failing) dlog("subscriber %s: delivering again", x->sub->name);
-        x->sub->failing = false;
     } else {
         if (res == CURLE_OK) {
             snprintf(x->errtext, sizeof(x->errtext), "HTTP %ld", status);
@@ -613,15 +636,12 @@ static void finish_attempt(struct dlv *d, xfer_t *x, CURLcode res)
             else
                 snprintf(x->errtext, sizeof(x->errtext), "%s", curl_easy_strerror(res));
         }
-        if (!x->sub->failing)
-            dlog("subscriber %s: attempt failed: %s (further failures logged after a success)",
-                 x->sub->name, x->errtext);
-        x->sub->failing = true;
-        uint32_t n = x->claim.attempts + 1;
+        log_failure(d, x->sub, x->errtext);
+        uint32_t attempt = x->claim.attempts + 1;
         int64_t delay = 0;
         bool told = res == CURLE_OK && (status == 429 || status == 503) && x->retry_after_len > 0 &&
                     backoff_parse_retry_after(x->retry_after, x->retry_after_len, now, &delay) == 0;
-        if ((res == CURLE_OK && status == 410) || n >= cs->retry.max_attempts) {
+        if ((res == CURLE_OK && status == 410) || attempt >= cs->retry.max_attempts) {
             x->kind = OUT_BURY;
         } else if (told) {
             x->kind = OUT_RESCHEDULE;
@@ -629,7 +649,7 @@ static void finish_attempt(struct dlv *d, xfer_t *x, CURLcode res)
             x->due_ms = now + delay;
         } else {
             x->kind = OUT_RESCHEDULE;
-            x->due_ms = backoff_next_due(n, &cs->retry, now, rng_unit(&d->rng));
+            x->due_ms = backoff_next_due(attempt, &cs->retry, now, rng_unit(&d->rng));
         }
     }
     submit(d, x);
@@ -645,9 +665,11 @@ static void read_finished(struct dlv *d)
         CURLcode res = m->data.result; /* m dies with remove_handle */
         char *priv = NULL;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+        xfer_t *x = (xfer_t *)(void *)priv;
         curl_multi_remove_handle(d->multi, e);
         d->nrunning--;
-        finish_attempt(d, (xfer_t *)(void *)priv, res);
+        x->sub->running--;
+        finish_attempt(d, x, res);
     }
 }
 
@@ -667,10 +689,17 @@ static void drain_done(struct dlv *d)
                 dlog("cannot record an outcome (%s); the delivery stays pending and is "
                      "attempted again (logged once until the store recovers)",
                      strerror(-x->done_rc));
-            d->store_err_logged = true;
-            s->next_due_ms = INT64_MIN; /* still due: claim it again */
+            d->store_err_logged = true; /* the once-a-second sweep claims it again */
         } else {
             d->store_err_logged = false;
+            if (x->apply_rc == 0) {
+                static const metrics_outcome_t outcome[] = {
+                    [OUT_ACK] = METRICS_SUCCESS,
+                    [OUT_RESCHEDULE] = METRICS_FAILURE,
+                    [OUT_BURY] = METRICS_DEAD,
+                };
+                metrics_delivery(s->name, outcome[x->kind], x->seconds);
+            }
             if (x->kind == OUT_RESCHEDULE && x->apply_rc == 0 && x->due_ms < s->next_due_ms)
                 s->next_due_ms = x->due_ms;
         }
@@ -721,33 +750,43 @@ static bool sync_config(struct dlv *d)
     return true;
 }
 
+/* The caps bound concurrent HTTP attempts, globally and per subscriber. An attempt whose
+ * outcome waits for the writer's fsync no longer loads the subscriber, so it frees its
+ * slot at once; its id stays in the in-flight set until the commit. Holding slots through
+ * the commit halved throughput in the drain benchmark: each slot then idles for a whole
+ * group commit per request. Those waiting outcomes are bounded by another global cap,
+ * so at most twice the cap of claims sit in memory. */
 static size_t global_spare(const struct dlv *d)
 {
-    return d->total < d->cfg->max_in_flight ? d->cfg->max_in_flight - d->total : 0;
+    size_t cap = d->cfg->max_in_flight;
+    size_t http = d->nrunning < cap ? cap - d->nrunning : 0;
+    size_t mem = d->total < 2 * cap ? 2 * cap - d->total : 0;
+    return http < mem ? http : mem;
 }
 
 static size_t sub_spare(const struct dlv *d, const sub_t *s)
 {
-    size_t inf = atomic_load_explicit(&s->in_flight, memory_order_relaxed);
     size_t lim = s->prof->cs->max_in_flight;
-    size_t spare = inf < lim ? lim - inf : 0;
+    size_t spare = s->running < lim ? lim - s->running : 0;
     size_t g = global_spare(d);
     return spare < g ? spare : g;
 }
 
 /* Claims and starts what is due for every configured subscriber with spare capacity.
- * sweep claims even where the known next due time lies ahead (new deliveries may have
- * been committed). Returns how long the loop may sleep before something becomes due. */
+ * sweep: new deliveries may have been committed, so every subscriber's known next due
+ * time is stale; one without capacity now claims as soon as it has some. Returns how long
+ * the loop may sleep before something becomes due. */
 static int64_t claim_round(struct dlv *d, bool sweep)
 {
     int64_t now = rt_now_ms();
     int64_t earliest = INT64_MAX;
     size_t n = d->cfg->nsubscribers;
-    for (size_t k = 0; k < n && global_spare(d) > 0; k++) {
+    for (size_t k = 0; k < n; k++) {
         sub_t *s = d->map[(d->rr + k) % n];
+        if (sweep) s->next_due_ms = INT64_MIN;
         size_t spare = sub_spare(d, s);
         if (spare == 0) continue; /* a finishing attempt wakes the loop */
-        if (sweep || s->next_due_ms <= now) {
+        if (s->next_due_ms <= now) {
             store_claim_t *c = scratch(d, spare);
             int64_t next_due = INT64_MAX;
             int got = store_claim_due(d->st, s->name, now, spare, skip_in_flight, &d->inflight, c,
@@ -825,6 +864,7 @@ static void bury_removed(struct dlv *d)
             xfer_t *x = xfer_claim(d, s, &c[j]);
             x->kind = OUT_BURY;
             x->has_attempt = false;
+            x->seconds = -1;
             x->now_ms = now;
             x->reason = REMOVED_REASON;
             submit(d, x);
@@ -844,6 +884,7 @@ static void abandon_running(struct dlv *d)
         if (x->state != X_RUNNING) continue;
         curl_multi_remove_handle(d->multi, x->easy);
         d->nrunning--;
+        x->sub->running--;
         profile_unref(x->prof);
         x->prof = NULL;
         xfer_release(d, x);

@@ -186,6 +186,7 @@ int http_serve(const cfg_t *cfg, const http_deps_t *deps, char *err, size_t errl
     register_handler(host, "/events", ingest_on_req);
     register_handler(host, "/admin", admin_on_req);
     register_handler(host, "/healthz", on_healthz);
+    register_handler(host, "/metrics", admin_on_metrics);
     register_handler(host, "/", on_not_found);
 
     h2o_context_init(&srv.ctx, h2o_evloop_create(), &srv.conf);
@@ -193,13 +194,13 @@ int http_serve(const cfg_t *cfg, const http_deps_t *deps, char *err, size_t errl
     srv.accept_ctx.hosts = srv.conf.hosts;
     h2o_multithread_register_receiver(srv.ctx.queue, &srv.control, on_control);
     ingest_init(&srv.ctx, &srv.deps);
-    admin_init(&srv.deps);
+    admin_init(&srv.ctx, &srv.deps);
 
     srv.listener = h2o_evloop_socket_create(srv.ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     h2o_socket_read_start(srv.listener, on_accept);
     fprintf(stderr, "hookgate: listening on %s\n", cfg->listen);
 
-    while (!srv.stopping || ingest_pending() > 0)
+    while (!srv.stopping || ingest_pending() > 0 || admin_pending() > 0)
         h2o_evloop_run(srv.ctx.loop, srv.stopping ? 10 : INT32_MAX);
     /* Give the last responses a moment to reach their sockets. */
     uint64_t until = h2o_now(srv.ctx.loop) + 200;
@@ -208,5 +209,6 @@ int http_serve(const cfg_t *cfg, const http_deps_t *deps, char *err, size_t errl
 
     h2o_multithread_unregister_receiver(srv.ctx.queue, &srv.control);
     ingest_fini();
+    admin_fini();
     return 0;
 }

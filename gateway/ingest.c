@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/time.h>
 
 #include "gateway/envelope.h"
 #include "gateway/match.h"
+#include "gateway/metrics.h"
 #include "gateway/runtime.h"
 
 typedef struct {
@@ -136,6 +138,25 @@ static void respond(ingest_job_t *job)
     http_send_json(req, 202, body, (size_t)(p - body));
 }
 
+/* Counts a job's events once committed and, when it is answered, the time since its
+ * request arrived. */
+static void record_metrics(const ingest_job_t *job)
+{
+    if (job->rc == 0) {
+        uint64_t dups = 0;
+        for (size_t i = 0; i < job->n; i++)
+            dups += job->items[i].duplicate;
+        metrics_events_received(job->n, dups);
+    }
+    if (job->req) {
+        struct timeval now;
+        const struct timeval *t0 = &job->req->timestamps.request_begin_at;
+        gettimeofday(&now, NULL);
+        metrics_observe_ingest((double)(now.tv_sec - t0->tv_sec) +
+                               (double)(now.tv_usec - t0->tv_usec) / 1e6);
+    }
+}
+
 static void on_done_messages(h2o_multithread_receiver_t *rcv, h2o_linklist_t *messages)
 {
     (void)rcv;
@@ -145,6 +166,7 @@ static void on_done_messages(h2o_multithread_receiver_t *rcv, h2o_linklist_t *me
         h2o_linklist_unlink(&msg->link);
         ingest_job_t *job = H2O_STRUCT_FROM_MEMBER(ingest_job_t, msg, msg);
         ing.pending--;
+        record_metrics(job);
         if (job->req) {
             *job->slot = NULL;
             respond(job);

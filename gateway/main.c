@@ -8,8 +8,11 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "gateway/admin.h"
 #include "gateway/delivery.h"
 #include "gateway/http.h"
+#include "gateway/metrics.h"
+#include "gateway/retention.h"
 #include "gateway/runtime.h"
 #include "gateway/writer.h"
 #include "store/store.h"
@@ -131,13 +134,16 @@ int main(int argc, char **argv)
         return 1;
     }
     wr_t *w;
-    if ((rc = wr_start(st, &w)) != 0 || (rc = dlv_start(st, w, &worker)) != 0) {
+    ret_t *retention;
+    if ((rc = wr_start(st, &w)) != 0 || (rc = retention_start(st, w, &retention)) != 0 ||
+        (rc = dlv_start(st, w, &worker)) != 0) {
         fprintf(stderr, "hookgate: cannot start worker threads: %s\n", strerror(-rc));
         return 1;
     }
     pthread_t sig_thread;
     pthread_create(&sig_thread, NULL, signal_main, &set);
 
+    admin_set_retention(retention);
     http_deps_t deps = {.st = st, .w = w, .d = worker};
     rc = http_serve(cfg, &deps, err, sizeof(err));
     if (rc != 0) {
@@ -146,10 +152,12 @@ int main(int argc, char **argv)
     }
     pthread_join(sig_thread, NULL);
 
+    retention_stop(retention);
     dlv_stop(worker, rt_config()->shutdown_grace_ms);
     wr_stop(w);
     store_close(st);
     rt_config_free_all();
+    metrics_reset();
     if (rc == 0) fprintf(stderr, "hookgate: stopped\n");
     return rc == 0 ? 0 : 1;
 }

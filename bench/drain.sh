@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# drain.sh -- delivery throughput: time for hookgate to deliver N events to 1 and to 4 subscribers, vs a curl_blast ceiling.
+#
+# usage: bench/drain.sh [HOOKGATE_BINARY]
+# env:   HOOKGATE (default build/hookgate), N events (200000), CONNS total delivery connections (64),
+#        SUBS subscriber counts to run ("1 4"), DRAIN_TIMEOUT seconds per run (600),
+#        BENCH_BIN (build/bench), KEEP_TMP=1 keeps logs and data.
+#
+# Each subscriber gets max_in_flight = CONNS / subscribers, so every run uses CONNS connections in
+# total, the same as the ceiling. Events are ingested in batches as fast as hookgate takes them;
+# the clock runs from the start of ingest until the sink has counted N * subscribers requests.
+set -u
+source "$(dirname "$0")/lib.sh"
+
+HOOKGATE=${1:-${HOOKGATE:-$ROOT/build/hookgate}}
+N=${N:-200000}
+CONNS=${CONNS:-64}
+SUBS=${SUBS:-1 4}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-600}
+require_bins sink curl_blast paced_post
+
+ROWS=()
+CEIL_RATE=""
+
+now() { date +%s.%N; }
+
+# Starts a fresh sink (pinned with the load side: here the tested process is the sender).
+# Sets SINK_PID and SINK_URL.
+start_sink() {
+    local port
+    port=$(free_port) || exit 1
+    spawn "${CLIENT_PIN[@]}" "$BENCH_BIN/sink" --listen "127.0.0.1:$port" --max-seconds $((DRAIN_TIMEOUT + 600)) \
+        >"$BENCH_TMP/sink-$1.out" 2>"$BENCH_TMP/sink-$1.err"
+    SINK_PID=$LAST_PID
+    SINK_URL="http://127.0.0.1:$port"
+    SINK_PORT=$port
+    wait_http "$SINK_URL/count" 10 || { log "sink did not start: $(cat "$BENCH_TMP/sink-$1.err")"; exit 1; }
+}
+
+# Sink-side rate from /stats: (requests - 1) / (last_ns - first_ns).
+sink_rate() {
+    curl -s -m 5 "$SINK_URL/stats" | awk -F'[:,}]' '{
+        for (i = 1; i < NF; i++) { k = $i; gsub(/[{" ]/, "", k); v[k] = $(i + 1) }
+        if (v["last_ns"] > v["first_ns"]) printf "%.0f", (v["requests"] - 1) / ((v["last_ns"] - v["first_ns"]) / 1e9); else print "-" }'
+}
+
+echo "drain benchmark: N=$N events, $CONNS delivery connections in total, subscriber counts: $SUBS"
+machine_note
+
+# 1. Ceiling: libcurl multi alone, same sink, same connection count.
+start_sink ceiling
+out=$(timeout $((DRAIN_TIMEOUT + 30)) "${SERVER_PIN[@]}" "$BENCH_BIN/curl_blast" --url "$SINK_URL/ceiling" \
+    --requests "$N" --connections "$CONNS" --timeout-s "$DRAIN_TIMEOUT" 2>&1)
+printf '%s\n' "$out" >"$BENCH_TMP/curl_blast.txt"
+res=$(grep '^curl_blast:' <<<"$out")
+if [[ -n $res ]]; then
+    CEIL_RATE=$(kv "$res" rps)
+    notes=""
+    [[ $(kv "$res" errors) != 0 ]] && notes="ERRORS: $(kv "$res" errors)"
+    ROWS+=("ceiling (curl_blast)|-|$(kv "$res" requests)|$(kv "$res" seconds)|$CEIL_RATE|$(sink_rate)|-|$notes")
+else
+    ROWS+=("ceiling (curl_blast)|-|-|-|-|-|-|curl_blast failed: $(tail -1 <<<"$out")")
+fi
+despawn "$SINK_PID"
+
+# 2. hookgate with 1 and 4 subscribers.
+HG_NOTE=""
+for subs in $SUBS; do
+    [[ -n $HG_NOTE ]] && break
+    start_sink "s$subs"
+    hg_port=$(free_port) || exit 1
+    data="$BENCH_TMP/hg-data-$subs"
+    mkdir -p "$data"
+    inflight=$((CONNS / subs))
+    ((inflight < 1)) && inflight=1
+    write_config "$BENCH_TMP/hookgate-$subs.json" "127.0.0.1:$hg_port" "$data" '{}' \
+        "$(subscribers_json "$subs" "$SINK_PORT" "$inflight")"
+    if ! start_hookgate "$BENCH_TMP/hookgate-$subs.json" "$hg_port" "$BENCH_TMP/hookgate-$subs.log"; then
+        HG_NOTE="hookgate $HG_WHY"
+        despawn "$SINK_PID"
+        break
+    fi
+    # Batches make ingest quick, so the run measures delivery; fall back to single events if
+    # batches are refused. The probe's own deliveries are counted in the target.
+    probe_id="probe$RANDOM$RANDOM"
+    batch=500
+    per_probe=2
+    if [[ $(probe_post "$HG_URL" "$probe_id" batch) != 202 ]]; then
+        batch=1
+        per_probe=1
+        if [[ $(probe_post "$HG_URL" "$probe_id") != 202 ]]; then
+            HG_NOTE="hookgate does not answer POST /events with 202; not measured"
+            despawn "$HG_PID" 15
+            despawn "$SINK_PID"
+            break
+        fi
+    fi
+    target=$(((N + per_probe) * subs))
+    t0=$(now)
+    ingest=$(timeout $((DRAIN_TIMEOUT + 30)) "${CLIENT_PIN[@]}" "$BENCH_BIN/paced_post" --url "$HG_URL/events" \
+        --count "$N" --rate 0 --batch "$batch" --connections 4 --id-prefix "d$RANDOM$RANDOM" \
+        --timeout-s "$DRAIN_TIMEOUT" 2>&1)
+    t_ingest=$(now)
+    printf '%s\n' "$ingest" >"$BENCH_TMP/ingest-$subs.txt"
+    notes="ingest: $(awk -v a="$t_ingest" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')s"
+    ingest_res=$(grep '^paced_post:' <<<"$ingest")
+    if [[ $(kv "$ingest_res" ok) != "$N" ]]; then
+        notes+="; INGEST INCOMPLETE: $ingest_res"
+        target=$((($(kv "$ingest_res" ok) + per_probe) * subs))
+    fi
+    count=0
+    deadline=$(awk -v t="$t0" -v d="$DRAIN_TIMEOUT" 'BEGIN { printf "%d", t + d }')
+    while ((count < target)); do
+        count=$(curl -s -m 2 "$SINK_URL/count")
+        [[ $count =~ ^[0-9]+$ ]] || count=0
+        ((count >= target)) && break
+        if (($(date +%s) > deadline)); then
+            notes+="; TIMEOUT after ${DRAIN_TIMEOUT}s at $count/$target"
+            break
+        fi
+        sleep 0.05
+    done
+    t1=$(now)
+    secs=$(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')
+    rate=$(awk -v n="$count" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+    ROWS+=("hookgate|$subs|$count|$secs|$rate|$(sink_rate)|$(ratio "$rate" "$CEIL_RATE")|$notes")
+    despawn "$HG_PID" 15
+    despawn "$SINK_PID"
+done
+
+echo
+printf '%-20s | %4s | %11s | %8s | %12s | %12s | %5s | %s\n' target subs deliveries seconds "deliveries/s" "sink-side/s" ratio notes
+printf '%s\n' "---------------------+------+-------------+----------+--------------+--------------+-------+------"
+for row in "${ROWS[@]}"; do
+    IFS='|' read -r t s d secs r sr q notes <<<"$row"
+    printf '%-20s | %4s | %11s | %8s | %12s | %12s | %5s | %s\n' "$t" "$s" "$d" "$secs" "$r" "$sr" "$q" "$notes"
+done
+[[ -n $HG_NOTE ]] && echo "hookgate: $HG_NOTE -- only the ceiling was measured"
+echo "deliveries/s = deliveries / (ingest start .. sink count reached); sink-side/s = rate between the sink's first and last request"
+echo "ratio = hookgate deliveries/s / ceiling requests/s ($CONNS connections each)"
+exit 0

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# ingest.sh -- ingest throughput: wrk POST /events against the h2o ceiling and against hookgate, side by side.
+#
+# usage: bench/ingest.sh [HOOKGATE_BINARY]
+# env:   HOOKGATE (default build/hookgate), DURATION seconds per run (10), CONNS ("64 256"),
+#        THREADS wrk threads (2), REPEAT runs per row, the median is shown (1),
+#        BENCH_BIN (build/bench), KEEP_TMP=1 keeps logs and data.
+#
+# Ceiling and hookgate runs alternate so that background load on the machine hits both alike.
+# Before each run the sink must have been quiet for a second: hookgate delivers what it
+# ingested, and that backlog must not eat into the next measurement.
+set -u
+source "$(dirname "$0")/lib.sh"
+
+HOOKGATE=${1:-${HOOKGATE:-$ROOT/build/hookgate}}
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64 256}
+THREADS=${THREADS:-2}
+REPEAT=${REPEAT:-1}
+require_bins h2o_ceiling sink
+command -v wrk >/dev/null || { log "wrk not found"; exit 2; }
+
+declare -A RESULTS # "target:conns" -> lines "rps p50 p99 notes"
+
+# Runs wrk with post_event.lua and records one result line. Args: target base_url conns run
+run_wrk() {
+    local target=$1 url=$2 c=$3 run=$4 out res non2xx sockerr notes=""
+    out=$(WRK_RUN_ID="i$RANDOM$RANDOM${target:0:1}${c}r$run" timeout $((DURATION + 30)) \
+        "${CLIENT_PIN[@]}" wrk -t"$THREADS" -c"$c" -d"${DURATION}s" --timeout 10s \
+        -s "$BENCH_DIR/post_event.lua" "$url/events" 2>&1)
+    printf '%s\n' "$out" >"$BENCH_TMP/wrk-$target-$c-$run.txt"
+    res=$(grep '^WRK_RESULT' <<<"$out")
+    if [[ -z $res ]]; then
+        RESULTS[$target:$c]+="0 - - wrk failed: $(tail -1 <<<"$out" | tr -s ' ')"$'\n'
+        return
+    fi
+    # wrk counts status >= 400 itself and prints "Non-2xx or 3xx responses: N".
+    non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$out")
+    sockerr=$(sed -n 's/^ *Socket errors: *//p' <<<"$out")
+    [[ -n $non2xx && $non2xx != 0 ]] && notes+="NON-2XX: $non2xx responses; "
+    [[ -n $sockerr ]] && notes+="socket errors: $sockerr; "
+    RESULTS[$target:$c]+="$(kv "$res" rps) $(kv "$res" p50_ms) $(kv "$res" p99_ms) $notes"$'\n'
+}
+
+# Waits (at most 120 s) until the sink's count has not moved for a second.
+quiesce() {
+    local prev=-1 cur i
+    for ((i = 0; i < 120; i++)); do
+        cur=$(curl -s -m 2 "$SINK_URL/count")
+        [[ $cur == "$prev" ]] && return 0
+        prev=$cur
+        sleep 1
+    done
+    log "hookgate was still delivering after 120 s"
+}
+
+echo "ingest benchmark: wrk -t$THREADS, ${DURATION}s per run, connections: $CONNS, ~600-byte envelopes, $REPEAT run(s) per row"
+machine_note
+
+# The ceiling: plain h2o, no storage.
+port=$(free_port) || exit 1
+CEIL_URL="http://127.0.0.1:$port"
+spawn "${SERVER_PIN[@]}" "$BENCH_BIN/h2o_ceiling" --listen "127.0.0.1:$port" 2>"$BENCH_TMP/ceiling.log"
+if ! wait_http "$CEIL_URL/healthz" 10; then
+    log "h2o_ceiling did not start: $(cat "$BENCH_TMP/ceiling.log")"
+    exit 1
+fi
+
+# hookgate: durable ingest, one subscriber (message_created) on a local sink, so deliveries run
+# during ingest as they would in production.
+HG_NOTE=""
+HG_URL=""
+HG_PID=""
+sink_port=$(free_port) || exit 1
+hg_port=$(free_port) || exit 1
+SINK_URL="http://127.0.0.1:$sink_port"
+spawn "${SERVER_PIN[@]}" "$BENCH_BIN/sink" --listen "127.0.0.1:$sink_port" --max-seconds 7200 \
+    >"$BENCH_TMP/sink.out" 2>"$BENCH_TMP/sink.err"
+mkdir -p "$BENCH_TMP/hg-data"
+write_config "$BENCH_TMP/hookgate.json" "127.0.0.1:$hg_port" "$BENCH_TMP/hg-data" '{}' \
+    "$(subscribers_json 1 "$sink_port" 64)"
+if ! wait_http "$SINK_URL/count" 10; then
+    HG_NOTE="sink did not start: $(cat "$BENCH_TMP/sink.err")"
+elif ! start_hookgate "$BENCH_TMP/hookgate.json" "$hg_port" "$BENCH_TMP/hookgate.log"; then
+    HG_NOTE="hookgate $HG_WHY"
+    HG_URL=""
+else
+    status=$(probe_post "$HG_URL" "probe-$RANDOM$RANDOM")
+    if [[ $status != 202 ]]; then
+        HG_NOTE="hookgate answered POST /events with $status instead of 202; not measured"
+        HG_URL=""
+    fi
+fi
+
+for c in $CONNS; do
+    for ((r = 1; r <= REPEAT; r++)); do
+        run_wrk ceiling "$CEIL_URL" "$c" "$r"
+        if [[ -n $HG_URL ]]; then
+            quiesce
+            run_wrk hookgate "$HG_URL" "$c" "$r"
+            quiesce
+        fi
+    done
+done
+[[ -n $HG_PID ]] && despawn "$HG_PID" 15
+
+# Median run by req/s; with REPEAT > 1 the notes list every run's req/s.
+median() {
+    local sorted n
+    sorted=$(sed '/^$/d' <<<"$1" | sort -n -k1,1)
+    n=$(wc -l <<<"$sorted")
+    sed -n "$(((n + 1) / 2))p" <<<"$sorted"
+}
+
+echo
+printf '%-9s | %5s | %9s | %8s | %8s | %6s | %s\n' target conns "req/s" "p50 ms" "p99 ms" ratio notes
+printf '%s\n' "----------+-------+-----------+----------+----------+--------+------"
+for c in $CONNS; do
+    ceil_rps=""
+    for target in ceiling hookgate; do
+        [[ -n ${RESULTS[$target:$c]:-} ]] || continue
+        read -r rps p50 p99 notes <<<"$(median "${RESULTS[$target:$c]}")"
+        if ((REPEAT > 1)); then
+            notes="runs: $(sed '/^$/d' <<<"${RESULTS[$target:$c]}" | cut -d' ' -f1 | paste -sd/) $notes"
+        fi
+        # Any run with errors taints the row, not only the median one.
+        bad=$(sed '/^$/d' <<<"${RESULTS[$target:$c]}" | cut -d' ' -f4- | grep -v '^$' | head -1)
+        [[ -n $bad && $notes != *"$bad"* ]] && notes+=" $bad"
+        if [[ $target == ceiling ]]; then
+            ceil_rps=$rps
+            r="-"
+        else
+            r=$(ratio "$rps" "$ceil_rps")
+        fi
+        printf '%-9s | %5s | %9s | %8s | %8s | %6s | %s\n' "$target" "$c" "$rps" "$p50" "$p99" "$r" "$notes"
+    done
+done
+[[ -n $HG_NOTE ]] && echo "hookgate: $HG_NOTE -- only the ceiling was measured"
+echo "ratio = hookgate req/s / ceiling req/s at the same connection count"
+exit 0

@@ -1,0 +1,198 @@
+# lib.sh -- shared helpers for the bench scripts (sourced, not run): paths, ports, CPU pinning, process cleanup.
+# shellcheck shell=bash disable=SC2034  # variables here are used by the scripts that source this file
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+# Where the bench executables were built (meson puts them in <builddir>/bench).
+BENCH_BIN=${BENCH_BIN:-$ROOT/build/bench}
+PY=${PY:-/usr/bin/python3}
+
+BENCH_PIDS=()
+BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/hookgate-bench.XXXXXX")
+
+log() { printf '%s\n' "$*" >&2; }
+
+# Stops one process we started: SIGTERM, up to $2 seconds (default 10) of grace, then SIGKILL.
+stop_pid() {
+    local pid=$1 grace=${2:-10} i
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < grace * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+bench_cleanup() {
+    local pid
+    for pid in "${BENCH_PIDS[@]}"; do
+        stop_pid "$pid" 3
+    done
+    BENCH_PIDS=()
+    if [[ -n ${KEEP_TMP:-} ]]; then
+        log "kept $BENCH_TMP"
+    else
+        rm -rf "$BENCH_TMP"
+    fi
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Runs "$@" in the background, remembers its pid for cleanup, and stores it in $LAST_PID.
+spawn() {
+    "$@" &
+    LAST_PID=$!
+    BENCH_PIDS+=("$LAST_PID")
+}
+
+# Forgets and stops a process started with spawn.
+despawn() {
+    local pid=$1 grace=${2:-10} keep=() p
+    stop_pid "$pid" "$grace"
+    for p in "${BENCH_PIDS[@]}"; do
+        [[ $p == "$pid" ]] || keep+=("$p")
+    done
+    BENCH_PIDS=("${keep[@]}")
+}
+
+# Prints a random loopback port nobody listens on and that this run has not handed out yet.
+# It is drawn from below the kernel's ephemeral range, so outgoing connections (wrk, curl)
+# cannot be holding it as their local port by the time our server binds it.
+USED_PORTS=" "
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+((EPHEMERAL_LOW > 12000)) || EPHEMERAL_LOW=32768
+free_port() {
+    local p i
+    for ((i = 0; i < 100; i++)); do
+        p=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
+        [[ $USED_PORTS == *" $p "* ]] && continue
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            USED_PORTS+="$p "
+            echo "$p"
+            return 0
+        fi
+    done
+    log "no free port found"
+    return 1
+}
+
+# Waits until URL answers 200, for at most $2 seconds (default 10).
+wait_http() {
+    local url=$1 secs=${2:-10} i
+    for ((i = 0; i < secs * 10; i++)); do
+        [[ $(curl -s -o /dev/null -m 1 -w '%{http_code}' "$url" 2>/dev/null) == 200 ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# CPU layout: the process under test gets the first half of the CPUs, the load generator
+# (wrk, the ingest client, or the sink in delivery runs) the second half. Prefix commands with
+# "${SERVER_PIN[@]}" / "${CLIENT_PIN[@]}" (arrays, not functions, so $! is the real process).
+NCPU=$(nproc 2>/dev/null || echo 1)
+if ((NCPU >= 2)); then
+    SERVER_CPUS="0-$((NCPU / 2 - 1))"
+    CLIENT_CPUS="$((NCPU / 2))-$((NCPU - 1))"
+    SERVER_PIN=(taskset -c "$SERVER_CPUS")
+    CLIENT_PIN=(taskset -c "$CLIENT_CPUS")
+    PIN_NOTE="pinned: tested process on CPUs $SERVER_CPUS, load side on CPUs $CLIENT_CPUS"
+else
+    SERVER_PIN=()
+    CLIENT_PIN=()
+    PIN_NOTE="1 CPU: no pinning (numbers are pessimistic)"
+fi
+
+require_bins() {
+    local b
+    for b in "$@"; do
+        if [[ ! -x $BENCH_BIN/$b ]]; then
+            log "missing $BENCH_BIN/$b: build it (meson compile -C build bench/$b) or set BENCH_BIN"
+            exit 2
+        fi
+    done
+}
+
+machine_note() {
+    echo "machine: $NCPU CPU(s), load average $(cut -d' ' -f1-3 /proc/loadavg); $PIN_NOTE"
+}
+
+# Writes a hookgate config. Args: file listen data_dir retry_json subscribers_json
+write_config() {
+    cat >"$1" <<EOF
+{
+  "listen": "$2",
+  "data_dir": "$3",
+  "retry": $4,
+  "subscribers": $5
+}
+EOF
+}
+
+# Builds the subscribers array: N subscribers named bench1..N, all on the sink at /s1../sN.
+# Args: count sink_port max_in_flight
+subscribers_json() {
+    local n=$1 port=$2 inflight=$3 i sep=""
+    printf '['
+    for ((i = 1; i <= n; i++)); do
+        printf '%s\n    {"name": "bench%d", "url": "http://127.0.0.1:%d/s%d", "events": ["message_created"], "max_in_flight": %d}' \
+            "$sep" "$i" "$port" "$i" "$inflight"
+        sep=","
+    done
+    printf '\n  ]'
+}
+
+# Starts hookgate with a config; sets HG_PID and HG_URL. Returns non-zero (after saying why)
+# when the binary is missing, rejects the config, or does not become healthy.
+# Args: config_file listen_port log_file
+start_hookgate() {
+    local cfg=$1 port=$2 logf=$3 out rc
+    HG_PID=""
+    HG_URL="http://127.0.0.1:$port"
+    if [[ ! -x $HOOKGATE ]]; then
+        HG_WHY="not available: $HOOKGATE is not an executable"
+        return 1
+    fi
+    out=$(timeout 10 "$HOOKGATE" --config "$cfg" --check 2>&1)
+    rc=$?
+    if ((rc != 0)); then
+        HG_WHY="--check failed on the bench config (exit $rc): $(printf '%s' "${out:-no output}" | head -3 | tr '\n' ' ')"
+        return 1
+    fi
+    spawn "${SERVER_PIN[@]}" "$HOOKGATE" --config "$cfg" 2>"$logf"
+    HG_PID=$LAST_PID
+    if ! wait_http "$HG_URL/healthz" 10; then
+        HG_WHY="did not answer GET /healthz with 200 within 10 s (log: $(tail -3 "$logf" | tr '\n' ' '))"
+        despawn "$HG_PID" 3
+        HG_PID=""
+        return 1
+    fi
+    return 0
+}
+
+# POSTs one envelope (or a batch when $3 = batch) and prints the HTTP status.
+probe_post() {
+    local url=$1 id=$2 body
+    if [[ ${3:-} == batch ]]; then
+        body="[{\"type\":\"message_created\",\"id\":\"$id-a\",\"payload\":{}},{\"type\":\"message_created\",\"id\":\"$id-b\",\"payload\":{}}]"
+    else
+        body="{\"type\":\"message_created\",\"id\":\"$id\",\"occurred_at\":\"2026-11-27T10:00:00Z\",\"payload\":{\"probe\":true}}"
+    fi
+    curl -s -o /dev/null -m 10 -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "$body" "$url/events"
+}
+
+# Reads key=value pairs of one line: kv "a=1 b=2" b -> 2
+kv() {
+    local line=$1 key=$2 tok
+    for tok in $line; do
+        [[ $tok == "$key="* ]] && { echo "${tok#*=}"; return 0; }
+    done
+    echo ""
+}
+
+# ratio a b -> a/b with 2 decimals, or "-" when b is empty or zero.
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b == "" || b + 0 == 0 || a == "") print "-"; else printf "%.2f", a / b }'
+}

@@ -1,0 +1,237 @@
+/* metrics.c -- process counters and histograms, rendered as Prometheus text for GET /metrics. */
+#include "gateway/metrics.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Upper bounds in seconds. Ingest answers after an fsync'd group commit (sub-ms to tens of
+ * ms); a delivery is an HTTP round trip bounded by the subscriber's timeout (10 s default). */
+static const double ingest_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                       0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+static const double delivery_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                         1,     2.5,  5,     10,   30,  60};
+#define NINGEST (sizeof(ingest_bounds) / sizeof(ingest_bounds[0]))
+#define NDELIVERY (sizeof(delivery_bounds) / sizeof(delivery_bounds[0]))
+
+typedef struct {
+    uint64_t buckets[NDELIVERY + 1]; /* not cumulative; the last one is +Inf */
+    uint64_t count;
+    double sum;
+} delivery_hist_t;
+
+typedef struct {
+    char *name;
+    uint64_t outcomes[3]; /* by metrics_outcome_t */
+    delivery_hist_t hist;
+} sub_metrics_t;
+
+/* One lock for all of it: a few increments per request or attempt, never held for I/O. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    uint64_t events, dups, pruned;
+    uint64_t ingest_buckets[NINGEST + 1];
+    uint64_t ingest_count;
+    double ingest_sum;
+    sub_metrics_t *subs;
+    size_t nsubs, cap;
+} m;
+
+static size_t bucket_of(const double *bounds, size_t n, double v)
+{
+    size_t i = 0;
+    while (i < n && v > bounds[i])
+        i++;
+    return i;
+}
+
+/* The entry of name, created when missing. Called with mu held. */
+static sub_metrics_t *sub_get(const char *name)
+{
+    for (size_t i = 0; i < m.nsubs; i++)
+        if (strcmp(m.subs[i].name, name) == 0) return &m.subs[i];
+    if (m.nsubs == m.cap) {
+        m.cap = m.cap ? m.cap * 2 : 16;
+        m.subs = realloc(m.subs, m.cap * sizeof(*m.subs));
+        if (!m.subs) abort();
+    }
+    sub_metrics_t *s = &m.subs[m.nsubs++];
+    memset(s, 0, sizeof(*s));
+    s->name = strdup(name);
+    if (!s->name) abort();
+    return s;
+}
+
+void metrics_events_received(uint64_t n, uint64_t dups)
+{
+    pthread_mutex_lock(&mu);
+    m.events += n;
+    m.dups += dups;
+    pthread_mutex_unlock(&mu);
+}
+
+void metrics_observe_ingest(double seconds)
+{
+    if (seconds < 0) seconds = 0;
+    pthread_mutex_lock(&mu);
+    m.ingest_buckets[bucket_of(ingest_bounds, NINGEST, seconds)]++;
+    m.ingest_count++;
+    m.ingest_sum += seconds;
+    pthread_mutex_unlock(&mu);
+}
+
+void metrics_delivery(const char *subscriber, metrics_outcome_t outcome, double seconds)
+{
+    pthread_mutex_lock(&mu);
+    sub_metrics_t *s = sub_get(subscriber);
+    s->outcomes[outcome]++;
+    if (seconds >= 0) {
+        s->hist.buckets[bucket_of(delivery_bounds, NDELIVERY, seconds)]++;
+        s->hist.count++;
+        s->hist.sum += seconds;
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+void metrics_pruned(uint64_t n)
+{
+    pthread_mutex_lock(&mu);
+    m.pruned += n;
+    pthread_mutex_unlock(&mu);
+}
+
+/* A label value with \, " and newline escaped as the text format requires. */
+static void put_label(jbuf_t *b, const char *s)
+{
+    jbuf_put(b, "\"", 1);
+    for (; *s; s++) {
+        if (*s == '\\')
+            jbuf_put(b, "\\\\", 2);
+        else if (*s == '"')
+            jbuf_put(b, "\\\"", 2);
+        else if (*s == '\n')
+            jbuf_put(b, "\\n", 2);
+        else
+            jbuf_put(b, s, 1);
+    }
+    jbuf_put(b, "\"", 1);
+}
+
+static void put_header(jbuf_t *b, const char *name, const char *type, const char *help)
+{
+    jbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* The _bucket/_sum/_count lines of one histogram; sub is NULL for an unlabelled one. */
+static void put_hist(jbuf_t *b, const char *name, const char *sub, const double *bounds, size_t n,
+                     const uint64_t *buckets, uint64_t count, double sum)
+{
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= n; i++) {
+        cum += buckets[i];
+        jbuf_printf(b, "%s_bucket{", name);
+        if (sub) {
+            jbuf_puts(b, "subscriber=");
+            put_label(b, sub);
+            jbuf_puts(b, ",");
+        }
+        if (i < n)
+            jbuf_printf(b, "le=\"%g\"} %llu\n", bounds[i], (unsigned long long)cum);
+        else
+            jbuf_printf(b, "le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    }
+    const char *open = sub ? "{subscriber=" : "";
+    jbuf_printf(b, "%s_sum%s", name, open);
+    if (sub) {
+        put_label(b, sub);
+        jbuf_puts(b, "}");
+    }
+    jbuf_printf(b, " %.9g\n%s_count%s", sum, name, open);
+    if (sub) {
+        put_label(b, sub);
+        jbuf_puts(b, "}");
+    }
+    jbuf_printf(b, " %llu\n", (unsigned long long)count);
+}
+
+typedef enum { G_PENDING, G_IN_FLIGHT, G_DEAD } gauge_t;
+
+/* One gauge family with a value per subscriber of g. */
+static void put_sub_gauge(jbuf_t *b, const metrics_gauges_t *g, const char *name, const char *help,
+                          gauge_t which)
+{
+    put_header(b, name, "gauge", help);
+    for (size_t i = 0; i < g->nsubs; i++) {
+        const metrics_sub_gauge_t *s = &g->subs[i];
+        uint64_t v = which == G_PENDING     ? s->pending
+                     : which == G_IN_FLIGHT ? s->in_flight
+                                            : s->dead;
+        jbuf_printf(b, "%s{subscriber=", name);
+        put_label(b, s->name);
+        jbuf_printf(b, "} %llu\n", (unsigned long long)v);
+    }
+}
+
+void metrics_render(jbuf_t *b, const metrics_gauges_t *g)
+{
+    static const char *const outcome_names[] = {"success", "failure", "dead"};
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < g->nsubs; i++)
+        sub_get(g->subs[i].name);
+
+    put_header(b, "hookgate_events_received_total", "counter",
+               "Envelopes accepted by POST /events (duplicates included).");
+    jbuf_printf(b, "hookgate_events_received_total %llu\n", (unsigned long long)m.events);
+    put_header(b, "hookgate_events_duplicate_total", "counter",
+               "Accepted envelopes whose id was already stored (nothing new delivered).");
+    jbuf_printf(b, "hookgate_events_duplicate_total %llu\n", (unsigned long long)m.dups);
+    put_header(b, "hookgate_ingest_duration_seconds", "histogram",
+               "Time from the arrival of an ingest request to its response after the commit.");
+    put_hist(b, "hookgate_ingest_duration_seconds", NULL, ingest_bounds, NINGEST, m.ingest_buckets,
+             m.ingest_count, m.ingest_sum);
+
+    put_header(b, "hookgate_deliveries_total", "counter",
+               "Delivery outcomes: success (2xx), failure (failed attempt, retried), "
+               "dead (dead-lettered).");
+    for (size_t i = 0; i < m.nsubs; i++) {
+        for (int o = 0; o < 3; o++) {
+            jbuf_puts(b, "hookgate_deliveries_total{subscriber=");
+            put_label(b, m.subs[i].name);
+            jbuf_printf(b, ",outcome=\"%s\"} %llu\n", outcome_names[o],
+                        (unsigned long long)m.subs[i].outcomes[o]);
+        }
+    }
+    put_header(b, "hookgate_delivery_duration_seconds", "histogram",
+               "Duration of delivery attempts (HTTP round trips).");
+    for (size_t i = 0; i < m.nsubs; i++) {
+        const delivery_hist_t *h = &m.subs[i].hist;
+        put_hist(b, "hookgate_delivery_duration_seconds", m.subs[i].name, delivery_bounds,
+                 NDELIVERY, h->buckets, h->count, h->sum);
+    }
+    put_header(b, "hookgate_retention_pruned_events_total", "counter",
+               "Events (with their deliveries and idempotency entries) deleted by retention.");
+    jbuf_printf(b, "hookgate_retention_pruned_events_total %llu\n", (unsigned long long)m.pruned);
+    pthread_mutex_unlock(&mu);
+
+    put_sub_gauge(b, g, "hookgate_pending_deliveries",
+                  "Deliveries not yet delivered nor dead-lettered (in-flight ones included).",
+                  G_PENDING);
+    put_sub_gauge(b, g, "hookgate_in_flight_deliveries", "Deliveries being attempted right now.",
+                  G_IN_FLIGHT);
+    put_sub_gauge(b, g, "hookgate_dead_letters", "Deliveries in the dead-letter queue.", G_DEAD);
+    put_header(b, "hookgate_store_file_bytes", "gauge", "Size of the store's data file.");
+    jbuf_printf(b, "hookgate_store_file_bytes %llu\n", (unsigned long long)g->store_file_bytes);
+    put_header(b, "hookgate_store_used_bytes", "gauge", "Bytes of the store's map in use.");
+    jbuf_printf(b, "hookgate_store_used_bytes %llu\n", (unsigned long long)g->store_used_bytes);
+}
+
+void metrics_reset(void)
+{
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < m.nsubs; i++)
+        free(m.subs[i].name);
+    free(m.subs);
+    memset(&m, 0, sizeof(m));
+    pthread_mutex_unlock(&mu);
+}
