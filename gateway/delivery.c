@@ -33,8 +33,9 @@
 
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
-#define POLL_MAX_MS 1000 /* longest sleep: also the period of the safety sweeps */
-#define FAIL_LOG_MS 10000
+#define POLL_MAX_MS 1000  /* longest sleep: also the period of the safety sweeps */
+#define FAIL_LOG_MS 10000 /* at most one failure report per subscriber per period */
+#define BACKLOG 8         /* outcomes awaiting their commit, per unit of the global cap */
 #define REMOVED_REASON "subscriber removed"
 
 /* ---- small helpers ---- */
@@ -183,7 +184,7 @@ static void idset_del(idset_t *s, uint64_t id)
 /* ---- per-subscriber state ---- */
 
 /* What one config snapshot says about a subscriber, prepared once per snapshot: the
- * decoded signing keys and the custom header list. Shared by its running transfers
+ * decoded signing keys and the custom header list. Shared by its running attempts
  * (refcounted, worker thread only) so a reload never pulls it from under them. */
 typedef struct {
     unsigned refs;
@@ -203,25 +204,22 @@ typedef struct {
     int64_t fail_log_next;   /* rt_mono_ms() time from which the next report may be logged */
 } sub_t;
 
-/* ---- transfers ---- */
+/* ---- deliveries and HTTP attempts ---- */
 
-typedef enum { X_IDLE, X_RUNNING, X_COMMITTING } xstate_t;
 typedef enum { OUT_ACK, OUT_RESCHEDULE, OUT_BURY } outcome_t;
 
-/* One claimed delivery: its HTTP transfer and then its outcome op. Pooled with its easy
- * handle, so the steady state allocates nothing here per request. */
-typedef struct xfer {
-    wr_op_t op;
-    struct dlv *d;
-    struct xfer *next;     /* free list, or the list of done ops */
-    struct xfer *all_next; /* every xfer ever made, for stop and free */
-    xstate_t state;
-    CURL *easy; /* created on the first HTTP use; bury-only xfers never need one */
-    sub_t *sub;
-    profile_t *prof;            /* held while running */
-    const cfg_subscriber_t *cs; /* the snapshot the attempt was made with */
-    store_claim_t claim;
-    int64_t at_ms, t0_mono;
+struct xfer;
+
+/* An HTTP attempt under way: an easy handle, the request headers and what the callbacks
+ * capture. Pooled with its handle, so the steady state allocates nothing here per request;
+ * there are only as many as attempts ever ran at once. */
+typedef struct req {
+    CURL *easy;
+    struct req *next;     /* free list */
+    struct req *all_next; /* every req ever made, for stop and free */
+    struct xfer *x;       /* the delivery being attempted; NULL while idle */
+    profile_t *prof;      /* held while running */
+    int64_t t0_mono;
     /* Request headers: fixed nodes and nodes pointing into hbuf, chained to prof->custom. */
     struct curl_slist hdr[6];
     char *hbuf;
@@ -229,6 +227,22 @@ typedef struct xfer {
     char errbuf[CURL_ERROR_SIZE];
     char retry_after[64];
     size_t retry_after_len;
+} req_t;
+
+/* One claimed delivery, from the claim until its outcome is committed; also the op the
+ * writer applies. Its body is freed as soon as the attempt ends, so an outcome waiting for
+ * the commit costs only this small struct. */
+typedef struct xfer {
+    wr_op_t op;
+    struct dlv *d;
+    struct xfer *next;     /* free list, or the list of done ops */
+    struct xfer *all_next; /* every xfer ever made, for stop and free */
+    sub_t *sub;
+    const cfg_subscriber_t *cs; /* the snapshot the attempt was made with */
+    uint64_t id;
+    uint32_t attempts;   /* made before this one */
+    store_claim_t claim; /* event id and body, until the attempt ends */
+    int64_t at_ms;
     /* The outcome op's inputs and outputs. */
     outcome_t kind;
     int64_t due_ms, now_ms;
@@ -268,6 +282,7 @@ struct dlv {
     size_t total; /* claimed and not yet committed, all subscribers */
     size_t nrunning, ncommitting;
     xfer_t *free_list, *all;
+    req_t *free_reqs, *all_reqs;
     store_claim_t *scratch;
     size_t scratch_cap;
     uint64_t rng;
@@ -345,11 +360,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 
 static size_t on_header(char *line, size_t size, size_t nitems, void *ctx)
 {
-    xfer_t *x = ctx;
+    req_t *r = ctx;
     size_t n = size * nitems;
     static const char name[] = "retry-after:";
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-        x->retry_after_len = 0; /* a new response (e.g. after a 1xx) starts afresh */
+        r->retry_after_len = 0; /* a new response (e.g. after a 1xx) starts afresh */
     } else if (n >= sizeof(name) - 1 && strncasecmp(line, name, sizeof(name) - 1) == 0) {
         const char *v = line + sizeof(name) - 1, *end = line + n;
         while (v < end && (*v == ' ' || *v == '\t'))
@@ -357,12 +372,12 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ctx)
         while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
             end--;
         size_t len = (size_t)(end - v);
-        if (len < sizeof(x->retry_after)) {
-            memcpy(x->retry_after, v, len);
-            x->retry_after[len] = '\0';
-            x->retry_after_len = len;
+        if (len < sizeof(r->retry_after)) {
+            memcpy(r->retry_after, v, len);
+            r->retry_after[len] = '\0';
+            r->retry_after_len = len;
         } else {
-            x->retry_after_len = 0; /* longer than any valid value */
+            r->retry_after_len = 0; /* longer than any valid value */
         }
     }
     return n;
@@ -416,9 +431,9 @@ static int on_apply(wr_op_t *op, store_wtxn_t *tx)
     const store_attempt_t *a = x->has_attempt ? &x->attempt : NULL;
     int rc;
     switch (x->kind) {
-    case OUT_ACK: rc = store_ack(tx, x->claim.id, a); break;
-    case OUT_RESCHEDULE: rc = store_reschedule(tx, x->claim.id, x->due_ms, a); break;
-    default: rc = store_bury(tx, x->claim.id, x->now_ms, a, x->reason); break;
+    case OUT_ACK: rc = store_ack(tx, x->id, a); break;
+    case OUT_RESCHEDULE: rc = store_reschedule(tx, x->id, x->due_ms, a); break;
+    default: rc = store_bury(tx, x->id, x->now_ms, a, x->reason); break;
     }
     x->apply_rc = rc;
     /* -ENOENT: the delivery was redriven, deleted or finished meanwhile; nothing to record. */
@@ -466,8 +481,10 @@ static xfer_t *xfer_claim(struct dlv *d, sub_t *s, store_claim_t *c)
 {
     xfer_t *x = xfer_get(d);
     x->claim = *c;
+    x->id = c->id;
+    x->attempts = c->attempts;
     x->sub = s;
-    idset_add(&d->inflight, c->id);
+    idset_add(&d->inflight, x->id);
     atomic_fetch_add_explicit(&s->in_flight, 1, memory_order_relaxed);
     d->total++;
     return x;
@@ -475,59 +492,77 @@ static xfer_t *xfer_claim(struct dlv *d, sub_t *s, store_claim_t *c)
 
 static void xfer_release(struct dlv *d, xfer_t *x)
 {
-    idset_del(&d->inflight, x->claim.id);
+    idset_del(&d->inflight, x->id);
     atomic_fetch_sub_explicit(&x->sub->in_flight, 1, memory_order_relaxed);
     d->total--;
     store_claim_clear(&x->claim);
     x->sub = NULL;
     x->cs = NULL;
-    x->state = X_IDLE;
     x->next = d->free_list;
     d->free_list = x;
 }
 
 static void submit(struct dlv *d, xfer_t *x)
 {
-    x->state = X_COMMITTING;
     d->ncommitting++;
     wr_submit(d->w, &x->op);
 }
 
-static CURL *easy_new(xfer_t *x)
+static req_t *req_get(struct dlv *d)
 {
-    CURL *e = curl_easy_init();
+    req_t *r = d->free_reqs;
+    if (r) {
+        d->free_reqs = r->next;
+        return r;
+    }
+    r = xcalloc(1, sizeof(*r));
+    r->all_next = d->all_reqs;
+    d->all_reqs = r;
+    CURL *e = r->easy = curl_easy_init();
     if (!e) oom();
     /* Options that never change for this handle; the per-request ones are set in
      * start_attempt, every time, so the handle needs no curl_easy_reset. */
-    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)x);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)r);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)x);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)r);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)x);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    return e;
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    return r;
 }
 
-/* Builds the request headers into x (no allocation once hbuf is big enough). */
-static void build_headers(xfer_t *x, int64_t ts)
+/* Ends r's attempt (the handle is out of the multi) and returns it to the pool. */
+static void req_put(struct dlv *d, req_t *r)
 {
-    const profile_t *p = x->prof;
+    d->nrunning--;
+    r->x->sub->running--;
+    r->x = NULL;
+    profile_unref(r->prof);
+    r->prof = NULL;
+    r->next = d->free_reqs;
+    d->free_reqs = r;
+}
+
+/* Builds the request headers of x's attempt into r (no allocation once hbuf is big enough). */
+static void build_headers(req_t *r, const xfer_t *x, int64_t ts)
+{
+    const profile_t *p = r->prof;
     const char *id = x->claim.event_id ? x->claim.event_id : "";
     size_t idlen = strlen(id);
     size_t need = sizeof("webhook-id: ") + idlen + sizeof("webhook-timestamp: ") + 21 +
                   sizeof("webhook-signature: ") + p->nkeys * (SIGN_MAX_LEN + 1);
-    if (need > x->hcap) {
-        x->hcap = need + 64;
-        x->hbuf = xrealloc(x->hbuf, x->hcap);
+    if (need > r->hcap) {
+        r->hcap = need + 64;
+        r->hbuf = xrealloc(r->hbuf, r->hcap);
     }
-    char *b = x->hbuf;
+    char *b = r->hbuf;
     size_t n = 0;
-    struct curl_slist *h = x->hdr;
+    struct curl_slist *h = r->hdr;
     h[0].data = hdr_content_type;
     h[1].data = hdr_user_agent;
     h[2].data = hdr_expect;
@@ -548,37 +583,34 @@ static void build_headers(xfer_t *x, int64_t ts)
     h[last].next = p->custom;
 }
 
-static void finish_attempt(struct dlv *d, xfer_t *x, CURLcode res);
+static void finish_attempt(struct dlv *d, req_t *r, CURLcode res, bool ran);
 
 static void start_attempt(struct dlv *d, xfer_t *x, profile_t *p)
 {
-    if (!x->easy) x->easy = easy_new(x);
-    x->prof = p;
+    req_t *r = req_get(d);
+    r->x = x;
+    r->prof = p;
     p->refs++;
     x->cs = p->cs;
     x->at_ms = rt_now_ms();
-    x->t0_mono = rt_mono_ms();
-    x->errbuf[0] = '\0';
-    x->retry_after_len = 0;
-    build_headers(x, x->at_ms / 1000);
+    r->t0_mono = rt_mono_ms();
+    r->errbuf[0] = '\0';
+    r->retry_after_len = 0;
+    build_headers(r, x, x->at_ms / 1000);
 
-    CURL *e = x->easy;
+    CURL *e = r->easy;
     curl_easy_setopt(e, CURLOPT_URL, p->cs->url);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, (void *)(x->claim.body ? x->claim.body : ""));
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->claim.body_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdr);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdr);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)p->cs->timeout_ms);
-    x->state = X_RUNNING;
     d->nrunning++;
     x->sub->running++;
     CURLMcode mc = curl_multi_add_handle(d->multi, e);
     if (mc != CURLM_OK) {
-        d->nrunning--;
-        x->sub->running--;
-        x->state = X_IDLE; /* never ran: no response code to read */
-        snprintf(x->errbuf, sizeof(x->errbuf), "curl_multi_add_handle: %s",
+        snprintf(r->errbuf, sizeof(r->errbuf), "curl_multi_add_handle: %s",
                  curl_multi_strerror(mc));
-        finish_attempt(d, x, CURLE_FAILED_INIT);
+        finish_attempt(d, r, CURLE_FAILED_INIT, false);
     }
 }
 
@@ -598,16 +630,20 @@ static void log_failure(struct dlv *d, sub_t *s, const char *error)
     s->fail_log_next = d->mono + FAIL_LOG_MS;
 }
 
-/* Turns a finished transfer into its outcome op and submits it. */
-static void finish_attempt(struct dlv *d, xfer_t *x, CURLcode res)
+/* Turns a finished attempt (ran: it was in the multi) into its outcome op, submits it,
+ * and frees the request and the body. */
+static void finish_attempt(struct dlv *d, req_t *r, CURLcode res, bool ran)
 {
+    xfer_t *x = r->x;
     const cfg_subscriber_t *cs = x->cs;
     long status = 0;
-    if (x->state == X_RUNNING) curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_off_t us = -1; /* curl's timer has microseconds: loopback round trips are < 1 ms */
+    if (ran) {
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &us);
+    }
     int64_t now = rt_now_ms();
-    int64_t dur = rt_mono_ms() - x->t0_mono;
-    profile_unref(x->prof);
-    x->prof = NULL;
+    int64_t dur = rt_mono_ms() - r->t0_mono;
 
     x->now_ms = now;
     x->reason = NULL;
@@ -615,10 +651,8 @@ static void finish_attempt(struct dlv *d, xfer_t *x, CURLcode res)
     x->attempt.at_ms = x->at_ms;
     x->attempt.status = (int32_t)status;
     x->attempt.duration_ms = dur < 0 ? 0 : dur > UINT32_MAX ? UINT32_MAX : (uint32_t)dur;
-    curl_off_t us = -1; /* curl's timer has microseconds: loopback round trips are < 1 ms */
-    if (x->state == X_RUNNING) curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &us);
-    x->seconds = us >= 0 ? (double)us / 1e6 : (double)x->attempt.duration_ms / 1e3;
     x->attempt.error = x->errtext;
+    x->seconds = us >= 0 ? (double)us / 1e6 : (double)x->attempt.duration_ms / 1e3;
     x->errtext[0] = '\0';
 
     bool ok = res == CURLE_OK && status >= 200 && status <= 299;
@@ -628,19 +662,19 @@ static void finish_attempt(struct dlv *d, xfer_t *x, CURLcode res)
         if (res == CURLE_OK) {
             snprintf(x->errtext, sizeof(x->errtext), "HTTP %ld", status);
         } else {
-            size_t n = strlen(x->errbuf);
-            while (n > 0 && (x->errbuf[n - 1] == '\n' || x->errbuf[n - 1] == '\r'))
+            size_t n = strlen(r->errbuf);
+            while (n > 0 && (r->errbuf[n - 1] == '\n' || r->errbuf[n - 1] == '\r'))
                 n--;
             if (n > 0)
-                snprintf(x->errtext, sizeof(x->errtext), "%.*s", (int)n, x->errbuf);
+                snprintf(x->errtext, sizeof(x->errtext), "%.*s", (int)n, r->errbuf);
             else
                 snprintf(x->errtext, sizeof(x->errtext), "%s", curl_easy_strerror(res));
         }
         log_failure(d, x->sub, x->errtext);
-        uint32_t attempt = x->claim.attempts + 1;
+        uint32_t attempt = x->attempts + 1;
         int64_t delay = 0;
-        bool told = res == CURLE_OK && (status == 429 || status == 503) && x->retry_after_len > 0 &&
-                    backoff_parse_retry_after(x->retry_after, x->retry_after_len, now, &delay) == 0;
+        bool told = res == CURLE_OK && (status == 429 || status == 503) && r->retry_after_len > 0 &&
+                    backoff_parse_retry_after(r->retry_after, r->retry_after_len, now, &delay) == 0;
         if ((res == CURLE_OK && status == 410) || attempt >= cs->retry.max_attempts) {
             x->kind = OUT_BURY;
         } else if (told) {
@@ -652,6 +686,8 @@ static void finish_attempt(struct dlv *d, xfer_t *x, CURLcode res)
             x->due_ms = backoff_next_due(attempt, &cs->retry, now, rng_unit(&d->rng));
         }
     }
+    req_put(d, r);
+    store_claim_clear(&x->claim);
     submit(d, x);
 }
 
@@ -665,15 +701,12 @@ static void read_finished(struct dlv *d)
         CURLcode res = m->data.result; /* m dies with remove_handle */
         char *priv = NULL;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
-        xfer_t *x = (xfer_t *)(void *)priv;
         curl_multi_remove_handle(d->multi, e);
-        d->nrunning--;
-        x->sub->running--;
-        finish_attempt(d, x, res);
+        finish_attempt(d, (req_t *)(void *)priv, res, true);
     }
 }
 
-/* Takes the ops whose outcome is durable (or failed) and frees their in-flight slots. */
+/* Takes the ops whose outcome is durable (or failed) and releases their claims. */
 static void drain_done(struct dlv *d)
 {
     pthread_mutex_lock(&d->mu);
@@ -751,16 +784,18 @@ static bool sync_config(struct dlv *d)
 }
 
 /* The caps bound concurrent HTTP attempts, globally and per subscriber. An attempt whose
- * outcome waits for the writer's fsync no longer loads the subscriber, so it frees its
- * slot at once; its id stays in the in-flight set until the commit. Holding slots through
- * the commit halved throughput in the drain benchmark: each slot then idles for a whole
- * group commit per request. Those waiting outcomes are bounded by another global cap,
- * so at most twice the cap of claims sit in memory. */
+ * outcome waits for the writer's fsync no longer loads the subscriber, so it frees its slot
+ * and its body at once; its id stays in the in-flight set until the commit. Holding slots
+ * through the commit halved throughput in the drain benchmark (each slot then idles for a
+ * whole group commit per request), and a deeper queue of outcomes lets each commit carry
+ * more of them. The outcomes waiting are bounded too: BACKLOG times the global cap, a few
+ * hundred bytes each. */
+
 static size_t global_spare(const struct dlv *d)
 {
     size_t cap = d->cfg->max_in_flight;
     size_t http = d->nrunning < cap ? cap - d->nrunning : 0;
-    size_t mem = d->total < 2 * cap ? 2 * cap - d->total : 0;
+    size_t mem = d->total < (BACKLOG + 1) * cap ? (BACKLOG + 1) * cap - d->total : 0;
     return http < mem ? http : mem;
 }
 
@@ -880,13 +915,11 @@ static void bury_removed(struct dlv *d)
 static void abandon_running(struct dlv *d)
 {
     size_t n = 0;
-    for (xfer_t *x = d->all; x; x = x->all_next) {
-        if (x->state != X_RUNNING) continue;
-        curl_multi_remove_handle(d->multi, x->easy);
-        d->nrunning--;
-        x->sub->running--;
-        profile_unref(x->prof);
-        x->prof = NULL;
+    for (req_t *r = d->all_reqs; r; r = r->all_next) {
+        xfer_t *x = r->x;
+        if (!x) continue;
+        curl_multi_remove_handle(d->multi, r->easy);
+        req_put(d, r);
         xfer_release(d, x);
         n++;
     }
@@ -1059,9 +1092,13 @@ void dlv_stop(dlv_t *d, uint32_t grace_ms)
 
     for (xfer_t *x = d->all, *next; x; x = next) {
         next = x->all_next;
-        if (x->easy) curl_easy_cleanup(x->easy);
-        free(x->hbuf);
         free(x);
+    }
+    for (req_t *r = d->all_reqs, *next; r; r = next) {
+        next = r->all_next;
+        curl_easy_cleanup(r->easy);
+        free(r->hbuf);
+        free(r);
     }
     for (size_t i = 0; i < d->nsubs; i++) {
         profile_unref(d->subs[i]->prof);
