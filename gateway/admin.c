@@ -309,10 +309,11 @@ static store_dead_filter_t filter_of(const params_t *p)
 
 /* ---- reads ---- */
 
-static const char *state_name(store_state_t s)
+/* The API's state of delivery d: a PENDING one being attempted right now is "in_flight". */
+static const char *state_name(const store_delivery_t *d)
 {
-    switch (s) {
-    case STORE_PENDING: return "pending";
+    switch (d->state) {
+    case STORE_PENDING: return dlv_is_in_flight(adm.deps.d, d->id) ? "in_flight" : "pending";
     case STORE_DELIVERED: return "delivered";
     case STORE_DEAD: return "dead";
     }
@@ -430,7 +431,7 @@ static void put_delivery_summary(jbuf_t *b, const store_delivery_t *d)
 {
     jbuf_puts(b, "{\"subscriber\":");
     jbuf_str(b, d->subscriber, strlen(d->subscriber));
-    jbuf_printf(b, ",\"state\":\"%s\",\"attempts\":%u,\"next_attempt_at\":", state_name(d->state),
+    jbuf_printf(b, ",\"state\":\"%s\",\"attempts\":%u,\"next_attempt_at\":", state_name(d),
                 d->attempts);
     jbuf_time(b, d->state == STORE_PENDING ? d->next_attempt_ms : 0);
     jbuf_puts(b, ",\"last_status\":");

@@ -269,6 +269,7 @@ struct dlv {
     xfer_t *done_head;  /* ops whose on_done ran, not yet seen by the worker */
 
     pthread_mutex_t subs_mu; /* guards growth of subs for dlv_in_flight's readers */
+    pthread_mutex_t inflight_mu; /* guards changes of inflight for dlv_is_in_flight's readers */
     sub_t **subs;
     size_t nsubs, subs_cap;
 
@@ -484,7 +485,9 @@ static xfer_t *xfer_claim(struct dlv *d, sub_t *s, store_claim_t *c)
     x->id = c->id;
     x->attempts = c->attempts;
     x->sub = s;
+    pthread_mutex_lock(&d->inflight_mu);
     idset_add(&d->inflight, x->id);
+    pthread_mutex_unlock(&d->inflight_mu);
     atomic_fetch_add_explicit(&s->in_flight, 1, memory_order_relaxed);
     d->total++;
     return x;
@@ -492,7 +495,9 @@ static xfer_t *xfer_claim(struct dlv *d, sub_t *s, store_claim_t *c)
 
 static void xfer_release(struct dlv *d, xfer_t *x)
 {
+    pthread_mutex_lock(&d->inflight_mu);
     idset_del(&d->inflight, x->id);
+    pthread_mutex_unlock(&d->inflight_mu);
     atomic_fetch_sub_explicit(&x->sub->in_flight, 1, memory_order_relaxed);
     d->total--;
     store_claim_clear(&x->claim);
@@ -1015,6 +1020,7 @@ static void close_all(struct dlv *d)
     free(d->inflight.slots);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->subs_mu);
+    pthread_mutex_destroy(&d->inflight_mu);
     free(d);
     curl_global_cleanup();
 }
@@ -1025,6 +1031,7 @@ int dlv_start(store_t *st, wr_t *w, dlv_t **out)
     struct dlv *d = xcalloc(1, sizeof(*d));
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->subs_mu, NULL);
+    pthread_mutex_init(&d->inflight_mu, NULL);
     idset_init(&d->inflight, 1024);
     d->st = st;
     d->w = w;
@@ -1081,6 +1088,15 @@ size_t dlv_in_flight(dlv_t *d, const char *subscriber)
     }
     pthread_mutex_unlock(&d->subs_mu);
     return n;
+}
+
+bool dlv_is_in_flight(dlv_t *d, uint64_t id)
+{
+    /* The worker alone changes the set (under the lock); its own lookups need none. */
+    pthread_mutex_lock(&d->inflight_mu);
+    bool in = idset_has(&d->inflight, id);
+    pthread_mutex_unlock(&d->inflight_mu);
+    return in;
 }
 
 void dlv_stop(dlv_t *d, uint32_t grace_ms)

@@ -4,6 +4,7 @@
 #ifndef HOOKGATE_DELIVERY_H
 #define HOOKGATE_DELIVERY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,8 @@ int dlv_start(store_t *st, wr_t *w, dlv_t **out);
 void dlv_notify(dlv_t *d);
 /* Deliveries of subscriber currently being attempted (or awaiting their outcome's commit). */
 size_t dlv_in_flight(dlv_t *d, const char *subscriber);
+/* True while delivery id is being attempted (or its outcome awaits its commit). Any thread. */
+bool dlv_is_in_flight(dlv_t *d, uint64_t id);
 /* Stops claiming, lets in-flight attempts finish for up to grace_ms, abandons the rest (they
  * stay PENDING in the store and are retried at the next start), waits until the recorded
  * outcomes are submitted to the writer, then joins and frees d. Call before wr_stop. */
