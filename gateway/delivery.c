@@ -245,7 +245,7 @@ typedef struct xfer {
     int64_t at_ms;
     /* The outcome op's inputs and outputs. */
     outcome_t kind;
-    int64_t due_ms, now_ms;
+    int64_t due_ms;
     const char *reason;
     bool has_attempt;
     store_attempt_t attempt; /* attempt.error points at errtext */
@@ -434,7 +434,8 @@ static int on_apply(wr_op_t *op, store_wtxn_t *tx)
     switch (x->kind) {
     case OUT_ACK: rc = store_ack(tx, x->id, a); break;
     case OUT_RESCHEDULE: rc = store_reschedule(tx, x->id, x->due_ms, a); break;
-    default: rc = store_bury(tx, x->id, x->now_ms, a, x->reason); break;
+    /* stamped at commit time so dead letters enter the index in commit order */
+    default: rc = store_bury(tx, x->id, rt_now_ms(), a, x->reason); break;
     }
     x->apply_rc = rc;
     /* -ENOENT: the delivery was redriven, deleted or finished meanwhile; nothing to record. */
@@ -650,7 +651,6 @@ static void finish_attempt(struct dlv *d, req_t *r, CURLcode res, bool ran)
     int64_t now = rt_now_ms();
     int64_t dur = rt_mono_ms() - r->t0_mono;
 
-    x->now_ms = now;
     x->reason = NULL;
     x->has_attempt = true;
     x->attempt.at_ms = x->at_ms;
@@ -899,13 +899,11 @@ static void bury_removed(struct dlv *d)
             dlog("subscriber %s is no longer configured: dead-lettering %d pending deliveries",
                  s->name, got);
         if ((size_t)got == spare) d->removed_more = true;
-        int64_t now = rt_now_ms();
         for (int j = 0; j < got; j++) {
             xfer_t *x = xfer_claim(d, s, &c[j]);
             x->kind = OUT_BURY;
             x->has_attempt = false;
             x->seconds = -1;
-            x->now_ms = now;
             x->reason = REMOVED_REASON;
             submit(d, x);
         }

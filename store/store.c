@@ -400,6 +400,23 @@ static int dead_put(store_wtxn_t *tx, const store_delivery_t *d)
     return tx_put(tx, tx->st->dead, k, sizeof(k), "", 0);
 }
 
+/* The dead_ms of the newest dead letter (0 when there is none). */
+static int last_dead_ms(store_wtxn_t *tx, int64_t *out)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    *out = 0;
+    int rc = mdb_cursor_open(tx->txn, tx->st->dead, &c);
+    if (rc != 0) return tx_fail(tx, rc);
+    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    mdb_cursor_close(c);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc != 0) return tx_fail(tx, rc);
+    uint64_t id;
+    if (codec_dead_key_parse(k.mv_data, k.mv_size, out, &id) != 0) return tx_fail(tx, MDB_CORRUPTED);
+    return 0;
+}
+
 static int dead_del(store_wtxn_t *tx, const store_delivery_t *d)
 {
     uint8_t k[CODEC_DEAD_KEY_LEN];
@@ -582,9 +599,14 @@ int store_bury(store_wtxn_t *tx, uint64_t id, int64_t now_ms, const store_attemp
     rc = due_del(tx, &d);
     if (a) record_attempt(&d, a);
     if (reason) replace_str(&d.last_error, error_dup(reason));
+    /* New dead letters always go after every existing one in the dead index (even if the
+     * clock stepped back), so paging through the list by (dead_ms, id) never misses one
+     * that was committed while a client was paging. */
+    int64_t newest;
+    if (rc == 0) rc = last_dead_ms(tx, &newest);
     d.state = STORE_DEAD;
     d.next_attempt_ms = 0;
-    d.dead_ms = now_ms;
+    d.dead_ms = now_ms > newest ? now_ms : newest;
     counters_delta_t dl = {.pending = -1,
                            .dead = 1,
                            .failed = a != NULL,

@@ -489,6 +489,28 @@ static uint64_t make_dead(store_t *st, const char *sub, const char *type, int64_
     return d;
 }
 
+/* A dead letter buried with an earlier clock than the newest one still goes last. */
+static void test_dead_order_is_commit_order(void)
+{
+    store_t *st = open_at(new_dir(), 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    uint64_t first = make_dead(st, "a", "t", 9000);
+    uint64_t second = make_dead(st, "a", "t", 4000); /* the clock stepped back */
+    store_delivery_t d;
+    CHECK(store_get_delivery(st, second, &d) == 0 && d.dead_ms == 9000);
+    store_delivery_clear(&d);
+    store_dead_filter_t f = {0};
+    store_dead_cursor_t cur = {0, 0};
+    store_delivery_t page[2];
+    bool more;
+    CHECK(store_list_dead(st, &f, &cur, 2, page, &more) == 2);
+    CHECK(page[0].id == first && page[1].id == second);
+    store_delivery_clear(&page[0]);
+    store_delivery_clear(&page[1]);
+    store_close(st);
+}
+
 static void test_list_dead(void)
 {
     store_t *st = open_at(new_dir(), 16);
@@ -1010,6 +1032,7 @@ int main(void)
     test_transitions();
     test_history_cap();
     test_list_dead();
+    test_dead_order_is_commit_order();
     test_bulk();
     test_prune();
     test_prune_progress();
