@@ -7,8 +7,9 @@
 #        BENCH_BIN (build/bench), KEEP_TMP=1 keeps logs and data.
 #
 # Each subscriber gets max_in_flight = CONNS / subscribers, so every run uses CONNS connections in
-# total, the same as the ceiling. Events are ingested in batches as fast as hookgate takes them;
-# the clock runs from the start of ingest until the sink has counted N * subscribers requests.
+# total, the same as the ceiling. The sink is stopped (SIGSTOP) while the N events are ingested
+# in batches, so the backlog is all stored first; the clock runs from SIGCONT until the sink has
+# counted N * subscribers requests: a pure drain, as the ceiling's blast is.
 set -u
 source "$(dirname "$0")/lib.sh"
 
@@ -80,8 +81,11 @@ for subs in $SUBS; do
         despawn "$SINK_PID"
         break
     fi
-    # Batches make ingest quick, so the run measures delivery; fall back to single events if
-    # batches are refused. The probe's own deliveries are counted in the target.
+    # Hold the sink while the backlog is ingested: the first deliveries wait in its socket
+    # buffers and nothing is delivered before the clock starts.
+    kill -STOP "$SINK_PID"
+    # Batches make ingest quick; fall back to single events if batches are refused. The
+    # probe's own deliveries are counted in the target.
     probe_id="probe$RANDOM$RANDOM"
     batch=500
     per_probe=2
@@ -91,18 +95,20 @@ for subs in $SUBS; do
         if [[ $(probe_post "$HG_URL" "$probe_id") != 202 ]]; then
             HG_NOTE="hookgate does not answer POST /events with 202; not measured"
             despawn "$HG_PID" 15
+            kill -CONT "$SINK_PID"
             despawn "$SINK_PID"
             break
         fi
     fi
     target=$(((N + per_probe) * subs))
-    t0=$(now)
+    t_start=$(now)
     ingest=$(timeout $((DRAIN_TIMEOUT + 30)) "${CLIENT_PIN[@]}" "$BENCH_BIN/paced_post" --url "$HG_URL/events" \
         --count "$N" --rate 0 --batch "$batch" --connections 4 --id-prefix "d$RANDOM$RANDOM" \
         --timeout-s "$DRAIN_TIMEOUT" 2>&1)
-    t_ingest=$(now)
+    t0=$(now)
+    kill -CONT "$SINK_PID"
     printf '%s\n' "$ingest" >"$BENCH_TMP/ingest-$subs.txt"
-    notes="ingest: $(awk -v a="$t_ingest" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')s"
+    notes="ingested first in $(awk -v a="$t0" -v b="$t_start" 'BEGIN { printf "%.1f", a - b }')s"
     ingest_res=$(grep '^paced_post:' <<<"$ingest")
     if [[ $(kv "$ingest_res" ok) != "$N" ]]; then
         notes+="; INGEST INCOMPLETE: $ingest_res"
@@ -136,6 +142,6 @@ for row in "${ROWS[@]}"; do
     printf '%-20s | %4s | %11s | %8s | %12s | %12s | %5s | %s\n' "$t" "$s" "$d" "$secs" "$r" "$sr" "$q" "$notes"
 done
 [[ -n $HG_NOTE ]] && echo "hookgate: $HG_NOTE -- only the ceiling was measured"
-echo "deliveries/s = deliveries / (ingest start .. sink count reached); sink-side/s = rate between the sink's first and last request"
+echo "deliveries/s = deliveries / (sink resumed .. sink count reached), the backlog ingested before; sink-side/s = rate between the sink's first and last request"
 echo "ratio = hookgate deliveries/s / ceiling requests/s ($CONNS connections each)"
 exit 0

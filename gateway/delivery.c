@@ -470,6 +470,7 @@ static xfer_t *xfer_get(struct dlv *d)
         x->d = d;
         x->op.apply = on_apply;
         x->op.on_done = on_done;
+        x->op.relaxed = true; /* a lost outcome means one more delivery: at-least-once */
         x->all_next = d->all;
         d->all = x;
     }

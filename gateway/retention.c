@@ -152,6 +152,7 @@ int retention_start(store_t *st, wr_t *w, ret_t **out)
     r->w = w;
     r->op.apply = on_apply;
     r->op.on_done = on_done;
+    r->op.relaxed = true; /* a prune undone by a crash is simply redone */
     pthread_mutex_init(&r->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

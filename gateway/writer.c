@@ -63,13 +63,15 @@ static int commit_ops(store_t *st, wr_op_t *ops)
     store_wtxn_t *tx;
     int rc = store_wtxn_begin(st, &tx);
     if (rc != 0) return rc;
+    bool relaxed = true;
     for (wr_op_t *op = ops; op; op = op->next) {
         if ((rc = op->apply(op, tx)) != 0) {
             store_wtxn_abort(tx);
             return rc;
         }
+        relaxed = relaxed && op->relaxed;
     }
-    return store_wtxn_commit(tx);
+    return relaxed ? store_wtxn_commit_relaxed(tx) : store_wtxn_commit(tx);
 }
 
 static void finish_ops(wr_op_t *ops, int rc)

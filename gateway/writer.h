@@ -3,6 +3,8 @@
 #ifndef HOOKGATE_WRITER_H
 #define HOOKGATE_WRITER_H
 
+#include <stdbool.h>
+
 #include "store/store.h"
 
 typedef struct wr_op wr_op_t;
@@ -20,6 +22,10 @@ struct wr_op {
     /* Called on the writer thread once the batch is durable (rc 0) or when the operation
      * failed alone (rc < 0, nothing of it written). Must be quick: hand off and return. */
     void (*on_done)(wr_op_t *op, int rc);
+    /* True when losing the operation to a machine crash only repeats work (delivery
+     * outcomes, retention): a batch of only such operations is committed with
+     * store_wtxn_commit_relaxed, one device flush instead of two. */
+    bool relaxed;
     wr_op_t *next; /* the writer's queue link */
 };
 

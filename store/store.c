@@ -255,6 +255,7 @@ fail:
 void store_close(store_t *st)
 {
     if (!st) return;
+    mdb_env_sync(st->env, 1); /* makes relaxed commits durable too */
     mdb_env_close(st->env);
     free(st);
 }
@@ -320,7 +321,7 @@ static int tx_get(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, MDB_v
     return rc ? tx_fail(tx, rc) : 0;
 }
 
-int store_wtxn_commit(store_wtxn_t *tx)
+static int commit(store_wtxn_t *tx)
 {
     store_t *st = tx->st;
     int rc = tx->err;
@@ -345,6 +346,22 @@ int store_wtxn_commit(store_wtxn_t *tx)
     }
     wtxn_free(tx);
     return rc ? map_err(rc) : 0;
+}
+
+int store_wtxn_commit(store_wtxn_t *tx)
+{
+    return commit(tx);
+}
+
+int store_wtxn_commit_relaxed(store_wtxn_t *tx)
+{
+    /* Only the writer thread commits, so toggling the env flag around its own commit is
+     * safe; readers never look at it. */
+    MDB_env *env = tx->st->env;
+    mdb_env_set_flags(env, MDB_NOMETASYNC, 1);
+    int rc = commit(tx);
+    mdb_env_set_flags(env, MDB_NOMETASYNC, 0);
+    return rc;
 }
 
 /* ---- record helpers inside a write transaction ---- */

@@ -87,6 +87,12 @@ int store_wtxn_begin(store_t *st, store_wtxn_t **out);
 /* Commits with fsync: on 0 everything written in the transaction is on disk. The
  * transaction is freed whatever the result; on error nothing of it was written. */
 int store_wtxn_commit(store_wtxn_t *tx);
+/* Commits with one device flush instead of two: the data is flushed, the pointer to it
+ * (LMDB's meta page) only by the next store_wtxn_commit or store_close. A machine crash
+ * before then may undo this transaction, never corrupt the store; a process crash loses
+ * nothing. For changes whose loss only repeats work, e.g. delivery outcomes (the
+ * delivery is then made again, which at-least-once allows). */
+int store_wtxn_commit_relaxed(store_wtxn_t *tx);
 void store_wtxn_abort(store_wtxn_t *tx);
 
 typedef struct {
