@@ -489,6 +489,31 @@ static uint64_t make_dead(store_t *st, const char *sub, const char *type, int64_
     return d;
 }
 
+/* A relaxed commit is visible at once and still there after close and reopen. */
+static void test_relaxed_commit(void)
+{
+    const char *dir = new_dir();
+    char path[128];
+    snprintf(path, sizeof(path), "%s", dir);
+    store_t *st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    uint64_t id = enqueue1(st, "relaxed_evt", "t", 1000, "a");
+    store_wtxn_t *tx;
+    store_attempt_t a = attempt(2000, 200, "");
+    CHECK(store_wtxn_begin(st, &tx) == 0);
+    CHECK(store_ack(tx, id, &a) == 0);
+    CHECK(store_wtxn_commit_relaxed(tx) == 0);
+    CHECK(state_of(st, id) == STORE_DELIVERED);
+    store_close(st);
+    st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    CHECK(state_of(st, id) == STORE_DELIVERED);
+    CHECK(counters_are(st, "a", 0, 1, 0, 0));
+    store_close(st);
+}
+
 /* A dead letter buried with an earlier clock than the newest one still goes last. */
 static void test_dead_order_is_commit_order(void)
 {
@@ -1033,6 +1058,7 @@ int main(void)
     test_history_cap();
     test_list_dead();
     test_dead_order_is_commit_order();
+    test_relaxed_commit();
     test_bulk();
     test_prune();
     test_prune_progress();
