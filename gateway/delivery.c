@@ -23,6 +23,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -33,6 +34,7 @@
 
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
+#define DELIVERY_NICE 10
 #define POLL_MAX_MS 1000  /* longest sleep: also the period of the safety sweeps */
 #define FAIL_LOG_MS 10000 /* at most one failure report per subscriber per period */
 #define BACKLOG 8         /* outcomes awaiting their commit, per unit of the global cap */
@@ -968,6 +970,10 @@ static void *worker_main(void *arg)
 {
     struct dlv *d = arg;
     pthread_setname_np(pthread_self(), "hookgate-dlv");
+    /* Producers wait for ingest; deliveries can catch up a moment later. When the CPUs are
+     * busy, the scheduler favours the front end and the writer over this thread. */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), DELIVERY_NICE) != 0)
+        dlog("cannot lower the delivery thread's priority: %s", strerror(errno));
     bool stopping = false;
     int64_t deadline = 0;
     int64_t next_sweep = INT64_MIN, next_removed = INT64_MIN;
