@@ -299,27 +299,59 @@ static unsigned hex4(const char *p)
     return v;
 }
 
-static size_t put_utf8(char *out, unsigned cp)
+/* Decodes one character of a validated JSON string at *p into out (up to 4 bytes of
+ * UTF-8), advancing *p. A lone surrogate is encoded as it stands, so json_str_dup and
+ * json_str_equals agree on every input. */
+static size_t decode_char(const char **p, const char *end, unsigned char out[4])
 {
+    const char *s = *p;
+    if (*s != '\\') {
+        out[0] = (unsigned char)*s;
+        *p = s + 1;
+        return 1;
+    }
+    char e = s[1];
+    s += 2;
+    unsigned cp;
+    switch (e) {
+    case 'b': cp = '\b'; break;
+    case 'f': cp = '\f'; break;
+    case 'n': cp = '\n'; break;
+    case 'r': cp = '\r'; break;
+    case 't': cp = '\t'; break;
+    case 'u':
+        cp = hex4(s);
+        s += 4;
+        if (cp >= 0xD800 && cp < 0xDC00 && end - s >= 6 && s[0] == '\\' && s[1] == 'u') {
+            unsigned lo = hex4(s + 2);
+            if (lo >= 0xDC00 && lo < 0xE000) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                s += 6;
+            }
+        }
+        break;
+    default: cp = (unsigned char)e; break; /* \" \\ \/ */
+    }
+    *p = s;
     if (cp < 0x80) {
-        out[0] = (char)cp;
+        out[0] = (unsigned char)cp;
         return 1;
     }
     if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
+        out[0] = (unsigned char)(0xC0 | (cp >> 6));
+        out[1] = (unsigned char)(0x80 | (cp & 0x3F));
         return 2;
     }
     if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
+        out[0] = (unsigned char)(0xE0 | (cp >> 12));
+        out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (unsigned char)(0x80 | (cp & 0x3F));
         return 3;
     }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
+    out[0] = (unsigned char)(0xF0 | (cp >> 18));
+    out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (unsigned char)(0x80 | (cp & 0x3F));
     return 4;
 }
 
@@ -327,39 +359,29 @@ char *json_str_dup(const json_doc_t *doc, int i)
 {
     if (doc->tok[i].type != JSMN_STRING) return NULL;
     const char *p = json_tok_ptr(doc, i), *end = p + json_tok_len(doc, i);
+    /* a character never decodes to more bytes than its escaped form takes */
     char *out = malloc((size_t)(end - p) + 1), *o = out;
     if (!out) abort();
-    while (p < end) {
-        if (*p != '\\') {
-            *o++ = *p++;
-            continue;
-        }
-        char e = p[1];
-        p += 2;
-        switch (e) {
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u': {
-            unsigned cp = hex4(p);
-            p += 4;
-            if (cp >= 0xD800 && cp < 0xDC00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
-                unsigned lo = hex4(p + 2);
-                if (lo >= 0xDC00 && lo < 0xE000) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    p += 6;
-                }
-            }
-            o += put_utf8(o, cp); /* a \uXXXX (6 bytes) never expands past 4 */
-            break;
-        }
-        default: *o++ = e; break; /* \" \\ \/ */
-        }
-    }
+    while (p < end)
+        o += decode_char(&p, end, (unsigned char *)o);
     *o = '\0';
     return out;
+}
+
+bool json_str_equals(const json_doc_t *doc, int i, const char *s, size_t n)
+{
+    if (doc->tok[i].type != JSMN_STRING) return false;
+    const char *p = json_tok_ptr(doc, i), *end = p + json_tok_len(doc, i);
+    if (!memchr(p, '\\', (size_t)(end - p)))
+        return (size_t)(end - p) == n && memcmp(p, s, n) == 0;
+    size_t at = 0;
+    while (p < end) {
+        unsigned char buf[4];
+        size_t k = decode_char(&p, end, buf);
+        if (k > n - at || memcmp(buf, s + at, k) != 0) return false;
+        at += k;
+    }
+    return at == n;
 }
 
 size_t json_escape(char *buf, size_t cap, const char *s, size_t n)

@@ -56,6 +56,9 @@ bool json_tok_eq(const json_doc_t *doc, int i, const char *s, size_t n);
 /* Decodes the string token i (escapes resolved, \u to UTF-8) into a malloc'd
  * NUL-terminated string. Returns NULL if the token is not a string. */
 char *json_str_dup(const json_doc_t *doc, int i);
+/* True when string token i decodes to exactly s/n (allocation-free; raw comparison when
+ * the token has no escapes). False for other tokens. */
+bool json_str_equals(const json_doc_t *doc, int i, const char *s, size_t n);
 
 /* Appends s as a JSON string literal (with quotes and escapes) to buf. Returns the
  * number of bytes written, or the number needed if cap is too small (like snprintf). */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/civil.h"
 #include "gateway/envelope.h"
 #include "gateway/jbuf.h"
 #include "gateway/metrics.h"
@@ -116,58 +117,6 @@ static bool parse_id(const char *s, size_t n, uint64_t *id)
     return v != 0;
 }
 
-/* ---- RFC 3339 ---- */
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (March-based years put the leap day
- * last; an era is 400 years). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int num(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++)
-        v = v * 10 + (s[i] - '0');
-    return v;
-}
-
-/* An RFC 3339 date-time as unix ms. A fraction finer than a millisecond is rounded up when
- * round_up (a lower bound keeps meaning "at or after") and down otherwise. */
-static bool parse_rfc3339(const char *s, size_t n, bool round_up, int64_t *out)
-{
-    if (!envelope_rfc3339_valid(s, n)) return false;
-    /* The layout is fixed up to the seconds: YYYY-MM-DDTHH:MM:SS */
-    int64_t days = days_from_civil(num(s, 4), num(s + 5, 2), num(s + 8, 2));
-    int64_t ms = ((days * 24 + num(s + 11, 2)) * 60 + num(s + 14, 2)) * 60000 +
-                 (int64_t)num(s + 17, 2) * 1000;
-    size_t i = 19;
-    if (s[i] == '.') {
-        int scale = 100;
-        bool rest = false;
-        for (i++; s[i] >= '0' && s[i] <= '9'; i++) {
-            if (scale > 0)
-                ms += (s[i] - '0') * scale;
-            else if (s[i] != '0')
-                rest = true;
-            scale /= 10;
-        }
-        if (rest && round_up) ms++;
-    }
-    if (s[i] == '+' || s[i] == '-') {
-        int64_t off = ((int64_t)num(s + i + 1, 2) * 60 + num(s + i + 4, 2)) * 60000;
-        ms += s[i] == '+' ? -off : off;
-    }
-    *out = ms;
-    return true;
-}
-
 /* ---- query parameters ---- */
 
 enum { P_FILTERS = 1, P_PAGING = 2 };
@@ -236,7 +185,7 @@ static bool set_param(h2o_req_t *req, unsigned allowed, params_t *p, const char 
         return true;
     case 2:
     case 3:
-        if (!parse_rfc3339(val, vlen, k == 2, k == 2 ? &p->since_ms : &p->until_ms))
+        if (!civil_parse_rfc3339(val, vlen, k == 2, k == 2 ? &p->since_ms : &p->until_ms))
             return bad_param(req, "%s: expected an RFC 3339 date-time, e.g. 2026-11-27T10:00:00Z",
                              shown);
         *(k == 2 ? &p->has_since : &p->has_until) = true;

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "gateway/civil.h"
+
 /* Largest delay that can be represented as int64 ms; doubles at or above it saturate. */
 #define DELAY_LIMIT 9.2e18
 
@@ -35,40 +37,6 @@ int64_t backoff_next_due(uint32_t attempt, const cfg_retry_t *policy, int64_t no
     return add_saturating(now_ms, ms);
 }
 
-static bool is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int days_in_month(int64_t y, int m)
-{
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : days[m - 1];
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date. Counting from March 1 puts
- * the leap day at the end of the counted year; a 400-year era has 146097 days. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    if (m <= 2) y--;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;                         /* 0..399 */
-    int64_t mp = (m + 9) % 12;                           /* March = 0 */
-    int64_t doy = (153 * mp + 2) / 5 + d - 1;            /* 0..365 */
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; /* 0..146096 */
-    return era * 146097 + doe - 719468;                  /* 719468: 0000-03-01 to 1970-01-01 */
-}
-
-/* Reads exactly n digits at *p, advancing it; -1 if any is missing. */
-static int digits(const char **p, const char *end, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++, (*p)++) {
-        if (*p >= end || **p < '0' || **p > '9') return -1;
-        v = v * 10 + (**p - '0');
-    }
-    return v;
-}
 
 /* Consumes the literal lit at *p. */
 static bool lit(const char **p, const char *end, const char *lit)
@@ -96,11 +64,11 @@ static const char *const long_days[7] = {"Monday", "Tuesday",  "Wednesday", "Thu
 /* "hh:mm:ss" into seconds of the day; -1 when malformed or out of range (60 = leap second). */
 static int64_t time_of_day(const char **p, const char *end)
 {
-    int h = digits(p, end, 2);
+    int h = civil_digits(p, end, 2);
     if (h < 0 || h > 23 || !lit(p, end, ":")) return -1;
-    int mi = digits(p, end, 2);
+    int mi = civil_digits(p, end, 2);
     if (mi < 0 || mi > 59 || !lit(p, end, ":")) return -1;
-    int s = digits(p, end, 2);
+    int s = civil_digits(p, end, 2);
     if (s < 0 || s > 60) return -1;
     return (int64_t)h * 3600 + mi * 60 + s;
 }
@@ -117,30 +85,27 @@ static int parse_http_date(const char *p, const char *end, int64_t now_ms, int64
     const char *s = p;
     if (name_index(&s, end, short_days, 7) >= 0 && lit(&s, end, ", ")) {
         /* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
-        day = digits(&s, end, 2);
+        day = civil_digits(&s, end, 2);
         if (day < 0 || !lit(&s, end, " ")) return -EINVAL;
         mon = name_index(&s, end, month_names, 12);
         if (mon < 0 || !lit(&s, end, " ")) return -EINVAL;
-        int y = digits(&s, end, 4);
+        int y = civil_digits(&s, end, 4);
         if (y < 0 || !lit(&s, end, " ")) return -EINVAL;
         year = y;
         secs = time_of_day(&s, end);
     } else if (s = p, name_index(&s, end, long_days, 7) >= 0 && lit(&s, end, ", ")) {
         /* RFC 850: Sunday, 06-Nov-94 08:49:37 GMT */
-        day = digits(&s, end, 2);
+        day = civil_digits(&s, end, 2);
         if (day < 0 || !lit(&s, end, "-")) return -EINVAL;
         mon = name_index(&s, end, month_names, 12);
         if (mon < 0 || !lit(&s, end, "-")) return -EINVAL;
-        int yy = digits(&s, end, 2);
+        int yy = civil_digits(&s, end, 2);
         if (yy < 0 || !lit(&s, end, " ")) return -EINVAL;
         /* A two-digit year more than 50 years in the future means the most recent
          * past year with those digits (RFC 9110). */
-        int64_t now_days = now_ms / 86400000;
-        int64_t now_year = 1970 + now_days * 400 / 146097; /* off by at most one */
-        while (days_from_civil(now_year + 1, 1, 1) <= now_days)
-            now_year++;
-        while (days_from_civil(now_year, 1, 1) > now_days)
-            now_year--;
+        int64_t now_year;
+        int now_month, now_day;
+        civil_date_from_days(now_ms / 86400000, &now_year, &now_month, &now_day);
         year = now_year - now_year % 100 + yy;
         if (year > now_year + 50) year -= 100;
         secs = time_of_day(&s, end);
@@ -150,21 +115,21 @@ static int parse_http_date(const char *p, const char *end, int64_t now_ms, int64
         mon = name_index(&s, end, month_names, 12);
         if (mon < 0 || !lit(&s, end, " ")) return -EINVAL;
         if (lit(&s, end, " "))
-            day = digits(&s, end, 1);
+            day = civil_digits(&s, end, 1);
         else
-            day = digits(&s, end, 2);
+            day = civil_digits(&s, end, 2);
         if (day < 0 || !lit(&s, end, " ")) return -EINVAL;
         secs = time_of_day(&s, end);
         if (secs < 0 || !lit(&s, end, " ")) return -EINVAL;
-        int y = digits(&s, end, 4);
+        int y = civil_digits(&s, end, 4);
         if (y < 0) return -EINVAL;
         year = y;
     } else {
         return -EINVAL;
     }
     if (secs < 0 || (!asctime_form && !lit(&s, end, " GMT")) || s != end) return -EINVAL;
-    if (day < 1 || day > days_in_month(year, mon + 1)) return -EINVAL;
-    *out = (days_from_civil(year, mon + 1, day) * 86400 + secs) * 1000;
+    if (day < 1 || day > civil_days_in_month(year, mon + 1)) return -EINVAL;
+    *out = (civil_days_from_date(year, mon + 1, day) * 86400 + secs) * 1000;
     return 0;
 }
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/civil.h"
+
 static bool is_id_char(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -26,107 +28,6 @@ bool envelope_type_valid(const char *s, size_t n)
     for (size_t i = 0; i < n; i++)
         if (!is_id_char(s[i]) && s[i] != '.') return false;
     return true;
-}
-
-static bool is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int days_in_month(int64_t y, int m)
-{
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : days[m - 1];
-}
-
-/* Reads exactly n digits at *p, advancing it; -1 if any is missing. */
-static int digits(const char **p, const char *end, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++, (*p)++) {
-        if (*p >= end || **p < '0' || **p > '9') return -1;
-        v = v * 10 + (**p - '0');
-    }
-    return v;
-}
-
-static bool expect(const char **p, const char *end, char c)
-{
-    if (*p >= end || **p != c) return false;
-    (*p)++;
-    return true;
-}
-
-/* RFC 3339 section 5.6 date-time. Seconds may be 60 (a leap second); whether one
- * really occurred at that minute is not checked. */
-bool envelope_rfc3339_valid(const char *s, size_t n)
-{
-    const char *p = s, *end = s + n;
-    int y = digits(&p, end, 4);
-    if (y < 0 || !expect(&p, end, '-')) return false;
-    int mo = digits(&p, end, 2);
-    if (mo < 1 || mo > 12 || !expect(&p, end, '-')) return false;
-    int d = digits(&p, end, 2);
-    if (d < 1 || d > days_in_month(y, mo)) return false;
-    if (p >= end || (*p != 'T' && *p != 't')) return false;
-    p++;
-    int h = digits(&p, end, 2);
-    if (h < 0 || h > 23 || !expect(&p, end, ':')) return false;
-    int mi = digits(&p, end, 2);
-    if (mi < 0 || mi > 59 || !expect(&p, end, ':')) return false;
-    int sec = digits(&p, end, 2);
-    if (sec < 0 || sec > 60) return false;
-    if (p < end && *p == '.') {
-        p++;
-        const char *frac = p;
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-        if (p == frac) return false;
-    }
-    if (p < end && (*p == 'Z' || *p == 'z')) return p + 1 == end;
-    if (p >= end || (*p != '+' && *p != '-')) return false;
-    p++;
-    int oh = digits(&p, end, 2);
-    if (oh < 0 || oh > 23 || !expect(&p, end, ':')) return false;
-    int om = digits(&p, end, 2);
-    return om >= 0 && om <= 59 && p == end;
-}
-
-/* Proleptic Gregorian date of a day count since 1970-01-01. Counting from March 1
- * puts the leap day last in the counted year; a 400-year era has 146097 days. */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468; /* days from 0000-03-01 to 1970-01-01 */
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;                                      /* 0..146096 */
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* 0..399 */
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* 0..365 */
-    int64_t mp = (5 * doy + 2) / 153;                                    /* March = 0 */
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-/* 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the four-digit-year range. */
-#define TIME_MIN_MS (-62167219200000LL)
-#define TIME_MAX_MS (253402300799999LL)
-
-size_t envelope_format_time(int64_t unix_ms, char *out)
-{
-    if (unix_ms < TIME_MIN_MS) unix_ms = TIME_MIN_MS;
-    if (unix_ms > TIME_MAX_MS) unix_ms = TIME_MAX_MS;
-    int64_t days = unix_ms / 86400000, ms = unix_ms % 86400000;
-    if (ms < 0) {
-        ms += 86400000;
-        days--;
-    }
-    int64_t y;
-    int m, d;
-    civil_from_days(days, &y, &m, &d);
-    int n =
-        snprintf(out, 25, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)y, m, d, (int)(ms / 3600000),
-                 (int)(ms / 60000 % 60), (int)(ms / 1000 % 60), (int)(ms % 1000));
-    return (size_t)n;
 }
 
 void envelope_uuid7(int64_t unix_ms, const unsigned char random[10], char out[37])
@@ -206,7 +107,8 @@ static int validate_one(const json_doc_t *doc, int obj, envelope_t *out, const c
         return fail(err, errlen, prefix, "id: must match [A-Za-z0-9_:-]{1,200}");
     if (occurred_at >= 0 &&
         (!json_is_string(doc, occurred_at) ||
-         !envelope_rfc3339_valid(json_tok_ptr(doc, occurred_at), json_tok_len(doc, occurred_at))))
+         !civil_parse_rfc3339(json_tok_ptr(doc, occurred_at), json_tok_len(doc, occurred_at),
+                              false, NULL)))
         return fail(err, errlen, prefix, "occurred_at: must be an RFC 3339 date-time");
     if (payload < 0) return fail(err, errlen, prefix, "payload: required");
 

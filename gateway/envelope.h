@@ -33,14 +33,6 @@ int envelope_validate(const json_doc_t *doc, envelope_t *out, size_t *n, bool *i
 /* True when s is [A-Za-z0-9_:-]{1,200} (ids) / [A-Za-z0-9_.:-]{1,200} (types). */
 bool envelope_id_valid(const char *s, size_t n);
 bool envelope_type_valid(const char *s, size_t n);
-/* True when s is an RFC 3339 date-time (e.g. 2026-11-27T10:00:00Z, with optional
- * fraction and numeric offset) with in-range fields. */
-bool envelope_rfc3339_valid(const char *s, size_t n);
-
-/* Formats unix ms as RFC 3339 UTC with milliseconds ("2026-11-27T10:00:00.123Z") into
- * out (>= 25 bytes); returns the length. */
-size_t envelope_format_time(int64_t unix_ms, char *out);
-
 /* Generates a UUID version 7 (time-ordered) string from unix_ms and 10 random bytes into
  * out (37 bytes with the NUL). */
 void envelope_uuid7(int64_t unix_ms, const unsigned char random[10], char out[37]);

@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <sys/time.h>
 
+#include "gateway/civil.h"
 #include "gateway/envelope.h"
 #include "gateway/match.h"
 #include "gateway/metrics.h"
@@ -298,7 +299,7 @@ int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
     job->is_batch = is_batch;
     int64_t now_ms = rt_now_ms();
     char now_text[32];
-    envelope_format_time(now_ms, now_text);
+    civil_format_rfc3339(now_ms, now_text);
     for (size_t i = 0; i < n; i++)
         prepare_item(&job->items[i], &doc, &envs[i], cfg, now_ms, now_text);
     json_free(&doc);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "config/json.h"
-#include "gateway/envelope.h"
+#include "gateway/civil.h"
 
 static void reserve(jbuf_t *b, size_t extra)
 {
@@ -60,7 +60,7 @@ void jbuf_time(jbuf_t *b, int64_t unix_ms)
         return;
     }
     char t[32];
-    size_t n = envelope_format_time(unix_ms, t);
+    size_t n = civil_format_rfc3339(unix_ms, t);
     jbuf_put(b, "\"", 1);
     jbuf_put(b, t, n);
     jbuf_put(b, "\"", 1);

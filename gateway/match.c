@@ -4,87 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static unsigned hex4(const char *p)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-    }
-    return v;
-}
-
-/* Decodes one character of a validated JSON string at *p into out (up to 4 bytes),
- * advancing *p; the same decoding as json_str_dup, so that config values (decoded
- * by it) and event values compare alike, lone surrogates included. */
-static size_t decode_char(const char **p, const char *end, unsigned char out[4])
-{
-    const char *s = *p;
-    if (*s != '\\') {
-        out[0] = (unsigned char)*s;
-        *p = s + 1;
-        return 1;
-    }
-    char e = s[1];
-    s += 2;
-    unsigned cp;
-    switch (e) {
-    case 'b': cp = '\b'; break;
-    case 'f': cp = '\f'; break;
-    case 'n': cp = '\n'; break;
-    case 'r': cp = '\r'; break;
-    case 't': cp = '\t'; break;
-    case 'u':
-        cp = hex4(s);
-        s += 4;
-        if (cp >= 0xD800 && cp < 0xDC00 && end - s >= 6 && s[0] == '\\' && s[1] == 'u') {
-            unsigned lo = hex4(s + 2);
-            if (lo >= 0xDC00 && lo < 0xE000) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                s += 6;
-            }
-        }
-        break;
-    default: cp = (unsigned char)e; break; /* \" \\ \/ */
-    }
-    *p = s;
-    if (cp < 0x80) {
-        out[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (unsigned char)(0xC0 | (cp >> 6));
-        out[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (unsigned char)(0xE0 | (cp >> 12));
-        out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (unsigned char)(0xF0 | (cp >> 18));
-    out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* Does the escaped string raw/len decode to want/want_len? Allocation-free. */
-static bool decoded_eq(const char *raw, size_t len, bool escaped, const char *want, size_t want_len)
-{
-    if (!escaped) return len == want_len && memcmp(raw, want, len) == 0;
-    const char *p = raw, *end = raw + len;
-    size_t at = 0;
-    while (p < end) {
-        unsigned char buf[4];
-        size_t n = decode_char(&p, end, buf);
-        if (n > want_len - at || memcmp(buf, want + at, n) != 0) return false;
-        at += n;
-    }
-    return at == want_len;
-}
-
 /* JSON numbers are not NUL-terminated inside the document; strtod needs a copy. */
 static double token_number(const char *p, size_t len)
 {
@@ -107,11 +26,9 @@ static bool filter_matches(const cfg_filter_t *f, const json_doc_t *doc, int v)
     const char *raw = json_tok_ptr(doc, v);
     size_t len = json_tok_len(doc, v);
     if (doc->tok[v].type == JSMN_STRING) {
-        bool escaped = memchr(raw, '\\', len) != NULL;
         for (size_t i = 0; i < f->nvalues; i++) {
             const cfg_value_t *want = &f->values[i];
-            if (want->kind == CFG_VALUE_STRING &&
-                decoded_eq(raw, len, escaped, want->str, want->len))
+            if (want->kind == CFG_VALUE_STRING && json_str_equals(doc, v, want->str, want->len))
                 return true;
         }
         return false;

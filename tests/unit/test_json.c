@@ -239,11 +239,20 @@ static char *decode(const char *text)
     return s;
 }
 
+/* json_str_dup and json_str_equals must agree on every string. */
 static void check_decode(const char *text, const char *want)
 {
     char *s = decode(text);
     CHECK_STR(s, want);
     free(s);
+    json_doc_t doc;
+    char err[128];
+    if (parse(&doc, text, 64, err, sizeof(err)) != 0) return;
+    size_t n = strlen(want);
+    CHECK(json_str_equals(&doc, 0, want, n));
+    CHECK(!json_str_equals(&doc, 0, want, n + 1)); /* want[n] is its NUL */
+    if (n > 0) CHECK(!json_str_equals(&doc, 0, want, n - 1));
+    json_free(&doc);
 }
 
 static void test_str_dup(void)
