@@ -12,9 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config/json.h"
 #include "gateway/admin.h"
 #include "gateway/ingest.h"
+#include "gateway/jbuf.h"
 
 static struct {
     h2o_globalconf_t conf;
@@ -49,14 +49,14 @@ void http_send_json(h2o_req_t *req, int status, const char *body, size_t len)
 
 void http_send_error(h2o_req_t *req, int status, const char *code, const char *detail)
 {
-    char esc[1024];
-    size_t n = json_escape(esc, sizeof(esc) - 4, detail, strlen(detail));
-    if (n > sizeof(esc) - 4) { /* overlong detail: cut, keep it valid JSON */
-        n = json_escape(esc, sizeof(esc) - 4, detail, 200);
-    }
-    char body[1200];
-    int len = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"detail\":%.*s}", code, (int)n, esc);
-    http_send_json(req, status, body, (size_t)len);
+    jbuf_t b = {0};
+    jbuf_puts(&b, "{\"error\":");
+    jbuf_str(&b, code, strlen(code));
+    jbuf_puts(&b, ",\"detail\":");
+    jbuf_str(&b, detail, strlen(detail));
+    jbuf_puts(&b, "}");
+    http_send_json(req, status, b.p, b.len);
+    jbuf_free(&b);
 }
 
 bool http_bearer_ok(h2o_req_t *req, const char *token)

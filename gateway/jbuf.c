@@ -34,10 +34,16 @@ void jbuf_puts(jbuf_t *b, const char *s)
 
 void jbuf_printf(jbuf_t *b, const char *fmt, ...)
 {
+    char small[256]; /* most pieces fit: one formatting pass */
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
+    if (n < 0) abort();
+    if ((size_t)n < sizeof(small)) {
+        jbuf_put(b, small, (size_t)n);
+        return;
+    }
     reserve(b, (size_t)n + 1);
     va_start(ap, fmt);
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
