@@ -119,12 +119,14 @@ machine_note() {
     echo "machine: $NCPU CPU(s), load average $(cut -d' ' -f1-3 /proc/loadavg); $PIN_NOTE"
 }
 
-# Writes a hookgate config. Args: file listen data_dir retry_json subscribers_json
+# Writes a hookgate config. Args: file listen data_dir retry_json subscribers_json. The map is
+# large (16 GiB, a sparse file) so that runs of millions of events never fill it.
 write_config() {
     cat >"$1" <<EOF
 {
   "listen": "$2",
   "data_dir": "$3",
+  "map_size_mb": 16384,
   "retry": $4,
   "subscribers": $5
 }
