@@ -1,16 +1,19 @@
 """Black-box tests of the admin API: dead letters (list, paging, show, retry, delete, bulk),
 events, subscribers and their durable counters, access rules, and retention."""
-import http.client
 import http.server
+import json
+import os
 import shutil
-import socket
 import subprocess
+import sys
 import threading
 import time
 import unittest
 import urllib.parse
 
-from harness import Gateway, Response, envelope, free_port, wait_for
+from harness import Gateway, binary, envelope, free_port, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Small delays so that deliveries to a failing subscriber are dead-lettered within ~100 ms.
 FAST_RETRY = {"max_attempts": 2, "initial_delay_ms": 50, "max_delay_ms": 100, "jitter": 0}
@@ -127,13 +130,10 @@ class AdminCase(unittest.TestCase):
         self.cleanups.append(s.stop)
         return s
 
-    def gateway(self, subscribers, any_address=False, **config):
-        """A started gateway; any_address listens on 0.0.0.0 instead of 127.0.0.1."""
+    def gateway(self, subscribers, **config):
+        """A started gateway."""
         config.setdefault("retry", FAST_RETRY)
         gw = Gateway(subscribers, **config)
-        if any_address:
-            gw.config["listen"] = "0.0.0.0:%d" % gw.port
-            gw.write_config()
         self.cleanups.append(lambda: shutil.rmtree(gw.dir, ignore_errors=True))
         self.cleanups.append(gw.close)
         return gw.start()
@@ -575,55 +575,35 @@ class AccessTest(AdminCase):
         # /metrics is an operations endpoint like /healthz
         self.assertEqual(gw.request("GET", "/metrics").status, 200)
 
+    def probe(self, requests, **config):
+        """Runs hookgate (listening on 0.0.0.0) and requests in a private network namespace,
+        where a second address on lo stands for a remote client; returns [status, code]s."""
+        gw = Gateway([], **config)
+        self.cleanups.append(lambda: shutil.rmtree(gw.dir, ignore_errors=True))
+        gw.config["listen"] = "0.0.0.0:%d" % gw.port
+        gw.write_config()
+        out = subprocess.run(["unshare", "-n", sys.executable, os.path.join(HERE, "netns_probe.py"),
+                              binary(), gw.config_path, str(gw.port), json.dumps(requests)],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return json.loads(out.stdout)
+
     def test_without_token_only_loopback(self):
-        addr = non_loopback_address()
-        if addr is None:
-            self.skipTest("this machine has no non-loopback local address")
-        gw = self.gateway([], any_address=True)
-        port = gw.port
-        self.assertEqual(gw.request("GET", "/admin/subscribers").status, 200)  # 127.0.0.1
-        for method, path in (("GET", "/admin/subscribers"), ("GET", "/admin/dead-letters"),
-                             ("DELETE", "/admin/dead-letters"),
-                             ("POST", "/admin/dead-letters/retry")):
-            r = raw_request(addr, port, method, path)
-            self.assert_error(r, 403, "forbidden")
-        self.assertEqual(raw_request(addr, port, "GET", "/healthz").status, 200)
+        paths = (("GET", "/admin/subscribers"), ("GET", "/admin/dead-letters"),
+                 ("DELETE", "/admin/dead-letters"), ("POST", "/admin/dead-letters/retry"))
+        reqs = [["loopback", "GET", "/admin/subscribers", {}]]
+        reqs += [["other", m, p, {}] for m, p in paths]
+        reqs += [["other", "GET", "/healthz", {}]]
+        got = self.probe(reqs)
+        self.assertEqual(got[0], [200, None])
+        self.assertEqual(got[1:-1], [[403, "forbidden"]] * len(paths))
+        self.assertEqual(got[-1], [200, None])
 
     def test_token_mode_serves_remote_clients(self):
-        addr = non_loopback_address()
-        if addr is None:
-            self.skipTest("this machine has no non-loopback local address")
-        port = self.gateway([], any_address=True, admin_token="t0k").port
-        self.assert_error(raw_request(addr, port, "GET", "/admin/subscribers"), 401)
-        r = raw_request(addr, port, "GET", "/admin/subscribers", {"Authorization": "Bearer t0k"})
-        self.assertEqual(r.status, 200, r)
-
-
-def non_loopback_address():
-    """A local IPv4 address outside 127/8 (hostname -I), or None."""
-    try:
-        out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=5).stdout
-    except OSError:
-        return None
-    for a in out.split():
-        if "." in a and not a.startswith("127."):
-            try:
-                with socket.socket() as s:
-                    s.bind((a, 0))
-                return a
-            except OSError:
-                continue
-    return None
-
-
-def raw_request(host, port, method, path, headers=None):
-    conn = http.client.HTTPConnection(host, port, timeout=10)
-    try:
-        conn.request(method, path, headers=headers or {})
-        r = conn.getresponse()
-        return Response(r.status, r.getheaders(), r.read())
-    finally:
-        conn.close()
+        got = self.probe([["other", "GET", "/admin/subscribers", {}],
+                          ["other", "GET", "/admin/subscribers", {"Authorization": "Bearer t0k"}]],
+                         admin_token="t0k")
+        self.assertEqual(got, [[401, "unauthorized"], [200, None]])
 
 
 class RestartTest(AdminCase):
