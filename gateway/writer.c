@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <time.h>
 
+#define LINGER_MAX_NS 2000000 /* never hold a batch longer than this */
+#define LINGER_GAP_NS 100000  /* a pause in arrivals this long ends the linger */
+
 struct wr {
     store_t *st;
     pthread_t thread;
@@ -31,9 +34,9 @@ static int64_t mono_ns(void)
 /* The batch is the whole queue: everything that arrived while the previous commit was
  * being fsync'd. A commit costs the same for 1 operation or 100 (two device flushes), so
  * when fewer operations are queued than recent batches held, the writer lingers a
- * little (at most half a commit's duration) for the rest: clients answered by the last
- * commit are about to send their next requests, and without the pause the clients
- * split into groups that each pay for a commit of their own. */
+ * little (at most half a commit's duration, and only while they keep arriving) for the
+ * rest: clients answered by the last commit are about to send their next requests, and
+ * without the pause the clients split into groups that each pay for a commit of their own. */
 static wr_op_t *take_batch(wr_t *w, bool *stop)
 {
     pthread_mutex_lock(&w->lock);
@@ -41,11 +44,17 @@ static wr_op_t *take_batch(wr_t *w, bool *stop)
         pthread_cond_wait(&w->wake, &w->lock);
     if (w->head && !w->stopping && w->nqueued < w->expected) {
         int64_t linger_ns = w->last_commit_ns / 2;
-        if (linger_ns > 2000000) linger_ns = 2000000;
-        int64_t until = mono_ns() + linger_ns;
-        struct timespec ts = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
-        while (w->nqueued < w->expected && !w->stopping)
-            if (pthread_cond_timedwait(&w->wake, &w->lock, &ts) != 0) break;
+        if (linger_ns > LINGER_MAX_NS) linger_ns = LINGER_MAX_NS;
+        int64_t now = mono_ns(), until = now + linger_ns;
+        /* Stop early once arrivals pause: the burst of next requests is over. */
+        while (w->nqueued < w->expected && !w->stopping && now < until) {
+            size_t before = w->nqueued;
+            int64_t wake = now + LINGER_GAP_NS < until ? now + LINGER_GAP_NS : until;
+            struct timespec ts = {.tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000};
+            pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+            now = mono_ns();
+            if (w->nqueued == before && now >= wake) break;
+        }
     }
     wr_op_t *batch = w->head;
     size_t n = w->nqueued;
