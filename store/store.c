@@ -619,7 +619,7 @@ int store_bury(store_wtxn_t *tx, uint64_t id, int64_t now_ms, const store_attemp
     /* New dead letters always go after every existing one in the dead index (even if the
      * clock stepped back), so paging through the list by (dead_ms, id) never misses one
      * that was committed while a client was paging. */
-    int64_t newest;
+    int64_t newest = 0;
     if (rc == 0) rc = last_dead_ms(tx, &newest);
     d.state = STORE_DEAD;
     d.next_attempt_ms = 0;
