@@ -6,20 +6,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *xmalloc(size_t n)
+static void oom(void)
+{
+    fprintf(stderr, "store: out of memory\n");
+    abort();
+}
+
+void *codec_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "store: out of memory\n");
-        abort();
-    }
+    if (!p) oom();
     return p;
 }
 
-/* A NUL-terminated copy of len bytes. */
-static char *xmemdup0(const char *s, size_t len)
+void *codec_xrealloc(void *p, size_t n)
 {
-    char *p = xmalloc(len + 1);
+    p = realloc(p, n ? n : 1);
+    if (!p) oom();
+    return p;
+}
+
+char *codec_memdup0(const char *s, size_t len)
+{
+    char *p = codec_xmalloc(len + 1);
     if (len) memcpy(p, s, len);
     p[len] = '\0';
     return p;
@@ -327,12 +336,12 @@ int codec_decode_event(const void *p, size_t n, store_event_t *out)
     codec_event_view_t v;
     memset(out, 0, sizeof(*out));
     if (codec_event_view(p, n, &v)) return -EINVAL;
-    out->type = xmemdup0(v.type.p, v.type.len);
+    out->type = codec_memdup0(v.type.p, v.type.len);
     out->received_ms = v.received_ms;
-    out->body = xmemdup0(v.body.p, v.body.len);
+    out->body = codec_memdup0(v.body.p, v.body.len);
     out->body_len = v.body.len;
     out->ndeliveries = v.ndeliveries;
-    out->delivery_ids = xmalloc(v.ndeliveries * sizeof(uint64_t));
+    out->delivery_ids = codec_xmalloc(v.ndeliveries * sizeof(uint64_t));
     for (uint32_t i = 0; i < v.ndeliveries; i++)
         out->delivery_ids[i] = codec_event_view_id(&v, i);
     return 0;
@@ -412,9 +421,9 @@ int codec_decode_delivery(const void *p, size_t n, store_delivery_t *out)
     codec_delivery_view_t v;
     memset(out, 0, sizeof(*out));
     if (codec_delivery_view(p, n, &v)) return -EINVAL;
-    out->event_id = xmemdup0(v.event_id.p, v.event_id.len);
-    out->event_type = xmemdup0(v.event_type.p, v.event_type.len);
-    out->subscriber = xmemdup0(v.subscriber.p, v.subscriber.len);
+    out->event_id = codec_memdup0(v.event_id.p, v.event_id.len);
+    out->event_type = codec_memdup0(v.event_type.p, v.event_type.len);
+    out->subscriber = codec_memdup0(v.subscriber.p, v.subscriber.len);
     out->state = v.state;
     out->attempts = v.attempts;
     out->created_ms = v.created_ms;
@@ -422,15 +431,15 @@ int codec_decode_delivery(const void *p, size_t n, store_delivery_t *out)
     out->first_attempt_ms = v.first_attempt_ms;
     out->dead_ms = v.dead_ms;
     out->last_status = v.last_status;
-    out->last_error = xmemdup0(v.last_error.p, v.last_error.len);
+    out->last_error = codec_memdup0(v.last_error.p, v.last_error.len);
     out->nhistory = v.nhistory;
-    out->history = xmalloc(v.nhistory * sizeof(store_attempt_t));
+    out->history = codec_xmalloc(v.nhistory * sizeof(store_attempt_t));
     /* The view validated the entries, so these reads cannot fail. */
     rd_t r = {v.history, (const uint8_t *)p + n};
     for (uint32_t i = 0; i < v.nhistory; i++) {
         codec_str_t e;
         rd_attempt(&r, &out->history[i], &e);
-        out->history[i].error = xmemdup0(e.p, e.len);
+        out->history[i].error = codec_memdup0(e.p, e.len);
     }
     return 0;
 }
@@ -464,7 +473,7 @@ int codec_decode_counters(const void *p, size_t n, store_counters_t *out)
         memset(out, 0, sizeof(*out));
         return -EINVAL;
     }
-    out->last_error = xmemdup0(e.p, e.len);
+    out->last_error = codec_memdup0(e.p, e.len);
     return 0;
 }
 

@@ -30,6 +30,13 @@ typedef struct {
     uint32_t len;
 } codec_str_t;
 
+/* ---- memory (out of memory aborts, as everywhere in hookgate) ---- */
+
+void *codec_xmalloc(size_t n);
+void *codec_xrealloc(void *p, size_t n);
+/* A NUL-terminated copy of len bytes. */
+char *codec_memdup0(const char *s, size_t len);
+
 /* ---- fixed-width integers ---- */
 
 void codec_put_be64(uint8_t *p, uint64_t v);

@@ -35,34 +35,6 @@ static const char META_FORMAT[] = "format";
 static const char META_NEXT_DELIVERY[] = "next_delivery_id";
 static const char META_NEXT_SEQ[] = "next_event_seq";
 
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "store: out of memory\n");
-        abort();
-    }
-    return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "store: out of memory\n");
-        abort();
-    }
-    return p;
-}
-
-static char *xmemdup0(const char *s, size_t len)
-{
-    char *p = xmalloc(len + 1);
-    if (len) memcpy(p, s, len);
-    p[len] = '\0';
-    return p;
-}
-
 /* A copy of an error string cut to ERROR_MAX bytes, on a UTF-8 character boundary. */
 static char *error_dup(const char *s)
 {
@@ -72,7 +44,7 @@ static char *error_dup(const char *s)
         while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
             len--;
     }
-    return xmemdup0(s ? s : "", len);
+    return codec_memdup0(s ? s : "", len);
 }
 
 static void replace_str(char **dst, char *src)
@@ -104,7 +76,7 @@ static bool str_eq(codec_str_t s, const char *c)
 /* mkdir -p */
 static int make_dirs(const char *dir)
 {
-    char *path = xmemdup0(dir, strlen(dir));
+    char *path = codec_memdup0(dir, strlen(dir));
     int rc = 0;
     for (char *p = path + 1; *p && rc == 0; p++) {
         if (*p != '/') continue;
@@ -205,7 +177,7 @@ static int open_dbis(store_t *st, MDB_txn *txn, char *err, size_t errlen)
 
 int store_open(const char *dir, uint64_t map_size_mb, store_t **out, char *err, size_t errlen)
 {
-    store_t *st = xmalloc(sizeof(*st));
+    store_t *st = codec_xmalloc(sizeof(*st));
     memset(st, 0, sizeof(*st));
     MDB_txn *txn = NULL;
     int rc = make_dirs(dir);
@@ -264,7 +236,7 @@ void store_close(store_t *st)
 
 int store_wtxn_begin(store_t *st, store_wtxn_t **out)
 {
-    store_wtxn_t *tx = xmalloc(sizeof(*tx));
+    store_wtxn_t *tx = codec_xmalloc(sizeof(*tx));
     memset(tx, 0, sizeof(*tx));
     int rc = mdb_txn_begin(st->env, NULL, 0, &tx->txn);
     if (rc) {
@@ -463,7 +435,7 @@ static int counters_apply(store_wtxn_t *tx, const char *name, const counters_del
     int rc = tx_get(tx, tx->st->counters, name, nl, &v);
     if (rc == 0 && codec_decode_counters(v.mv_data, v.mv_size, &c)) rc = -EIO;
     if (rc == -ENOENT) {
-        c.last_error = xmemdup0("", 0);
+        c.last_error = codec_memdup0("", 0);
         rc = 0;
     }
     if (rc) return rc;
@@ -488,7 +460,7 @@ static void record_attempt(store_delivery_t *d, const store_attempt_t *a)
         memmove(d->history, d->history + 1, (d->nhistory - 1) * sizeof(*d->history));
         d->nhistory--;
     } else {
-        d->history = xrealloc(d->history, (d->nhistory + 1) * sizeof(*d->history));
+        d->history = codec_xrealloc(d->history, (d->nhistory + 1) * sizeof(*d->history));
     }
     store_attempt_t *h = &d->history[d->nhistory++];
     h->at_ms = a->at_ms;
@@ -529,7 +501,7 @@ int store_enqueue(store_wtxn_t *tx, const store_event_in_t *ev, bool *duplicate,
     if (rc != -ENOENT) return rc;
 
     size_t n = ev->nsubscribers;
-    uint64_t *ids = xmalloc(n * sizeof(*ids));
+    uint64_t *ids = codec_xmalloc(n * sizeof(*ids));
     for (size_t i = 0; i < n; i++)
         ids[i] = tx->next_delivery_id++;
     rc = codec_encode_event(&tx->buf, ev->received_ms, ev->type, ev->type_len, ids, n, ev->body,
@@ -542,8 +514,8 @@ int store_enqueue(store_wtxn_t *tx, const store_event_in_t *ev, bool *duplicate,
         rc = tx_put(tx, st->received, k, 8, tx->buf.p, tx->buf.len);
     }
 
-    char *event_id = xmemdup0(ev->id, ev->id_len);
-    char *event_type = xmemdup0(ev->type, ev->type_len);
+    char *event_id = codec_memdup0(ev->id, ev->id_len);
+    char *event_type = codec_memdup0(ev->type, ev->type_len);
     counters_delta_t dl = {.pending = 1};
     for (size_t i = 0; i < n && rc == 0; i++) {
         store_delivery_t d = {
@@ -884,7 +856,7 @@ int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *curso
         if (rc == 0) rc = event_finished(tx, &view, &finished);
         if (rc == 0 && finished) {
             /* id points into the map: copy it before the deletes move pages. */
-            char *idc = xmemdup0(id.p, id.len);
+            char *idc = codec_memdup0(id.p, id.len);
             codec_str_t ids = {idc, id.len};
             rc = prune_event(tx, ids, kb);
             free(idc);
@@ -930,8 +902,8 @@ static int claim_fill(store_t *st, MDB_txn *txn, uint64_t id, store_claim_t *out
     out->id = id;
     out->attempts = d.attempts;
     out->first_attempt_ms = d.first_attempt_ms;
-    out->event_id = xmemdup0(d.event_id.p, d.event_id.len);
-    out->body = xmemdup0(e.body.p, e.body.len);
+    out->event_id = codec_memdup0(d.event_id.p, d.event_id.len);
+    out->body = codec_memdup0(e.body.p, e.body.len);
     out->body_len = e.body.len;
     return 0;
 }
@@ -1039,7 +1011,7 @@ int store_get_event(store_t *st, const char *id, size_t id_len, store_event_t *o
     else
         rc = map_err(rc);
     mdb_txn_abort(txn);
-    if (rc == 0) out->id = xmemdup0(id, id_len);
+    if (rc == 0) out->id = codec_memdup0(id, id_len);
     return rc;
 }
 
@@ -1120,7 +1092,7 @@ int store_get_counters(store_t *st, const char *subscriber, store_counters_t *ou
             rc = rc == MDB_NOTFOUND ? 0 : map_err(rc);
         mdb_txn_abort(txn);
     }
-    if (rc == 0 && !out->last_error) out->last_error = xmemdup0("", 0);
+    if (rc == 0 && !out->last_error) out->last_error = codec_memdup0("", 0);
     return rc;
 }
 
