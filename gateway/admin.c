@@ -34,9 +34,7 @@ typedef enum { OP_KICK, OP_DELETE } op_kind_t;
 /* A change to dead letters on its way through the writer. */
 typedef struct admin_job {
     wr_op_t op;
-    h2o_multithread_message_t msg;
-    h2o_req_t *req;          /* NULL once the request is gone */
-    struct admin_job **slot; /* in the request's pool; cleared when the job answers */
+    http_deferred_t defer;
     op_kind_t kind;
     bool bulk;
     uint64_t id; /* one dead letter */
@@ -55,8 +53,6 @@ typedef struct admin_job {
 static struct {
     http_deps_t deps;
     ret_t *retention;
-    h2o_multithread_receiver_t done;
-    size_t pending;
 } adm;
 
 /* ---- small helpers ---- */
@@ -493,12 +489,11 @@ static void on_job_committed(wr_op_t *op, int rc)
         else
             retention_rescan(adm.retention); /* their events may be prunable now */
     }
-    h2o_multithread_send_message(&adm.done, &job->msg);
+    http_defer_return(&job->defer);
 }
 
-static void respond(admin_job_t *job)
+static void respond(admin_job_t *job, h2o_req_t *req)
 {
-    h2o_req_t *req = job->req;
     const char *verb = job->kind == OP_KICK ? "requeued" : "deleted";
     char detail[200];
     if (job->rc != 0 || (job->more && http_stopping())) {
@@ -524,37 +519,23 @@ static void respond(admin_job_t *job)
     http_send_json(req, job->kind == OP_KICK ? 202 : 200, body, (size_t)len);
 }
 
-static void on_done_messages(h2o_multithread_receiver_t *rcv, h2o_linklist_t *messages)
+/* Back on the loop thread after a chunk's commit. */
+static void on_job_returned(http_deferred_t *d)
 {
-    (void)rcv;
-    while (!h2o_linklist_is_empty(messages)) {
-        h2o_multithread_message_t *msg =
-            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
-        h2o_linklist_unlink(&msg->link);
-        admin_job_t *job = H2O_STRUCT_FROM_MEMBER(admin_job_t, msg, msg);
-        if (job->rc == 0) {
-            job->total += job->done;
-            job->cursor = job->next;
-        }
-        /* The next chunk goes in as a fresh operation, behind whatever ingest queued meanwhile. */
-        if (job->rc == 0 && job->bulk && job->more && !http_stopping()) {
-            job->now_ms = rt_now_ms();
-            wr_submit(adm.deps.w, &job->op);
-            continue;
-        }
-        adm.pending--;
-        if (job->req) {
-            *job->slot = NULL;
-            respond(job);
-        }
-        free(job);
+    admin_job_t *job = H2O_STRUCT_FROM_MEMBER(admin_job_t, defer, d);
+    if (job->rc == 0) {
+        job->total += job->done;
+        job->cursor = job->next;
     }
-}
-
-static void on_req_disposed(void *p)
-{
-    admin_job_t **slot = p;
-    if (*slot) (*slot)->req = NULL;
+    /* The next chunk goes in as a fresh operation, behind whatever ingest queued meanwhile. */
+    if (job->rc == 0 && job->bulk && job->more && !http_stopping()) {
+        job->now_ms = rt_now_ms();
+        wr_submit(adm.deps.w, &job->op);
+        return;
+    }
+    h2o_req_t *req = http_defer_end(d);
+    if (req) respond(job, req);
+    free(job);
 }
 
 /* Submits a change; a bulk one (p not NULL) selects with p's filters. */
@@ -584,12 +565,9 @@ static void submit(h2o_req_t *req, op_kind_t kind, uint64_t id, const params_t *
         /* Letters buried from now on are not part of this request (see the top). */
         if (!job->f.until_ms || job->f.until_ms > job->now_ms) job->f.until_ms = job->now_ms;
     }
-    job->req = req;
-    job->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*job->slot), on_req_disposed);
-    *job->slot = job;
+    http_defer(&job->defer, req, on_job_returned);
     job->op.apply = apply_job;
     job->op.on_done = on_job_committed;
-    adm.pending++;
     wr_submit(adm.deps.w, &job->op);
 }
 
@@ -764,18 +742,7 @@ void admin_set_retention(ret_t *r)
     adm.retention = r;
 }
 
-void admin_init(h2o_context_t *ctx, const http_deps_t *deps)
+void admin_init(const http_deps_t *deps)
 {
     adm.deps = *deps;
-    h2o_multithread_register_receiver(ctx->queue, &adm.done, on_done_messages);
-}
-
-void admin_fini(void)
-{
-    h2o_multithread_unregister_receiver(adm.done.queue, &adm.done);
-}
-
-size_t admin_pending(void)
-{
-    return adm.pending;
 }

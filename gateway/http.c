@@ -23,6 +23,8 @@ static struct {
     h2o_socket_t *listener;
     h2o_multithread_receiver_t control;
     h2o_multithread_message_t stop_msg;
+    h2o_multithread_receiver_t deferred; /* http_defer_return's messages */
+    size_t deferred_pending;
     atomic_bool stop_sent;
     bool stopping;
     http_deps_t deps;
@@ -84,6 +86,45 @@ bool http_peer_is_loopback(h2o_req_t *req)
         return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && sin6->sin6_addr.s6_addr[12] == 127;
     }
     return false;
+}
+
+static void on_req_disposed(void *p)
+{
+    http_deferred_t **slot = p;
+    if (*slot) (*slot)->req = NULL;
+}
+
+void http_defer(http_deferred_t *d, h2o_req_t *req, void (*on_return)(http_deferred_t *d))
+{
+    d->req = req;
+    d->on_return = on_return;
+    d->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*d->slot), on_req_disposed);
+    *d->slot = d;
+    srv.deferred_pending++;
+}
+
+void http_defer_return(http_deferred_t *d)
+{
+    h2o_multithread_send_message(&srv.deferred, &d->msg);
+}
+
+h2o_req_t *http_defer_end(http_deferred_t *d)
+{
+    srv.deferred_pending--;
+    if (d->req) *d->slot = NULL; /* the pool may be disposed after the owner freed d */
+    return d->req;
+}
+
+static void on_deferred(h2o_multithread_receiver_t *rcv, h2o_linklist_t *messages)
+{
+    (void)rcv;
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        http_deferred_t *d = H2O_STRUCT_FROM_MEMBER(http_deferred_t, msg, msg);
+        d->on_return(d);
+    }
 }
 
 static int on_healthz(h2o_handler_t *self, h2o_req_t *req)
@@ -193,14 +234,15 @@ int http_serve(const cfg_t *cfg, const http_deps_t *deps, char *err, size_t errl
     srv.accept_ctx.ctx = &srv.ctx;
     srv.accept_ctx.hosts = srv.conf.hosts;
     h2o_multithread_register_receiver(srv.ctx.queue, &srv.control, on_control);
-    ingest_init(&srv.ctx, &srv.deps);
-    admin_init(&srv.ctx, &srv.deps);
+    h2o_multithread_register_receiver(srv.ctx.queue, &srv.deferred, on_deferred);
+    ingest_init(&srv.deps);
+    admin_init(&srv.deps);
 
     srv.listener = h2o_evloop_socket_create(srv.ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     h2o_socket_read_start(srv.listener, on_accept);
     fprintf(stderr, "hookgate: listening on %s\n", cfg->listen);
 
-    while (!srv.stopping || ingest_pending() > 0 || admin_pending() > 0)
+    while (!srv.stopping || srv.deferred_pending > 0)
         h2o_evloop_run(srv.ctx.loop, srv.stopping ? 10 : INT32_MAX);
     /* Give the last responses a moment to reach their sockets. */
     uint64_t until = h2o_now(srv.ctx.loop) + 200;
@@ -208,7 +250,6 @@ int http_serve(const cfg_t *cfg, const http_deps_t *deps, char *err, size_t errl
         h2o_evloop_run(srv.ctx.loop, 10);
 
     h2o_multithread_unregister_receiver(srv.ctx.queue, &srv.control);
-    ingest_fini();
-    admin_fini();
+    h2o_multithread_unregister_receiver(srv.ctx.queue, &srv.deferred);
     return 0;
 }

@@ -27,6 +27,25 @@ void http_request_stop(void);
 /* True once a stop was requested (loop thread). */
 bool http_stopping(void);
 
+/* A request answered later, after work on another thread (the writer). Embedded in the
+ * handler's job, which may outlive the request: a client that disconnects meanwhile
+ * changes nothing, and its request is never touched once h2o has disposed of it. */
+typedef struct http_deferred {
+    h2o_req_t *req;               /* NULL once the client went away */
+    struct http_deferred **slot;  /* in req's pool: clears req when the pool is disposed */
+    h2o_multithread_message_t msg;
+    void (*on_return)(struct http_deferred *d); /* loop thread, after each http_defer_return */
+} http_deferred_t;
+
+/* Ties d to req and counts it as pending: the serving loop does not return while any is.
+ * Loop thread. */
+void http_defer(http_deferred_t *d, h2o_req_t *req, void (*on_return)(http_deferred_t *d));
+/* Hands d back to the loop thread, where d->on_return runs. Any thread. */
+void http_defer_return(http_deferred_t *d);
+/* Ends d (it is no longer pending) and returns its request to answer, or NULL when the
+ * client went away. Loop thread. */
+h2o_req_t *http_defer_end(http_deferred_t *d);
+
 /* Sends a JSON response; body is copied. Loop thread. */
 void http_send_json(h2o_req_t *req, int status, const char *body, size_t len);
 /* Sends {"error": code, "detail": detail}. Loop thread. */

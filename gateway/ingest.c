@@ -35,9 +35,7 @@ typedef struct {
 
 typedef struct ingest_job {
     wr_op_t op;
-    h2o_multithread_message_t msg;
-    h2o_req_t *req;           /* NULL once the request is gone */
-    struct ingest_job **slot; /* in the request's pool; cleared when the job answers */
+    http_deferred_t defer;
     int rc;
     bool is_batch;
     size_t n;
@@ -45,15 +43,8 @@ typedef struct ingest_job {
 } ingest_job_t;
 
 static struct {
-    h2o_multithread_receiver_t done;
     http_deps_t deps;
-    size_t pending;
 } ing;
-
-size_t ingest_pending(void)
-{
-    return ing.pending;
-}
 
 static void job_free(ingest_job_t *job)
 {
@@ -67,6 +58,7 @@ static void job_free(ingest_job_t *job)
 static int apply_job(wr_op_t *op, store_wtxn_t *tx)
 {
     ingest_job_t *job = H2O_STRUCT_FROM_MEMBER(ingest_job_t, op, op);
+    int64_t received_ms = rt_now_ms();
     for (size_t i = 0; i < job->n; i++) {
         ingest_item_t *it = &job->items[i];
         store_event_in_t in = {
@@ -76,7 +68,7 @@ static int apply_job(wr_op_t *op, store_wtxn_t *tx)
             .type_len = it->type_len,
             .body = it->body,
             .body_len = it->body_len,
-            .received_ms = rt_now_ms(),
+            .received_ms = received_ms,
             .subscribers = it->subscribers,
             .nsubscribers = it->nsubscribers,
         };
@@ -91,13 +83,7 @@ static void on_job_committed(wr_op_t *op, int rc)
     ingest_job_t *job = H2O_STRUCT_FROM_MEMBER(ingest_job_t, op, op);
     job->rc = rc;
     if (rc == 0) dlv_notify(ing.deps.d);
-    h2o_multithread_send_message(&ing.done, &job->msg);
-}
-
-static void on_req_disposed(void *p)
-{
-    ingest_job_t **slot = p;
-    if (*slot) (*slot)->req = NULL;
+    http_defer_return(&job->defer);
 }
 
 /* Appends {"id":..,"deliveries":n[,"duplicate":true]} for item to buf. */
@@ -107,9 +93,8 @@ static size_t format_result(char *buf, const ingest_item_t *it)
                            it->deliveries, it->duplicate ? ",\"duplicate\":true" : "");
 }
 
-static void respond(ingest_job_t *job)
+static void respond(ingest_job_t *job, h2o_req_t *req)
 {
-    h2o_req_t *req = job->req;
     if (job->rc == -ENOSPC) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                        H2O_STRLIT("30"));
@@ -149,42 +134,28 @@ static void record_metrics(const ingest_job_t *job)
             dups += job->items[i].duplicate;
         metrics_events_received(job->n, dups);
     }
-    if (job->req) {
+    if (job->defer.req) {
         struct timeval now;
-        const struct timeval *t0 = &job->req->timestamps.request_begin_at;
+        const struct timeval *t0 = &job->defer.req->timestamps.request_begin_at;
         gettimeofday(&now, NULL);
         metrics_observe_ingest((double)(now.tv_sec - t0->tv_sec) +
                                (double)(now.tv_usec - t0->tv_usec) / 1e6);
     }
 }
 
-static void on_done_messages(h2o_multithread_receiver_t *rcv, h2o_linklist_t *messages)
+/* Back on the loop thread after the commit. */
+static void on_job_returned(http_deferred_t *d)
 {
-    (void)rcv;
-    while (!h2o_linklist_is_empty(messages)) {
-        h2o_multithread_message_t *msg =
-            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
-        h2o_linklist_unlink(&msg->link);
-        ingest_job_t *job = H2O_STRUCT_FROM_MEMBER(ingest_job_t, msg, msg);
-        ing.pending--;
-        record_metrics(job);
-        if (job->req) {
-            *job->slot = NULL;
-            respond(job);
-        }
-        job_free(job);
-    }
+    ingest_job_t *job = H2O_STRUCT_FROM_MEMBER(ingest_job_t, defer, d);
+    record_metrics(job);
+    h2o_req_t *req = http_defer_end(d);
+    if (req) respond(job, req);
+    job_free(job);
 }
 
-void ingest_init(h2o_context_t *ctx, const http_deps_t *deps)
+void ingest_init(const http_deps_t *deps)
 {
     ing.deps = *deps;
-    h2o_multithread_register_receiver(ctx->queue, &ing.done, on_done_messages);
-}
-
-void ingest_fini(void)
-{
-    h2o_multithread_unregister_receiver(ing.done.queue, &ing.done);
 }
 
 /* application/json, with or without parameters, in any case. */
@@ -304,12 +275,9 @@ int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
         prepare_item(&job->items[i], &doc, &envs[i], cfg, now_ms, now_text);
     json_free(&doc);
 
-    job->req = req;
-    job->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*job->slot), on_req_disposed);
-    *job->slot = job;
+    http_defer(&job->defer, req, on_job_returned);
     job->op.apply = apply_job;
     job->op.on_done = on_job_committed;
-    ing.pending++;
     wr_submit(ing.deps.w, &job->op);
     return 0;
 }
