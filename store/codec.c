@@ -96,7 +96,8 @@ int64_t codec_time_from_key(uint64_t k)
 
 /* ---- output buffer ---- */
 
-void codec_buf_reset(codec_buf_t *b)
+/* len = 0, keeps the memory */
+static void buf_reset(codec_buf_t *b)
 {
     b->len = 0;
 }
@@ -282,7 +283,7 @@ int codec_dead_key_parse(const void *key, size_t n, int64_t *dead_ms, uint64_t *
 
 void codec_encode_received(codec_buf_t *b, int64_t received_ms, const char *id, size_t id_len)
 {
-    codec_buf_reset(b);
+    buf_reset(b);
     put_u64(b, (uint64_t)received_ms);
     put_bytes(b, id, id_len);
 }
@@ -304,7 +305,7 @@ int codec_encode_event(codec_buf_t *b, int64_t received_ms, const char *type, si
                        const uint64_t *ids, size_t n, const char *body, size_t body_len)
 {
     if (type_len > UINT32_MAX || n > UINT32_MAX || body_len > UINT32_MAX) return -EINVAL;
-    codec_buf_reset(b);
+    buf_reset(b);
     put_u8(b, STORE_FORMAT_VERSION);
     put_u64(b, (uint64_t)received_ms);
     put_str(b, type, type_len);
@@ -363,7 +364,7 @@ int codec_encode_delivery(codec_buf_t *b, const store_delivery_t *d)
     for (size_t i = 0; i < d->nhistory; i++)
         if (cstr_len(d->history[i].error) > UINT32_MAX) return -EINVAL;
 
-    codec_buf_reset(b);
+    buf_reset(b);
     put_u8(b, STORE_FORMAT_VERSION);
     put_u8(b, (uint8_t)d->state);
     put_u32(b, d->attempts);
@@ -450,7 +451,7 @@ int codec_encode_counters(codec_buf_t *b, const store_counters_t *c)
 {
     size_t el = cstr_len(c->last_error);
     if (el > UINT32_MAX) return -EINVAL;
-    codec_buf_reset(b);
+    buf_reset(b);
     put_u8(b, STORE_FORMAT_VERSION);
     put_u64(b, c->pending);
     put_u64(b, c->delivered);

@@ -21,7 +21,6 @@ typedef struct {
     size_t len, cap;
 } codec_buf_t;
 
-void codec_buf_reset(codec_buf_t *b); /* len = 0, keeps the memory */
 void codec_buf_free(codec_buf_t *b);
 
 /* A string inside a record being viewed: not NUL-terminated, valid while the record is. */
