@@ -422,7 +422,7 @@ static void list_subscribers(h2o_req_t *req)
 {
     params_t p;
     if (!parse_params(req, 0, &p)) return;
-    const cfg_t *cfg = rt_config();
+    const cfg_t *cfg = rt_config_hold();
     jbuf_t b = {0};
     jbuf_puts(&b, "{\"subscribers\":[");
     for (size_t i = 0; i < cfg->nsubscribers; i++) {
@@ -430,6 +430,7 @@ static void list_subscribers(h2o_req_t *req)
         store_counters_t c;
         if (store_get_counters(adm.deps.st, s->name, &c) != 0) {
             jbuf_free(&b);
+            rt_config_release(cfg);
             store_failed(req);
             return;
         }
@@ -456,6 +457,7 @@ static void list_subscribers(h2o_req_t *req)
         store_counters_clear(&c);
     }
     jbuf_puts(&b, "]}");
+    rt_config_release(cfg);
     http_send_json(req, 200, b.p, b.len);
     jbuf_free(&b);
 }
@@ -576,14 +578,16 @@ static void submit(h2o_req_t *req, op_kind_t kind, uint64_t id, const params_t *
 /* admin_token set: Bearer required; unset: loopback clients only. */
 static bool authorized(h2o_req_t *req)
 {
-    const cfg_t *cfg = rt_config();
-    if (cfg->admin_token) {
-        if (http_bearer_ok(req, cfg->admin_token)) return true;
+    const cfg_t *cfg = rt_config_hold();
+    bool has_token = cfg->admin_token != NULL;
+    bool ok = has_token ? http_bearer_ok(req, cfg->admin_token) : http_peer_is_loopback(req);
+    rt_config_release(cfg);
+    if (ok) return true;
+    if (has_token) {
         http_send_error(req, 401, "unauthorized",
                         "a valid Authorization: Bearer token is required");
         return false;
     }
-    if (http_peer_is_loopback(req)) return true;
     http_send_error(req, 403, "forbidden",
                     "without admin_token the admin API serves loopback clients only");
     return false;
@@ -698,7 +702,7 @@ int admin_on_metrics(h2o_handler_t *self, h2o_req_t *req)
         not_allowed(req, "GET");
         return 0;
     }
-    const cfg_t *cfg = rt_config();
+    const cfg_t *cfg = rt_config_hold();
     gauges_t g = {0};
     for (size_t i = 0; i < cfg->nsubscribers; i++)
         gauge_add(&g, cfg->subscribers[i].name, false);
@@ -721,6 +725,7 @@ int admin_on_metrics(h2o_handler_t *self, h2o_req_t *req)
     for (size_t i = nconfigured; i < g.n; i++)
         free((char *)g.subs[i].name);
     free(g.subs);
+    rt_config_release(cfg); /* the configured names in g were borrowed from it */
 
     static h2o_generator_t generator = {NULL, NULL};
     h2o_iovec_t body = h2o_strdup(&req->pool, b.p, b.len);

@@ -190,7 +190,8 @@ static void idset_del(idset_t *s, uint64_t id)
  * (refcounted, worker thread only) so a reload never pulls it from under them. */
 typedef struct {
     unsigned refs;
-    const cfg_subscriber_t *cs; /* valid for the whole run (runtime.h) */
+    const cfg_t *cfg;           /* held while the profile lives */
+    const cfg_subscriber_t *cs; /* in cfg */
     struct curl_slist *custom;  /* the subscriber's headers; NULL when none */
     sign_key_t *keys;
     size_t nkeys;
@@ -278,7 +279,8 @@ struct dlv {
     /* Worker thread only from here on. */
     int64_t timer_due; /* curl's timer as a rt_mono_ms() time; -1 when none */
     int64_t mono;      /* rt_mono_ms() at the last wake-up: curl sets its timer often */
-    const cfg_t *cfg;
+    const cfg_t *cfg; /* held; profiles hold the configs they point into */
+    uint64_t cfg_gen; /* rt_config_generation() when cfg was taken */
     sub_t **map; /* map[i] is the state of cfg->subscribers[i] */
     size_t rr;   /* round-robin start, so no subscriber always gets the global cap first */
     idset_t inflight;
@@ -304,13 +306,15 @@ static void profile_unref(profile_t *p)
     if (!p || --p->refs > 0) return;
     curl_slist_free_all(p->custom);
     free(p->keys);
+    rt_config_release(p->cfg);
     free(p);
 }
 
-static profile_t *profile_new(const cfg_subscriber_t *cs)
+static profile_t *profile_new(const cfg_t *cfg, const cfg_subscriber_t *cs)
 {
     profile_t *p = xcalloc(1, sizeof(*p));
     p->refs = 1;
+    p->cfg = rt_config_hold_again(cfg);
     p->cs = cs;
     /* config.c has checked names and values (no control characters, none reserved). */
     for (size_t i = 0; i < cs->nheaders; i++) {
@@ -768,9 +772,13 @@ static store_claim_t *scratch(struct dlv *d, size_t n)
  * its subscribers, none for the ones it dropped. Returns true when the config changed. */
 static bool sync_config(struct dlv *d)
 {
-    const cfg_t *cfg = rt_config();
-    if (!cfg || cfg == d->cfg) return false;
+    uint64_t gen = rt_config_generation();
+    if (d->cfg && gen == d->cfg_gen) return false;
+    const cfg_t *cfg = rt_config_hold();
+    if (!cfg) return false;
+    rt_config_release(d->cfg);
     d->cfg = cfg;
+    d->cfg_gen = gen;
     for (size_t i = 0; i < d->nsubs; i++) {
         profile_unref(d->subs[i]->prof);
         d->subs[i]->prof = NULL;
@@ -778,7 +786,7 @@ static bool sync_config(struct dlv *d)
     d->map = xrealloc(d->map, cfg->nsubscribers * sizeof(*d->map));
     for (size_t i = 0; i < cfg->nsubscribers; i++) {
         sub_t *s = sub_get(d, cfg->subscribers[i].name);
-        s->prof = profile_new(&cfg->subscribers[i]);
+        s->prof = profile_new(cfg, &cfg->subscribers[i]);
         s->next_due_ms = INT64_MIN;
         d->map[i] = s;
     }
@@ -1129,5 +1137,6 @@ void dlv_stop(dlv_t *d, uint32_t grace_ms)
     free(d->subs);
     free(d->map);
     free(d->scratch);
+    rt_config_release(d->cfg);
     close_all(d);
 }

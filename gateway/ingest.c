@@ -27,7 +27,7 @@ typedef struct {
     size_t type_len;
     char *body; /* completed envelope, owned */
     size_t body_len;
-    const char **subscribers; /* names from the config in force; it outlives the job */
+    const char **subscribers; /* names borrowed from the job's config */
     size_t nsubscribers;
     bool duplicate;
     uint32_t deliveries;
@@ -36,6 +36,7 @@ typedef struct {
 typedef struct ingest_job {
     wr_op_t op;
     http_deferred_t defer;
+    const cfg_t *cfg; /* held for the job's life: the items borrow its subscriber names */
     int rc;
     bool is_batch;
     size_t n;
@@ -52,6 +53,7 @@ static void job_free(ingest_job_t *job)
         free(job->items[i].body);
         free(job->items[i].subscribers);
     }
+    rt_config_release(job->cfg);
     free(job);
 }
 
@@ -204,19 +206,10 @@ static void prepare_item(ingest_item_t *it, const json_doc_t *doc, const envelop
     }
 }
 
-int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
+/* Everything that decides on the request before it is parsed. Returns 0 when it was
+ * answered, 1 when it goes on. */
+static int ingest_check(h2o_req_t *req, const cfg_t *cfg)
 {
-    (void)self;
-    if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/events"))) {
-        http_send_error(req, 404, "not_found", "no such endpoint");
-        return 0;
-    }
-    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("POST"));
-        http_send_error(req, 405, "method_not_allowed", "use POST /events");
-        return 0;
-    }
-    const cfg_t *cfg = rt_config();
     if (cfg->ingest_token && !http_bearer_ok(req, cfg->ingest_token)) {
         http_send_error(req, 401, "unauthorized", "a valid Authorization: Bearer token is required");
         return 0;
@@ -238,7 +231,26 @@ int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
         http_send_error(req, 413, "payload_too_large", detail);
         return 0;
     }
+    return 1;
+}
 
+int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/events"))) {
+        http_send_error(req, 404, "not_found", "no such endpoint");
+        return 0;
+    }
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("POST"));
+        http_send_error(req, 405, "method_not_allowed", "use POST /events");
+        return 0;
+    }
+    const cfg_t *cfg = rt_config_hold();
+    if (!ingest_check(req, cfg)) {
+        rt_config_release(cfg);
+        return 0;
+    }
     const char *text = req->entity.base ? req->entity.base : "";
     size_t len = req->entity.len;
     /* A batch's array adds one level above the envelopes' own 64. */
@@ -253,6 +265,7 @@ int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
         char detail[300];
         snprintf(detail, sizeof(detail), "invalid JSON: %s", err);
         http_send_error(req, 400, "invalid_json", detail);
+        rt_config_release(cfg);
         return 0;
     }
     static envelope_t envs[ENVELOPE_MAX_BATCH]; /* loop thread only */
@@ -261,12 +274,14 @@ int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
     if (envelope_validate(&doc, envs, &n, &is_batch, err, sizeof(err)) != 0) {
         json_free(&doc);
         http_send_error(req, 400, "invalid_envelope", err);
+        rt_config_release(cfg);
         return 0;
     }
 
     ingest_job_t *job = calloc(1, sizeof(*job) + n * sizeof(ingest_item_t));
     if (!job) abort();
     job->n = n;
+    job->cfg = cfg;
     job->is_batch = is_batch;
     int64_t now_ms = rt_now_ms();
     char now_text[32];

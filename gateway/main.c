@@ -54,11 +54,12 @@ static void reload(void)
         free(errors);
         return;
     }
-    const cfg_t *old = rt_config();
+    const cfg_t *old = rt_config_hold();
     if (strcmp(old->listen, cfg->listen) != 0 || strcmp(old->data_dir, cfg->data_dir) != 0 ||
         old->map_size_mb != cfg->map_size_mb)
         fprintf(stderr, "hookgate: reload: listen, data_dir and map_size_mb changes take "
                         "effect at the next restart\n");
+    rt_config_release(old);
     rt_config_install(cfg);
     dlv_notify(worker);
     fprintf(stderr, "hookgate: config reloaded (%zu subscribers)\n", cfg->nsubscribers);
@@ -153,7 +154,10 @@ int main(int argc, char **argv)
     pthread_join(sig_thread, NULL);
 
     retention_stop(retention);
-    dlv_stop(worker, rt_config()->shutdown_grace_ms);
+    const cfg_t *last = rt_config_hold();
+    uint32_t grace_ms = last->shutdown_grace_ms;
+    rt_config_release(last);
+    dlv_stop(worker, grace_ms);
     wr_stop(w);
     store_close(st);
     rt_config_free_all();

@@ -94,7 +94,9 @@ static bool stopping(struct ret *r)
 static int pass(struct ret *r, uint64_t *cursor)
 {
     int64_t now = rt_now_ms();
-    int64_t cutoff = now - (int64_t)rt_config()->retention_hours * 3600000;
+    const cfg_t *cfg = rt_config_hold();
+    int64_t cutoff = now - (int64_t)cfg->retention_hours * 3600000;
+    rt_config_release(cfg);
     if (cutoff > now - SETTLE_MS) cutoff = now - SETTLE_MS;
     bool more = true;
     while (more && !stopping(r)) {

@@ -7,13 +7,20 @@
 
 #include "config/config.h"
 
-/* The config in force. The pointer stays valid until rt_config_free_all (old configs
- * are retired, not freed, when a new one is installed), so a thread may keep using the
- * one it loaded for the duration of a request or a delivery. Any thread. */
-const cfg_t *rt_config(void);
-/* Installs cfg (ownership passes to the runtime). Any thread. */
+/* Takes a reference to the config in force; NULL before the first install. The config
+ * stays valid until the matching rt_config_release, even across reloads: a replaced
+ * config is freed when its last reference is released. Any thread. */
+const cfg_t *rt_config_hold(void);
+/* Takes one more reference to cfg, which the caller holds already; returns cfg. */
+const cfg_t *rt_config_hold_again(const cfg_t *cfg);
+/* Drops a reference taken by rt_config_hold (NULL is ignored). Any thread. */
+void rt_config_release(const cfg_t *cfg);
+/* Counts reloads: changes each time rt_config_install replaces the config. Any thread. */
+uint64_t rt_config_generation(void);
+/* Installs cfg as the config in force (ownership passes to the runtime). Any thread. */
 void rt_config_install(cfg_t *cfg);
-/* Frees every config ever installed; at exit, after all threads stopped. */
+/* Frees the config in force; at exit, after every other thread stopped and released
+ * its references. */
 void rt_config_free_all(void);
 
 /* Wall-clock unix time in ms (CLOCK_REALTIME) and a monotonic ms clock. */
