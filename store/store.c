@@ -2,11 +2,15 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "store/codec.h"
 
@@ -14,6 +18,7 @@
 #define ERROR_MAX 1024 /* bytes kept of an error string, so that records stay bounded */
 
 struct store {
+    int lock_fd; /* dir/lock, flock'ed exclusively while the store is open */
     MDB_env *env;
     MDB_dbi meta, events, received, deliveries, due, dead, counters;
     size_t max_key;
@@ -34,6 +39,7 @@ struct store_wtxn {
 static const char META_FORMAT[] = "format";
 static const char META_NEXT_DELIVERY[] = "next_delivery_id";
 static const char META_NEXT_SEQ[] = "next_event_seq";
+static const char META_HEARTBEAT[] = "heartbeat";
 
 /* A copy of an error string cut to ERROR_MAX bytes, on a UTF-8 character boundary. */
 static char *error_dup(const char *s)
@@ -55,6 +61,7 @@ static void replace_str(char **dst, char *src)
 
 static int map_err(int rc)
 {
+    if (rc == MDB_PANIC) return -ENOTRECOVERABLE;
     if (rc == MDB_MAP_FULL || rc == ENOSPC) return -ENOSPC;
     if (rc == MDB_NOTFOUND) return -ENOENT;
     return -EIO;
@@ -175,6 +182,56 @@ static int open_dbis(store_t *st, MDB_txn *txn, char *err, size_t errlen)
     return 0;
 }
 
+/* The pid the holder wrote into the lock file fd (0 when unreadable). */
+static long lock_holder(int fd)
+{
+    char b[32];
+    ssize_t n = pread(fd, b, sizeof(b) - 1, 0);
+    if (n <= 0) return 0;
+    b[n] = '\0';
+    return strtol(b, NULL, 10);
+}
+
+/* LMDB itself lets several processes share an environment, but each gateway keeps the
+ * next delivery id in memory, so two of them on one data_dir would hand out the same
+ * ids. An flock on dir/lock (released by the kernel however the holder dies) keeps out
+ * a second store_open, in this process too: flock locks belong to the open file. */
+static int lock_dir(store_t *st, const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "store: cannot open %s: %s", path, strerror(e));
+        return -e;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        long pid = 0;
+        /* The holder writes its pid right after locking: wait up to 100 ms for it. */
+        for (int i = 0; e == EWOULDBLOCK && i < 20 && (pid = lock_holder(fd)) == 0; i++)
+            nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+        close(fd);
+        if (e != EWOULDBLOCK) {
+            snprintf(err, errlen, "store: cannot lock %s: %s", path, strerror(e));
+            return -e;
+        }
+        snprintf(err, errlen, "data_dir %s is in use (pid %ld)", dir, pid);
+        return -EBUSY;
+    }
+    char b[32];
+    int n = snprintf(b, sizeof(b), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, b, (size_t)n, 0) != n) {
+        int e = errno;
+        snprintf(err, errlen, "store: cannot write %s: %s", path, strerror(e));
+        close(fd);
+        return -e;
+    }
+    st->lock_fd = fd;
+    return 0;
+}
+
 int store_open(const char *dir, uint64_t map_size_mb, store_t **out, char *err, size_t errlen)
 {
     store_t *st = codec_xmalloc(sizeof(*st));
@@ -183,6 +240,10 @@ int store_open(const char *dir, uint64_t map_size_mb, store_t **out, char *err, 
     int rc = make_dirs(dir);
     if (rc) {
         snprintf(err, errlen, "store: cannot create %s: %s", dir, strerror(-rc));
+        free(st);
+        return rc;
+    }
+    if ((rc = lock_dir(st, dir, err, errlen))) {
         free(st);
         return rc;
     }
@@ -207,6 +268,7 @@ int store_open(const char *dir, uint64_t map_size_mb, store_t **out, char *err, 
     if ((rc = check_format(st, txn, err, errlen)) || (rc = open_dbis(st, txn, err, errlen))) {
         mdb_txn_abort(txn);
         mdb_env_close(st->env);
+        close(st->lock_fd);
         free(st);
         return rc;
     }
@@ -220,6 +282,7 @@ int store_open(const char *dir, uint64_t map_size_mb, store_t **out, char *err, 
 
 fail:
     if (st->env) mdb_env_close(st->env);
+    close(st->lock_fd);
     free(st);
     return map_err(rc);
 }
@@ -229,6 +292,7 @@ void store_close(store_t *st)
     if (!st) return;
     mdb_env_sync(st->env, 1); /* makes relaxed commits durable too */
     mdb_env_close(st->env);
+    close(st->lock_fd); /* last: the next opener must find the environment closed */
     free(st);
 }
 
@@ -293,6 +357,18 @@ static int tx_get(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, MDB_v
     return rc ? tx_fail(tx, rc) : 0;
 }
 
+/* The error of a failed mdb_txn_commit. A failed meta-page write puts LMDB into its
+ * fatal state but returns the plain errno (e.g. EIO); only later transactions get
+ * MDB_PANIC. Beginning a read transaction tells the two apart, so the commit that broke
+ * the environment already reports -ENOTRECOVERABLE. */
+static int commit_err(store_t *st, int rc)
+{
+    MDB_txn *probe;
+    int prc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &probe);
+    if (prc == 0) mdb_txn_abort(probe);
+    return map_err(prc == MDB_PANIC ? prc : rc);
+}
+
 static int commit(store_wtxn_t *tx)
 {
     store_t *st = tx->st;
@@ -317,7 +393,7 @@ static int commit(store_wtxn_t *tx)
         st->next_event_seq = tx->next_event_seq;
     }
     wtxn_free(tx);
-    return rc ? map_err(rc) : 0;
+    return rc ? commit_err(st, rc) : 0;
 }
 
 int store_wtxn_commit(store_wtxn_t *tx)
@@ -336,6 +412,18 @@ int store_wtxn_commit_relaxed(store_wtxn_t *tx)
     return rc;
 }
 
+int store_touch(store_wtxn_t *tx)
+{
+    store_t *st = tx->st;
+    uint64_t n;
+    if (tx->err) return tx->err;
+    int rc = get_u64_meta(tx->txn, st->meta, META_HEARTBEAT, &n);
+    if (rc) return tx_fail(tx, rc);
+    uint8_t b[8];
+    codec_put_le64(b, n + 1);
+    return tx_put(tx, st->meta, META_HEARTBEAT, strlen(META_HEARTBEAT), b, 8);
+}
+
 /* ---- record helpers inside a write transaction ---- */
 
 static void id_key(uint8_t k[8], uint64_t id)
@@ -343,21 +431,65 @@ static void id_key(uint8_t k[8], uint64_t id)
     codec_put_be64(k, id);
 }
 
-/* Loads delivery id; -ENOENT when it is missing or not in state want. */
-static int load_delivery(store_wtxn_t *tx, uint64_t id, store_state_t want, store_delivery_t *d)
+/* Reads delivery id; -ENOENT when it is missing, -EBADMSG when its record cannot be
+ * decoded. */
+static int read_delivery(store_wtxn_t *tx, uint64_t id, store_delivery_t *d)
 {
     uint8_t k[8];
     MDB_val v;
     id_key(k, id);
     int rc = tx_get(tx, tx->st->deliveries, k, 8, &v);
     if (rc) return rc;
-    if (codec_decode_delivery(v.mv_data, v.mv_size, d)) return -EIO;
+    if (codec_decode_delivery(v.mv_data, v.mv_size, d)) return -EBADMSG;
     d->id = id;
+    return 0;
+}
+
+/* Loads delivery id; -ENOENT when it is missing or not in state want, -EIO when its
+ * record cannot be decoded. */
+static int load_delivery(store_wtxn_t *tx, uint64_t id, store_state_t want, store_delivery_t *d)
+{
+    int rc = read_delivery(tx, id, d);
+    if (rc) return rc == -EBADMSG ? -EIO : rc;
     if (d->state != want) {
         store_delivery_clear(d);
         return -ENOENT;
     }
     return 0;
+}
+
+/* Stands in for delivery id whose record is missing or cannot be decoded but which the
+ * due index still names (store_claim_due hands it out as corrupt): a PENDING record with
+ * the subscriber and due time of its due key and nothing else known (the minimal record
+ * of FORMAT.md), so that store_bury can dead-letter it with exact counters. There is no
+ * index by id, so this walks the due index: O(pending deliveries) on the writer thread,
+ * paid once per corrupt record. -ENOENT when the due index does not name id. */
+static int corrupt_stand_in(store_wtxn_t *tx, uint64_t id, store_delivery_t *d)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    size_t nl = 0;
+    int64_t due = 0;
+    int rc = mdb_cursor_open(tx->txn, tx->st->due, &c);
+    if (rc) return tx_fail(tx, rc);
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        uint64_t kid;
+        if (codec_due_key_parse(k.mv_data, k.mv_size, &nl, &due, &kid) == 0 && kid == id) break;
+    }
+    if (rc == 0) {
+        memset(d, 0, sizeof(*d));
+        d->id = id;
+        d->state = STORE_PENDING;
+        d->next_attempt_ms = due;
+        d->subscriber = codec_memdup0(k.mv_data, nl);
+        d->event_id = codec_memdup0("", 0);
+        d->event_type = codec_memdup0("", 0);
+        d->last_error = codec_memdup0("", 0);
+    }
+    mdb_cursor_close(c);
+    if (rc == MDB_NOTFOUND) return -ENOENT;
+    return rc ? tx_fail(tx, rc) : 0;
 }
 
 static int save_delivery(store_wtxn_t *tx, const store_delivery_t *d)
@@ -583,8 +715,13 @@ int store_bury(store_wtxn_t *tx, uint64_t id, int64_t now_ms, const store_attemp
 {
     store_delivery_t d;
     if (tx->err) return tx->err;
-    int rc = load_delivery(tx, id, STORE_PENDING, &d);
+    int rc = read_delivery(tx, id, &d);
+    if (rc == -ENOENT || rc == -EBADMSG) rc = corrupt_stand_in(tx, id, &d);
     if (rc) return rc;
+    if (d.state != STORE_PENDING) {
+        store_delivery_clear(&d);
+        return -ENOENT;
+    }
     rc = due_del(tx, &d);
     if (a) record_attempt(&d, a);
     if (reason) replace_str(&d.last_error, error_dup(reason));
@@ -885,21 +1022,32 @@ void store_claim_clear(store_claim_t *c)
     memset(c, 0, sizeof(*c));
 }
 
-/* Fills out with PENDING delivery id and its event's body, read in txn. */
+/* Fills out with PENDING delivery id and its event's body, read in txn. A delivery the
+ * due index names but whose record or event is missing or undecodable is handed out as
+ * corrupt rather than failing the claim: the caller buries it, so it is neither retried
+ * forever nor holding back the deliveries due after it. -ESTALE when the record says it
+ * is not PENDING: the record wins over a stale index entry, which is passed over. */
 static int claim_fill(store_t *st, MDB_txn *txn, uint64_t id, store_claim_t *out)
 {
     uint8_t k[8];
     codec_delivery_view_t d;
     codec_event_view_t e;
+    memset(out, 0, sizeof(*out));
+    out->id = id;
+    out->corrupt = true;
     id_key(k, id);
     MDB_val key = val(k, 8), v, ev;
     int rc = mdb_get(txn, st->deliveries, &key, &v);
-    if (rc) return -EIO; /* the due index names a delivery that must exist */
-    if (codec_delivery_view(v.mv_data, v.mv_size, &d) || d.state != STORE_PENDING) return -EIO;
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc) return map_err(rc);
+    if (codec_delivery_view(v.mv_data, v.mv_size, &d)) return 0;
+    if (d.state != STORE_PENDING) return -ESTALE;
     key = val(d.event_id.p, d.event_id.len);
-    rc = mdb_get(txn, st->events, &key, &ev);
-    if (rc || codec_event_view(ev.mv_data, ev.mv_size, &e)) return -EIO;
-    out->id = id;
+    rc = d.event_id.len > 0 ? mdb_get(txn, st->events, &key, &ev) : MDB_NOTFOUND;
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc) return map_err(rc);
+    if (codec_event_view(ev.mv_data, ev.mv_size, &e)) return 0;
+    out->corrupt = false;
     out->attempts = d.attempts;
     out->first_attempt_ms = d.first_attempt_ms;
     out->event_id = codec_memdup0(d.event_id.p, d.event_id.len);
@@ -946,7 +1094,11 @@ int store_claim_due(store_t *st, const char *subscriber, int64_t now_ms, size_t 
             *next_due_ms = due;
             break;
         }
-        if ((rc = claim_fill(st, txn, id, &out[n]))) break;
+        if ((rc = claim_fill(st, txn, id, &out[n])) == -ESTALE) {
+            rc = 0;
+            continue;
+        }
+        if (rc) break;
         n++;
     }
     if (rc == 0 && mrc && mrc != MDB_NOTFOUND) rc = map_err(mrc);
@@ -1049,19 +1201,24 @@ int store_list_dead(store_t *st, const store_dead_filter_t *f, store_dead_cursor
         mdb_txn_abort(txn);
         return map_err(mrc);
     }
-    store_dead_cursor_t pos = *cursor;
     MDB_val k, v;
-    for (mrc = dead_seek(c, f, &pos, &k); mrc == 0 && n < limit;
+    size_t examined = 0;
+    for (mrc = dead_seek(c, f, cursor, &k); mrc == 0 && n < limit;
          mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        store_dead_cursor_t pos;
         bool in_range;
         if ((rc = dead_in_range(&k, f, &pos.dead_ms, &pos.id, &in_range)) || !in_range) break;
+        if (examined++ == STORE_DEAD_SCAN_MAX) {
+            *more = true; /* resume after *cursor, the last entry examined */
+            break;
+        }
+        *cursor = pos;
         if (!dead_matches(st, txn, pos.id, f, &v)) continue;
         if (codec_decode_delivery(v.mv_data, v.mv_size, &out[n])) {
             rc = -EIO;
             break;
         }
         out[n++].id = pos.id;
-        *cursor = pos;
     }
     if (rc == 0 && mrc && mrc != MDB_NOTFOUND) rc = map_err(mrc);
     if (rc == 0 && n == limit) rc = dead_more(c, f, cursor, more);

@@ -6,6 +6,9 @@
  * thread at any time, concurrently with the writer.
  * Errors: 0 or a negative errno; -ENOSPC when the map is full (the transaction is then
  * unusable and must be aborted), -ENOENT for unknown records, -EIO for other LMDB errors.
+ * -ENOTRECOVERABLE when LMDB is in its fatal state (MDB_PANIC, e.g. after a failed
+ * meta-page write): every later call of this process (begin, commit, reads) fails the
+ * same way, so the caller should stop instead of retrying; only a restart recovers.
  * Strings handed out are malloc'd and owned by the caller (free with the *_clear helpers). */
 #ifndef HOOKGATE_STORE_H
 #define HOOKGATE_STORE_H
@@ -76,8 +79,11 @@ void store_event_clear(store_event_t *e);
 void store_counters_clear(store_counters_t *c);
 
 /* Opens (creating if needed) the store in directory dir (created if missing) with a map
- * of map_size_mb. Refuses a store of another format version. On error returns a
- * negative errno and a reason in err. */
+ * of map_size_mb. Refuses a store of another format version. Only one store_t may have
+ * a directory open at a time (it holds an exclusive lock on dir/lock until
+ * store_close): a second opener, in this or another process, gets -EBUSY and
+ * "data_dir <dir> is in use (pid N)". On error returns a negative errno and a reason in
+ * err. Any thread, before the store is shared. */
 int store_open(const char *dir, uint64_t map_size_mb, store_t **out, char *err, size_t errlen);
 void store_close(store_t *st);
 
@@ -94,6 +100,10 @@ int store_wtxn_commit(store_wtxn_t *tx);
  * delivery is then made again, which at-least-once allows). */
 int store_wtxn_commit_relaxed(store_wtxn_t *tx);
 void store_wtxn_abort(store_wtxn_t *tx);
+/* Writes a tiny heartbeat record (meta "heartbeat"), so that a transaction carrying
+ * nothing else still has a page to commit and flush: committing it tests whether the
+ * store can commit again after a failure. Returns 0 or a negative errno. */
+int store_touch(store_wtxn_t *tx);
 
 typedef struct {
     const char *id;
@@ -117,7 +127,10 @@ int store_enqueue(store_wtxn_t *tx, const store_event_in_t *ev, bool *duplicate,
 int store_ack(store_wtxn_t *tx, uint64_t id, const store_attempt_t *a);
 int store_reschedule(store_wtxn_t *tx, uint64_t id, int64_t due_ms, const store_attempt_t *a);
 /* Dead-letters a PENDING delivery at now_ms. a may be NULL (no attempt was made, e.g. its
- * subscriber was removed); reason, when not NULL, replaces last_error. */
+ * subscriber was removed); reason, when not NULL, replaces last_error. A delivery whose
+ * record is missing or undecodable but still due (a corrupt claim) becomes a minimal
+ * dead letter (store/FORMAT.md: subscriber and id known, event_id and event_type "");
+ * finding it walks the due index, so this is slow for that rare case only. */
 int store_bury(store_wtxn_t *tx, uint64_t id, int64_t now_ms, const store_attempt_t *a,
                const char *reason);
 /* Redrives a DEAD delivery: PENDING, due at now_ms, attempts reset to 0 (history kept).
@@ -161,6 +174,12 @@ int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *curso
 /* A due delivery handed to the delivery worker. */
 typedef struct {
     uint64_t id;
+    /* The record (or its event) is missing or could not be decoded: event_id and body
+     * are NULL and
+     * attempts/first_attempt_ms are 0. The caller should bury it with
+     * store_bury(tx, id, now, NULL, "corrupt record"), which replaces it by a minimal
+     * dead letter instead of retrying it forever. */
+    bool corrupt;
     uint32_t attempts; /* attempts made so far */
     int64_t first_attempt_ms;
     char *event_id;
@@ -185,9 +204,16 @@ int store_pending_subscribers(store_t *st, void (*fn)(void *ctx, const char *nam
 int store_get_event(store_t *st, const char *id, size_t id_len, store_event_t *out);
 int store_get_delivery(store_t *st, uint64_t id, store_delivery_t *out);
 
+/* Index entries one store_list_dead call examines at most, so that a selective filter
+ * cannot make one call (on the HTTP loop thread) walk the whole dead-letter index. At
+ * least the largest page the admin API serves, so an unfiltered page is always full. */
+#define STORE_DEAD_SCAN_MAX 2000
+
 /* Up to limit dead letters matching f after *cursor, oldest first; *cursor is advanced
- * past the last one returned; *more tells whether any matching one may follow. Returns
- * the number filled in out. */
+ * past the last entry examined; *more tells whether any matching one may follow. After
+ * STORE_DEAD_SCAN_MAX entries it stops with what it found (possibly nothing) and *more
+ * set, so a page may hold fewer than limit letters while more follow: page on until
+ * *more is false. Returns the number filled in out. */
 int store_list_dead(store_t *st, const store_dead_filter_t *f, store_dead_cursor_t *cursor,
                     size_t limit, store_delivery_t *out, bool *more);
 

@@ -1,14 +1,16 @@
 /* test_store.c -- the LMDB store against real files in a temporary directory: enqueue and
  * idempotency, claiming, every state transition, counters, dead-letter paging and bulk
- * operations, retention, a full map and the format-version check. */
+ * operations, retention, a full map, the format-version check, the data_dir lock,
+ * corrupt records and LMDB's fatal state. */
 #include <errno.h>
 #include <ftw.h>
-#include <lmdb.h> /* only to forge a store of another format version */
+#include <lmdb.h> /* only to forge a store of another format version or corrupt records */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -980,6 +982,353 @@ static void test_format_version(void)
     CHECK(rc < 0 && err[0] != '\0');
 }
 
+/* ---- the data_dir lock ---- */
+
+static void test_lock(void)
+{
+    const char *dir = new_dir();
+    char path[128], want[256], err[256] = "";
+    snprintf(path, sizeof(path), "%s", dir);
+    store_t *st = open_at(path, 16), *st2 = NULL;
+    CHECK(st != NULL);
+    if (!st) return;
+    /* flock locks belong to the open file, so a second open in this process is refused
+     * just like one from another process. */
+    int rc = store_open(path, 16, &st2, err, sizeof(err));
+    CHECK(rc == -EBUSY && st2 == NULL);
+    snprintf(want, sizeof(want), "data_dir %s is in use (pid %ld)", path, (long)getpid());
+    CHECK_STR(err, want);
+    CHECK(enqueue1(st, "still_ours", "t", 1, "a") != 0);
+    store_close(st);
+    st = open_at(path, 16);
+    CHECK(st != NULL && exists(st, "still_ours"));
+    store_close(st);
+}
+
+/* ---- dead-letter listing stops after STORE_DEAD_SCAN_MAX entries ---- */
+
+/* count dead letters to sub of type, dead at from_ms, from_ms + 1, ... in two
+ * transactions. Returns the first delivery id (the others follow it) or 0. */
+static uint64_t make_dead_many(store_t *st, const char *sub, const char *type, int64_t from_ms,
+                               int count)
+{
+    static int seq;
+    store_wtxn_t *tx;
+    char first_event[32];
+    bool dup;
+    uint32_t nd;
+    if (store_wtxn_begin(st, &tx)) return 0;
+    snprintf(first_event, sizeof(first_event), "many_%d", seq + 1);
+    for (int i = 0; i < count; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "many_%d", ++seq);
+        store_event_in_t ev = {id, strlen(id), type, strlen(type), "{}", 2, from_ms, &sub, 1};
+        if (store_enqueue(tx, &ev, &dup, &nd) || dup) {
+            store_wtxn_abort(tx);
+            return 0;
+        }
+    }
+    if (store_wtxn_commit(tx)) return 0;
+    /* One transaction hands out consecutive delivery ids. */
+    store_event_t e;
+    if (store_get_event(st, first_event, strlen(first_event), &e)) return 0;
+    uint64_t first = e.delivery_ids[0];
+    store_event_clear(&e);
+    if (store_wtxn_begin(st, &tx)) return 0;
+    for (int i = 0; i < count; i++) {
+        if (store_bury(tx, first + (uint64_t)i, from_ms + i, NULL, "x")) {
+            store_wtxn_abort(tx);
+            return 0;
+        }
+    }
+    return store_wtxn_commit(tx) ? 0 : first;
+}
+
+/* Pages through f with limit 10; every id in want must come exactly once. */
+static void page_all(store_t *st, const store_dead_filter_t *f, const uint64_t *want, int nwant)
+{
+    store_dead_cursor_t cur = {0, 0};
+    store_delivery_t page[10];
+    int seen[8] = {0}, stray = 0, calls = 0, short_more = 0;
+    bool more = true;
+    while (more && calls < 20) {
+        int n = store_list_dead(st, f, &cur, 10, page, &more);
+        calls++;
+        CHECK(n >= 0);
+        if (n < 0) return;
+        if (n < 10 && more) short_more++;
+        for (int i = 0; i < n; i++) {
+            int j = 0;
+            while (j < nwant && want[j] != page[i].id)
+                j++;
+            if (j < nwant)
+                seen[j]++;
+            else
+                stray++;
+            store_delivery_clear(&page[i]);
+        }
+    }
+    CHECK(!more);
+    CHECK(short_more > 0); /* the cap did cut pages short */
+    CHECK(stray == 0);
+    for (int j = 0; j < nwant; j++)
+        CHECK(seen[j] == 1);
+}
+
+static void test_list_dead_bounded(void)
+{
+    store_t *st = open_at(new_dir(), 64);
+    CHECK(st != NULL);
+    if (!st) return;
+    const int cap = STORE_DEAD_SCAN_MAX;
+    uint64_t want[3];
+    CHECK(make_dead_many(st, "noise", "n", 10000, cap + 500) != 0);
+    CHECK((want[0] = make_dead_many(st, "x", "wanted", 20000, 1)) != 0);
+    CHECK(make_dead_many(st, "noise", "n", 30000, 2 * cap + 10) != 0);
+    CHECK((want[1] = make_dead_many(st, "x", "wanted", 40000, 1)) != 0);
+    CHECK((want[2] = make_dead_many(st, "x", "wanted", 40001, 1)) != 0);
+    CHECK(make_dead_many(st, "noise", "n", 50000, 5) != 0);
+
+    /* The first call stops after cap entries: nothing found yet, but more may follow. */
+    store_dead_filter_t f = {.subscriber = "x"};
+    store_dead_cursor_t cur = {0, 0};
+    store_delivery_t page[10];
+    bool more = false;
+    int n = store_list_dead(st, &f, &cur, 10, page, &more);
+    CHECK(n == 0 && more);
+    CHECK(cur.dead_ms == 10000 + cap - 1);
+    n = store_list_dead(st, &f, &cur, 10, page, &more);
+    CHECK(n == 1 && more && page[0].id == want[0]);
+    for (int i = 0; i < n; i++)
+        store_delivery_clear(&page[i]);
+
+    page_all(st, &f, want, 3);
+    f = (store_dead_filter_t){.type = "wanted"};
+    page_all(st, &f, want, 3);
+    /* Unfiltered pages are always full. */
+    cur = (store_dead_cursor_t){0, 0};
+    n = store_list_dead(st, NULL, &cur, 10, page, &more);
+    CHECK(n == 10 && more);
+    for (int i = 0; i < n; i++)
+        store_delivery_clear(&page[i]);
+    store_close(st);
+}
+
+/* ---- corrupt records ---- */
+
+/* Overwrites (val != NULL) or deletes key in table db of the closed store in dir. */
+static int raw_set(const char *dir, const char *db, const void *key, size_t klen, const void *val,
+                   size_t vlen)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    int rc = mdb_env_create(&env);
+    if (rc) return rc;
+    mdb_env_set_maxdbs(env, 8);
+    if ((rc = mdb_env_open(env, dir, 0, 0600)) == 0 &&
+        (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0) {
+        if ((rc = mdb_dbi_open(txn, db, 0, &dbi)) == 0)
+            rc = val ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, NULL);
+        rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    }
+    mdb_env_close(env);
+    return rc;
+}
+
+static void be64(uint8_t k[8], uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        k[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static int bury_corrupt(store_t *st, uint64_t id, int64_t now)
+{
+    store_wtxn_t *tx;
+    int rc = store_wtxn_begin(st, &tx);
+    if (rc) return rc;
+    rc = store_bury(tx, id, now, NULL, "corrupt record");
+    int crc = store_wtxn_commit(tx);
+    return rc ? rc : crc;
+}
+
+static void test_corrupt(void)
+{
+    const char *dir = new_dir();
+    char path[128];
+    snprintf(path, sizeof(path), "%s", dir);
+    store_t *st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    uint64_t bad_rec = enqueue1(st, "c_rec", "t", 100, "c");
+    uint64_t bad_ev = enqueue1(st, "c_ev", "t", 200, "c");
+    uint64_t no_ev = enqueue1(st, "c_noev", "t", 300, "c");
+    uint64_t good = enqueue1(st, "c_good", "t", 400, "c");
+    uint64_t other = enqueue1(st, "c_other", "t", 100, "d");
+    uint64_t done = enqueue1(st, "c_done", "t", 50, "c");
+    CHECK(bad_rec && bad_ev && no_ev && good && other && done);
+    CHECK(run_op(st, OP_ACK, done, 60, 200, "") == 0);
+    store_close(st);
+
+    uint8_t k[8];
+    static const char garbage[] = "\x01\xff garbage";
+    be64(k, bad_rec);
+    CHECK(raw_set(path, "deliveries", k, 8, garbage, sizeof(garbage)) == 0);
+    CHECK(raw_set(path, "events", "c_ev", 4, garbage, 3) == 0);
+    CHECK(raw_set(path, "events", "c_noev", 6, NULL, 0) == 0);
+    /* A DELIVERED record the due index still names (a stale entry) is passed over. */
+    uint8_t due[1 + 1 + 8 + 8] = {'c', 0};
+    be64(due + 2, (uint64_t)50 ^ (1ull << 63));
+    be64(due + 10, done);
+    CHECK(raw_set(path, "due", due, sizeof(due), "", 0) == 0);
+
+    st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    store_claim_t c[8];
+    int64_t next;
+    int n = store_claim_due(st, "c", 1000, 8, NULL, NULL, c, &next);
+    CHECK(n == 4);
+    if (n == 4) {
+        CHECK(c[0].id == bad_rec && c[0].corrupt && !c[0].event_id && !c[0].body);
+        CHECK(c[1].id == bad_ev && c[1].corrupt && !c[1].event_id && !c[1].body);
+        CHECK(c[2].id == no_ev && c[2].corrupt && !c[2].body);
+        CHECK(c[3].id == good && !c[3].corrupt);
+        CHECK_STR(c[3].event_id, "c_good");
+    }
+    for (int i = 0; i < n; i++)
+        store_claim_clear(&c[i]);
+    CHECK(counters_are(st, "c", 4, 1, 0, 0));
+
+    /* Buried, they stop being due; counters stay exact. */
+    CHECK(bury_corrupt(st, bad_rec, 2000) == 0);
+    CHECK(bury_corrupt(st, bad_ev, 2001) == 0);
+    CHECK(bury_corrupt(st, no_ev, 2002) == 0);
+    CHECK(bury_corrupt(st, bad_rec, 2003) == -ENOENT);
+    CHECK(bury_corrupt(st, 999999, 2003) == -ENOENT);
+    CHECK(counters_are(st, "c", 1, 1, 0, 3));
+    CHECK(counters_are(st, "d", 1, 0, 0, 0));
+    n = store_claim_due(st, "c", 1000, 8, NULL, NULL, c, &next);
+    CHECK(n == 1 && c[0].id == good && !c[0].corrupt);
+    for (int i = 0; i < n; i++)
+        store_claim_clear(&c[i]);
+
+    /* Listed as dead letters, filterable by subscriber. */
+    store_dead_filter_t f = {.subscriber = "c"};
+    store_dead_cursor_t cur = {0, 0};
+    store_delivery_t dl[8];
+    bool more;
+    n = store_list_dead(st, &f, &cur, 8, dl, &more);
+    CHECK(n == 3 && !more);
+    if (n == 3) {
+        CHECK(dl[0].id == bad_rec && dl[0].state == STORE_DEAD && dl[0].dead_ms == 2000);
+        CHECK_STR(dl[0].subscriber, "c");
+        CHECK_STR(dl[0].event_id, "");
+        CHECK_STR(dl[0].last_error, "corrupt record");
+        CHECK_STR(dl[1].event_id, "c_ev");
+        CHECK_STR(dl[1].last_error, "corrupt record");
+        CHECK_STR(dl[2].event_id, "c_noev");
+    }
+    for (int i = 0; i < n; i++)
+        store_delivery_clear(&dl[i]);
+
+    /* ... and deletable. */
+    CHECK(run_op(st, OP_DELETE, bad_rec, 0, 0, "") == 0);
+    CHECK(run_op(st, OP_DELETE, bad_ev, 0, 0, "") == 0);
+    CHECK(counters_are(st, "c", 1, 1, 0, 1));
+    CHECK(state_of(st, bad_rec) == 0);
+    store_close(st);
+}
+
+/* ---- heartbeat ---- */
+
+static void test_touch(void)
+{
+    store_t *st = open_at(new_dir(), 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    for (int i = 0; i < 2; i++) {
+        store_wtxn_t *tx;
+        CHECK(store_wtxn_begin(st, &tx) == 0);
+        CHECK(store_touch(tx) == 0);
+        CHECK(store_wtxn_commit(tx) == 0);
+    }
+    uint64_t file, used;
+    CHECK(store_usage(st, &file, &used) == 0 && used > 0);
+    store_close(st);
+}
+
+/* ---- LMDB's fatal state ---- */
+
+/* A failing meta-page write is what puts LMDB into its fatal state. liblmdb calls libc's
+ * pwrite, and a definition in the executable takes precedence; the asm name sidesteps
+ * the header's renaming of pwrite to pwrite64. When armed, the next write to the first
+ * two pages of data.mdb (the meta pages) fails. */
+static volatile int fail_meta_write;
+
+ssize_t meta_fault_pwrite(int fd, const void *buf, size_t n, off_t off) __asm__("pwrite");
+ssize_t meta_fault_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    if (fail_meta_write && off < 2 * (off_t)sysconf(_SC_PAGESIZE)) {
+        char link[64], target[256];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t tl = readlink(link, target, sizeof(target) - 1);
+        if (tl > 9 && memcmp(target + tl - 9, "/data.mdb", 9) == 0) {
+            fail_meta_write = 0;
+            errno = EIO;
+            return -1;
+        }
+    }
+    return syscall(SYS_pwrite64, fd, buf, n, off);
+}
+
+static void test_panic(void)
+{
+    const char *dir = new_dir();
+    char path[128];
+    snprintf(path, sizeof(path), "%s", dir);
+    store_t *st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    uint64_t kept = enqueue1(st, "p_kept", "t", 1, "p");
+    CHECK(kept != 0);
+
+    store_wtxn_t *tx;
+    bool dup;
+    uint32_t nd;
+    const char *sub = "p";
+    store_event_in_t ev = {"p_lost", 6, "t", 1, "{}", 2, 2, &sub, 1};
+    CHECK(store_wtxn_begin(st, &tx) == 0);
+    CHECK(store_enqueue(tx, &ev, &dup, &nd) == 0);
+    fail_meta_write = 1;
+    CHECK(store_wtxn_commit(tx) == -ENOTRECOVERABLE);
+    CHECK(fail_meta_write == 0);
+
+    /* From now on every call says so, reads included. */
+    CHECK(store_wtxn_begin(st, &tx) == -ENOTRECOVERABLE);
+    store_delivery_t d;
+    CHECK(store_get_delivery(st, kept, &d) == -ENOTRECOVERABLE);
+    store_claim_t c[2];
+    int64_t next;
+    CHECK(store_claim_due(st, "p", 100, 2, NULL, NULL, c, &next) == -ENOTRECOVERABLE);
+    store_delivery_t dl[2];
+    store_dead_cursor_t cur = {0, 0};
+    bool more;
+    CHECK(store_list_dead(st, NULL, &cur, 2, dl, &more) == -ENOTRECOVERABLE);
+    store_counters_t cn;
+    CHECK(store_get_counters(st, "p", &cn) == -ENOTRECOVERABLE);
+    store_close(st);
+
+    /* A restart recovers: the failed transaction is not there, the one before is. */
+    st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    CHECK(exists(st, "p_kept") && !exists(st, "p_lost"));
+    CHECK(counters_are(st, "p", 1, 0, 0, 0));
+    store_close(st);
+}
+
 /* ---- readers on other threads while the writer commits ---- */
 
 typedef struct {
@@ -1065,6 +1414,11 @@ int main(void)
     test_map_full();
     test_format_version();
     test_threads();
+    test_lock();
+    test_list_dead_bounded();
+    test_corrupt();
+    test_touch();
+    test_panic();
     nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_done();
 }
