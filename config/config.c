@@ -1,6 +1,7 @@
 /* config.c -- parses and validates the gateway's JSON config: schema, defaults, ${VAR}. */
 #include "config/config.h"
 #include "config/json.h"
+#include "config/secret.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -91,10 +92,11 @@ static bool is_alnum(unsigned char ch)
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
 }
 
+/* True when each of the n bytes is alphanumeric or in extra (a NUL byte never is). */
 static bool all_chars(const char *s, size_t n, const char *extra)
 {
     for (size_t i = 0; i < n; i++)
-        if (!is_alnum((unsigned char)s[i]) && !strchr(extra, s[i])) return false;
+        if (!is_alnum((unsigned char)s[i]) && (!s[i] || !strchr(extra, s[i]))) return false;
     return true;
 }
 
@@ -180,15 +182,14 @@ static bool get_u32(ctx_t *c, int t, const char *path, uint32_t lo, uint32_t hi,
     return true;
 }
 
-/* True when the raw string contains \u0000, which would silently cut a C string. */
-static bool has_nul_escape(const char *p, size_t n)
+/* String token t decoded (malloc'd); *has_nul is set when it holds a NUL character
+ * (\u0000), which would silently cut the C string short. */
+static char *dup_string(const ctx_t *c, int t, bool *has_nul)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '\\') continue;
-        if (p[i + 1] == 'u' && memcmp(p + i + 2, "0000", 4) == 0) return true;
-        i += p[i + 1] == 'u' ? 5 : 1;
-    }
-    return false;
+    size_t len;
+    char *s = json_str_dup_n(c->doc, t, &len);
+    *has_nul = strlen(s) != len;
+    return s;
 }
 
 /* Replaces each ${NAME} in s by getenv(NAME). Returns a malloc'd string, or NULL
@@ -249,11 +250,13 @@ static char *get_string(ctx_t *c, int t, const char *path)
         fail(c, path, "expected a string");
         return NULL;
     }
-    if (has_nul_escape(json_tok_ptr(c->doc, t), json_tok_len(c->doc, t))) {
+    bool has_nul;
+    char *raw = dup_string(c, t, &has_nul);
+    if (has_nul) {
         fail(c, path, "contains a NUL character");
+        free(raw);
         return NULL;
     }
-    char *raw = json_str_dup(c->doc, t);
     char *s = expand_env(c, path, raw);
     free(raw);
     return s;
@@ -415,35 +418,14 @@ static const char *check_url(const char *u)
     return NULL;
 }
 
-static bool valid_name(const char *s)
+bool cfg_name_valid(const char *s, size_t n)
 {
-    size_t n = strlen(s);
     return n >= 1 && n <= 64 && all_chars(s, n, "_.-");
 }
 
-static bool valid_event_type(const char *s)
+bool cfg_event_type_valid(const char *s, size_t n)
 {
-    size_t n = strlen(s);
-    return n >= 1 && n <= 200 && all_chars(s, n, "_.:-");
-}
-
-static bool is_b64_char(char ch)
-{
-    return is_alnum((unsigned char)ch) || ch == '+' || ch == '/';
-}
-
-/* "whsec_" followed by padded standard base64 that decodes to at least one byte. */
-static bool valid_secret(const char *s)
-{
-    if (strncmp(s, "whsec_", 6) != 0) return false;
-    const char *b = s + 6;
-    size_t n = strlen(b), pad = 0;
-    if (n == 0 || n % 4 != 0) return false;
-    if (b[n - 1] == '=') pad = b[n - 2] == '=' ? 2 : 1;
-    if (n / 4 * 3 - pad > 128) return false; /* the signer's limit (sign_key_t) */
-    for (size_t i = 0; i < n - pad; i++)
-        if (!is_b64_char(b[i])) return false;
-    return true; /* n >= 4 with at most 2 padding characters: at least one byte */
+    return n >= 1 && n <= CFG_EVENT_TYPE_MAX && all_chars(s, n, "_.:-");
 }
 
 /* An RFC 9110 token. */
@@ -588,8 +570,9 @@ static void parse_filter(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
         char p[PATH_CAP];
         key_path(p, path, json_tok_ptr(d, k), json_tok_len(d, k));
         cfg_filter_t *f = &s->filters[s->nfilters++];
-        f->path = json_str_dup(d, k);
-        if (has_nul_escape(json_tok_ptr(d, k), json_tok_len(d, k)) || !valid_filter_path(f->path)) {
+        bool has_nul;
+        f->path = dup_string(c, k, &has_nul);
+        if (has_nul || !valid_filter_path(f->path)) {
             fail(c, p, "expected a dotted path with non-empty segments as the key");
         } else {
             for (size_t j = 0; j + 1 < s->nfilters; j++) {
@@ -623,7 +606,9 @@ static void add_secret(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
 {
     char *v = get_string(c, t, path);
     if (!v) return;
-    if (!valid_secret(v)) {
+    unsigned char key[CFG_SECRET_MAX];
+    size_t keylen;
+    if (cfg_secret_decode(v, key, &keylen) != 0) {
         fail(c, path, "expected \"whsec_\" followed by base64 of 1 to 128 bytes");
         free(v);
         return;
@@ -663,9 +648,9 @@ static void parse_headers(ctx_t *c, int t, const char *path, cfg_subscriber_t *s
     for (int n = 0; n < d->tok[t].size; n++, k = json_skip(d, k + 1)) {
         char p[PATH_CAP];
         key_path(p, path, json_tok_ptr(d, k), json_tok_len(d, k));
-        char *name = json_str_dup(d, k);
-        bool ok = true;
-        if (has_nul_escape(json_tok_ptr(d, k), json_tok_len(d, k)) || !valid_header_name(name)) {
+        bool has_nul, ok = true;
+        char *name = dup_string(c, k, &has_nul);
+        if (has_nul || !valid_header_name(name)) {
             fail(c, p, "invalid header name");
             ok = false;
         } else if (reserved_header(name)) {
@@ -709,7 +694,7 @@ static void parse_events(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
         if (!v) continue;
         if (strcmp(v, "*") == 0) {
             s->all_events = true;
-        } else if (!valid_event_type(v)) {
+        } else if (!cfg_event_type_valid(v, strlen(v))) {
             fail(c, q, "expected \"*\" or an event type of 1 to 200 [A-Za-z0-9_.:-]");
             free(v);
             continue;
@@ -759,7 +744,7 @@ static void parse_subscriber(ctx_t *c, int t, const char *path, const cfg_t *cfg
     if (f[S_NAME].tok >= 0) {
         field_path(p, path, &f[S_NAME]);
         char *name = get_string(c, f[S_NAME].tok, p);
-        if (name && !valid_name(name)) {
+        if (name && !cfg_name_valid(name, strlen(name))) {
             fail(c, p, "expected 1 to 64 of [A-Za-z0-9_.-]");
             free(name);
             name = NULL;
@@ -842,6 +827,9 @@ enum {
     T_MAP_SIZE,
     T_MAX_IN_FLIGHT,
     T_GRACE,
+    T_MAX_CONNECTIONS,
+    T_MAX_BUFFERED,
+    T_STORE_FAILURE_EXIT,
     T_RETRY,
     T_SUBSCRIBERS,
     T_COUNT
@@ -860,6 +848,9 @@ static void parse_root(ctx_t *c, cfg_t *cfg)
         [T_MAP_SIZE] = {"map_size_mb", -1},
         [T_MAX_IN_FLIGHT] = {"max_in_flight", -1},
         [T_GRACE] = {"shutdown_grace_ms", -1},
+        [T_MAX_CONNECTIONS] = {"max_connections", -1},
+        [T_MAX_BUFFERED] = {"max_buffered_body_bytes", -1},
+        [T_STORE_FAILURE_EXIT] = {"store_failure_exit_ms", -1},
         [T_RETRY] = {"retry", -1},
         [T_SUBSCRIBERS] = {"subscribers", -1},
     };
@@ -889,8 +880,8 @@ static void parse_root(ctx_t *c, cfg_t *cfg)
     }
     parse_token(c, &f[T_INGEST_TOKEN], &cfg->ingest_token);
     parse_token(c, &f[T_ADMIN_TOKEN], &cfg->admin_token);
-    if (f[T_MAX_BODY].tok >= 0)
-        get_uint(c, f[T_MAX_BODY].tok, "max_body_bytes", 1, 1u << 30, &cfg->max_body_bytes);
+    bool body_ok = f[T_MAX_BODY].tok < 0 || get_uint(c, f[T_MAX_BODY].tok, "max_body_bytes", 1,
+                                                     1u << 30, &cfg->max_body_bytes);
     if (f[T_RETENTION].tok >= 0)
         get_u32(c, f[T_RETENTION].tok, "retention_hours", 0, 87600, &cfg->retention_hours);
     if (f[T_MAP_SIZE].tok >= 0)
@@ -899,6 +890,22 @@ static void parse_root(ctx_t *c, cfg_t *cfg)
         get_u32(c, f[T_MAX_IN_FLIGHT].tok, "max_in_flight", 1, 100000, &cfg->max_in_flight);
     if (f[T_GRACE].tok >= 0)
         get_u32(c, f[T_GRACE].tok, "shutdown_grace_ms", 0, 3600000, &cfg->shutdown_grace_ms);
+    if (f[T_MAX_CONNECTIONS].tok >= 0)
+        get_u32(c, f[T_MAX_CONNECTIONS].tok, "max_connections", 1, 1000000, &cfg->max_connections);
+    if (f[T_STORE_FAILURE_EXIT].tok >= 0)
+        get_u32(c, f[T_STORE_FAILURE_EXIT].tok, "store_failure_exit_ms", 0, 86400000,
+                &cfg->store_failure_exit_ms);
+    /* One whole body must always fit under the buffering cap, so an unset cap grows to
+     * a max_body_bytes above its default rather than failing a config that never named it. */
+    if (f[T_MAX_BUFFERED].tok < 0) {
+        if (cfg->max_buffered_body_bytes < cfg->max_body_bytes)
+            cfg->max_buffered_body_bytes = cfg->max_body_bytes;
+    } else if (get_uint(c, f[T_MAX_BUFFERED].tok, "max_buffered_body_bytes", 1, UINT64_C(1) << 40,
+                        &cfg->max_buffered_body_bytes) &&
+               body_ok && cfg->max_buffered_body_bytes < cfg->max_body_bytes) {
+        fail(c, "max_buffered_body_bytes", "must be >= max_body_bytes (%" PRIu64 ")",
+             cfg->max_body_bytes);
+    }
     /* Before the subscribers: theirs override it field by field. */
     if (f[T_RETRY].tok >= 0) parse_retry(c, f[T_RETRY].tok, "retry", &cfg->retry);
 
@@ -939,6 +946,9 @@ int cfg_parse(const char *text, size_t len, cfg_t **out, char **errors)
     cfg->map_size_mb = 1024;
     cfg->max_in_flight = 256;
     cfg->shutdown_grace_ms = 10000;
+    cfg->max_connections = 1024;
+    cfg->max_buffered_body_bytes = UINT64_C(64) << 20;
+    cfg->store_failure_exit_ms = 10000;
     cfg->retry = (cfg_retry_t){.max_attempts = 10,
                                .initial_delay_ms = 1000,
                                .multiplier = 2.0,

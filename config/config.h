@@ -65,6 +65,14 @@ typedef struct {
     uint64_t map_size_mb;      /* extension; default 1024 */
     uint32_t max_in_flight;    /* extension: global cap on concurrent deliveries; default 256 */
     uint32_t shutdown_grace_ms; /* extension: SIGTERM grace for in-flight deliveries; default 10000 */
+    /* extension: cap on open client connections; >= 1, default 1024 */
+    uint32_t max_connections;
+    /* extension: cap on the bytes of request bodies held in memory at once; >= max_body_bytes,
+     * default 64 MiB (raised to max_body_bytes when that is larger and this is not set) */
+    uint64_t max_buffered_body_bytes;
+    /* extension: how long store commits may keep failing before the gateway exits (fail-stop)
+     * so that a supervisor restarts it; default 10000 */
+    uint32_t store_failure_exit_ms;
     cfg_retry_t retry;
     cfg_subscriber_t *subscribers;
     size_t nsubscribers;
@@ -79,6 +87,13 @@ int cfg_parse(const char *text, size_t len, cfg_t **out, char **errors);
 
 /* Reads path and parses it as cfg_parse does; an unreadable file is one error line. */
 int cfg_load_file(const char *path, cfg_t **out, char **errors);
+
+/* True when s/n is a subscriber name: [A-Za-z0-9_.-]{1,64}. Any thread. */
+bool cfg_name_valid(const char *s, size_t n);
+
+/* True when s/n is an event type: [A-Za-z0-9_.:-]{1,200} ("*" is not one). Any thread. */
+#define CFG_EVENT_TYPE_MAX 200
+bool cfg_event_type_valid(const char *s, size_t n);
 
 /* Subscriber by name, or NULL. */
 const cfg_subscriber_t *cfg_find_subscriber(const cfg_t *cfg, const char *name);

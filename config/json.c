@@ -31,6 +31,45 @@ static int is_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+static unsigned hex4(const char *p)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (Unicode table 3-7: no overlong forms,
+ * no encoded surrogates, nothing above U+10FFFF), or 0. Its first byte is >= 0x80. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0; /* below: overlong */
+        if (c == 0xED) hi = 0x9F; /* above: U+D800..U+DFFF */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90; /* below: overlong */
+        if (c == 0xF4) hi = 0x8F; /* above: beyond U+10FFFF */
+    } else {
+        return 0; /* a continuation byte, C0/C1 (overlong) or F5..FF */
+    }
+    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi) return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+/* Strings must be well-formed UTF-8 and their \u escapes must decode to Unicode scalar
+ * values: a stored event is re-read, matched and delivered by other programs, and one
+ * that cannot be transcoded is a poison message for them. */
 static int check_string(validator_t *v)
 {
     v->p++; /* opening quote */
@@ -45,6 +84,15 @@ static int check_string(validator_t *v)
             v->why = "control character in string";
             return -1;
         }
+        if (c >= 0x80) {
+            size_t n = utf8_len((const unsigned char *)v->p, (const unsigned char *)v->end);
+            if (n == 0) {
+                v->why = "invalid UTF-8 in string";
+                return -1;
+            }
+            v->p += n;
+            continue;
+        }
         if (c == '\\') {
             if (v->end - v->p < 2) break;
             char e = v->p[1];
@@ -53,6 +101,21 @@ static int check_string(validator_t *v)
                     !is_hex(v->p[4]) || !is_hex(v->p[5])) {
                     v->why = "bad \\u escape in string";
                     return -1;
+                }
+                unsigned cp = hex4(v->p + 2);
+                if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    v->why = "unpaired low surrogate escape in string";
+                    return -1;
+                }
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    const char *lo = v->p + 6;
+                    if (v->end - lo < 6 || lo[0] != '\\' || lo[1] != 'u' || !is_hex(lo[2]) ||
+                        !is_hex(lo[3]) || !is_hex(lo[4]) || !is_hex(lo[5]) ||
+                        hex4(lo + 2) < 0xDC00 || hex4(lo + 2) > 0xDFFF) {
+                        v->why = "unpaired high surrogate escape in string";
+                        return -1;
+                    }
+                    v->p += 6;
                 }
                 v->p += 6;
                 continue;
@@ -289,20 +352,9 @@ bool json_tok_eq(const json_doc_t *doc, int i, const char *s, size_t n)
     return json_tok_len(doc, i) == n && memcmp(json_tok_ptr(doc, i), s, n) == 0;
 }
 
-static unsigned hex4(const char *p)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-    }
-    return v;
-}
-
 /* Decodes one character of a validated JSON string at *p into out (up to 4 bytes of
- * UTF-8), advancing *p. A lone surrogate is encoded as it stands, so json_str_dup and
- * json_str_equals agree on every input. */
-static size_t decode_char(const char **p, const char *end, unsigned char out[4])
+ * UTF-8), advancing *p. The validator admits surrogate escapes only in pairs. */
+static size_t decode_char(const char **p, unsigned char out[4])
 {
     const char *s = *p;
     if (*s != '\\') {
@@ -322,12 +374,9 @@ static size_t decode_char(const char **p, const char *end, unsigned char out[4])
     case 'u':
         cp = hex4(s);
         s += 4;
-        if (cp >= 0xD800 && cp < 0xDC00 && end - s >= 6 && s[0] == '\\' && s[1] == 'u') {
-            unsigned lo = hex4(s + 2);
-            if (lo >= 0xDC00 && lo < 0xE000) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                s += 6;
-            }
+        if (cp >= 0xD800 && cp < 0xDC00) { /* the validator has checked the pair */
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4(s + 2) - 0xDC00);
+            s += 6;
         }
         break;
     default: cp = (unsigned char)e; break; /* \" \\ \/ */
@@ -357,14 +406,21 @@ static size_t decode_char(const char **p, const char *end, unsigned char out[4])
 
 char *json_str_dup(const json_doc_t *doc, int i)
 {
+    size_t len;
+    return json_str_dup_n(doc, i, &len);
+}
+
+char *json_str_dup_n(const json_doc_t *doc, int i, size_t *len)
+{
     if (doc->tok[i].type != JSMN_STRING) return NULL;
     const char *p = json_tok_ptr(doc, i), *end = p + json_tok_len(doc, i);
     /* a character never decodes to more bytes than its escaped form takes */
     char *out = malloc((size_t)(end - p) + 1), *o = out;
     if (!out) abort();
     while (p < end)
-        o += decode_char(&p, end, (unsigned char *)o);
+        o += decode_char(&p, (unsigned char *)o);
     *o = '\0';
+    *len = (size_t)(o - out);
     return out;
 }
 
@@ -377,7 +433,7 @@ bool json_str_equals(const json_doc_t *doc, int i, const char *s, size_t n)
     size_t at = 0;
     while (p < end) {
         unsigned char buf[4];
-        size_t k = decode_char(&p, end, buf);
+        size_t k = decode_char(&p, buf);
         if (k > n - at || memcmp(buf, s + at, k) != 0) return false;
         at += k;
     }
@@ -406,6 +462,23 @@ size_t json_escape(char *buf, size_t cap, const char *s, size_t n)
             PUT('0');
             PUT(hex[c >> 4]);
             PUT(hex[c & 15]);
+        } else if (c >= 0x80) {
+            /* Output is always well-formed UTF-8, which json_parse demands of what it
+             * reads back: an ill-formed byte (say from a peer's error text) becomes
+             * U+FFFD, each byte on its own. */
+            const unsigned char *u = (const unsigned char *)s + i;
+            size_t k = utf8_len(u, (const unsigned char *)s + n);
+            if (k == 0) {
+                PUT('\\');
+                PUT('u');
+                PUT('f');
+                PUT('f');
+                PUT('f');
+                PUT('d');
+            }
+            for (size_t j = 0; j < k; j++)
+                PUT((char)u[j]);
+            if (k > 0) i += k - 1;
         } else {
             PUT((char)c);
         }

@@ -56,12 +56,16 @@ bool json_tok_eq(const json_doc_t *doc, int i, const char *s, size_t n);
 /* Decodes the string token i (escapes resolved, \u to UTF-8) into a malloc'd
  * NUL-terminated string. Returns NULL if the token is not a string. */
 char *json_str_dup(const json_doc_t *doc, int i);
+/* The same, also setting *len to the decoded length (which counts any \u0000). */
+char *json_str_dup_n(const json_doc_t *doc, int i, size_t *len);
 /* True when string token i decodes to exactly s/n (allocation-free; raw comparison when
  * the token has no escapes). False for other tokens. */
 bool json_str_equals(const json_doc_t *doc, int i, const char *s, size_t n);
 
-/* Appends s as a JSON string literal (with quotes and escapes) to buf. Returns the
- * number of bytes written, or the number needed if cap is too small (like snprintf). */
+/* Appends s as a JSON string literal (with quotes and escapes) to buf. Bytes that are
+ * not well-formed UTF-8 are written as \ufffd, so json_parse accepts every result.
+ * Returns the number of bytes written, or the number needed if cap is too small (like
+ * snprintf). */
 size_t json_escape(char *buf, size_t cap, const char *s, size_t n);
 
 #endif

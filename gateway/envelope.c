@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "gateway/civil.h"
 
 static bool is_id_char(char c)
@@ -22,12 +23,10 @@ bool envelope_id_valid(const char *s, size_t n)
     return true;
 }
 
+/* The same format subscribers name in their events list, so it has one validator. */
 bool envelope_type_valid(const char *s, size_t n)
 {
-    if (n < 1 || n > ENVELOPE_TYPE_MAX) return false;
-    for (size_t i = 0; i < n; i++)
-        if (!is_id_char(s[i]) && s[i] != '.') return false;
-    return true;
+    return cfg_event_type_valid(s, n);
 }
 
 void envelope_uuid7(int64_t unix_ms, const unsigned char random[10], char out[37])
@@ -75,11 +74,88 @@ static bool escaped_reserved_key(const json_doc_t *doc, int k)
     return reserved;
 }
 
-/* Validates the envelope object at token obj in one pass over its keys (the last of a
- * repeated key wins, as with json_object_get). */
+/* One key of an envelope, decoded, with its position among the keys. */
+typedef struct {
+    const char *s;
+    size_t n;
+    int at;      /* index among the object's keys */
+    int tok;     /* its token */
+    char *owned; /* the decoded copy when the raw key has escapes */
+} seen_key_t;
+
+static int key_cmp(const void *a, const void *b)
+{
+    const seen_key_t *x = a, *y = b;
+    if (x->n != y->n) return x->n < y->n ? -1 : 1;
+    int c = memcmp(x->s, y->s, x->n);
+    if (c) return c;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+#define KEY_SHOW 64 /* bytes of a repeated key quoted in the detail */
+
+/* Refuses an envelope that repeats a top-level key (compared decoded, so "id" and
+ * "\u0069d" are the same key). JSON leaves repeated keys to the reader and readers
+ * differ, some taking the first copy and some the last: hookgate could dedup, route and
+ * sign by one "id" or "type" while a subscriber acts on the other. Sorting keeps this
+ * O(n log n) for envelopes with very many keys. Reports the repeat that comes first in
+ * the document. */
+static int check_repeated_keys(const json_doc_t *doc, int obj, const char *prefix, char *err,
+                               size_t errlen)
+{
+    int nkeys = doc->tok[obj].size;
+    if (nkeys < 2) return 0;
+    seen_key_t *keys = malloc(sizeof(*keys) * (size_t)nkeys);
+    if (!keys) abort();
+    int k = obj + 1;
+    for (int i = 0; i < nkeys; i++) {
+        const char *raw = json_tok_ptr(doc, k);
+        size_t len = json_tok_len(doc, k);
+        keys[i] = (seen_key_t){.s = raw, .n = len, .at = i, .tok = k};
+        if (memchr(raw, '\\', len)) {
+            keys[i].owned = json_str_dup_n(doc, k, &keys[i].n);
+            keys[i].s = keys[i].owned;
+        }
+        k = json_skip(doc, k + 1);
+    }
+    qsort(keys, (size_t)nkeys, sizeof(*keys), key_cmp);
+    int first = -1, tok = -1; /* the earliest second occurrence */
+    for (int i = 1; i < nkeys; i++) {
+        /* Equal keys sort by position, so keys[i] repeats one that came before it. */
+        if (keys[i].n == keys[i - 1].n && memcmp(keys[i].s, keys[i - 1].s, keys[i].n) == 0 &&
+            (first < 0 || keys[i].at < first)) {
+            first = keys[i].at;
+            tok = keys[i].tok;
+        }
+    }
+    for (int i = 0; i < nkeys; i++)
+        free(keys[i].owned);
+    free(keys);
+    if (first < 0) return 0;
+    if (err && errlen) {
+        const char *raw = json_tok_ptr(doc, tok);
+        size_t show = json_tok_len(doc, tok);
+        const char *more = "";
+        if (show > KEY_SHOW) {
+            show = KEY_SHOW;
+            while (show > 0 && ((unsigned char)raw[show] & 0xC0) == 0x80) /* whole characters */
+                show--;
+            more = "...";
+        }
+        /* "[3]." names a batch element as "[3]: ..." here: the key is in the message. */
+        int plen = prefix[0] ? (int)strlen(prefix) - 1 : 0;
+        snprintf(err, errlen, "%.*s%sduplicate key \"%.*s%s\"", plen, prefix, plen ? ": " : "",
+                 (int)show, raw, more);
+    }
+    return -EINVAL;
+}
+
+/* Validates the envelope object at token obj in one pass over its keys. */
 static int validate_one(const json_doc_t *doc, int obj, envelope_t *out, const char *prefix,
                         char *err, size_t errlen)
 {
+    int rc = check_repeated_keys(doc, obj, prefix, err, errlen);
+    if (rc != 0) return rc;
     int type = -1, id = -1, occurred_at = -1, payload = -1;
     int k = obj + 1;
     for (int i = 0; i < doc->tok[obj].size; i++) {

@@ -6,12 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/config.h"
 #include "config/json.h"
 
 #define ENVELOPE_MAX_BATCH 1000
 #define ENVELOPE_MAX_DEPTH 64
 #define ENVELOPE_ID_MAX 200
-#define ENVELOPE_TYPE_MAX 200
+#define ENVELOPE_TYPE_MAX CFG_EVENT_TYPE_MAX
 
 /* One validated envelope inside a parsed body. */
 typedef struct {
@@ -30,7 +31,8 @@ typedef struct {
 int envelope_validate(const json_doc_t *doc, envelope_t *out, size_t *n, bool *is_batch,
                       char *err, size_t errlen);
 
-/* True when s is [A-Za-z0-9_:-]{1,200} (ids) / [A-Za-z0-9_.:-]{1,200} (types). */
+/* True when s is [A-Za-z0-9_:-]{1,200} (ids) / [A-Za-z0-9_.:-]{1,200} (types; the same
+ * check as cfg_event_type_valid). */
 bool envelope_id_valid(const char *s, size_t n);
 bool envelope_type_valid(const char *s, size_t n);
 /* Generates a UUID version 7 (time-ordered) string from unix_ms and 10 random bytes into

@@ -1,10 +1,8 @@
 /* sign.c -- Standard Webhooks signatures: HMAC-SHA256 over "<id>.<timestamp>.<body>". */
 #include "gateway/sign.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,45 +11,9 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
-#define SECRET_PREFIX "whsec_"
-/* Base64 of sizeof(sign_key_t.key) bytes, with padding. */
-#define MAX_B64_LEN ((sizeof(((sign_key_t *)0)->key) + 2) / 3 * 4)
-
-static bool is_b64_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
-}
-
 int sign_key_decode(const char *secret, sign_key_t *out)
 {
-    if (strncmp(secret, SECRET_PREFIX, strlen(SECRET_PREFIX)) == 0) secret += strlen(SECRET_PREFIX);
-    size_t len = strlen(secret);
-    /* EVP_DecodeBlock skips whitespace and mishandles '=' in the middle, so the text is
-     * checked strictly first; missing padding is tolerated and added back. */
-    size_t chars = len;
-    while (chars > 0 && secret[chars - 1] == '=')
-        chars--;
-    size_t pad = len - chars;
-    if (chars == 0 || pad > 2 || len > MAX_B64_LEN || chars % 4 == 1) return -EINVAL;
-    if (pad > 0 && len % 4 != 0) return -EINVAL;
-    for (size_t i = 0; i < chars; i++)
-        if (!is_b64_char(secret[i])) return -EINVAL;
-
-    unsigned char text[MAX_B64_LEN + 1];
-    memcpy(text, secret, chars);
-    size_t padded = (chars + 3) / 4 * 4;
-    memset(text + chars, '=', padded - chars);
-
-    /* DecodeBlock writes 3 bytes per 4 characters, padding bytes included. */
-    unsigned char raw[MAX_B64_LEN / 4 * 3];
-    int n = EVP_DecodeBlock(raw, text, (int)padded);
-    if (n < 0) return -EINVAL;
-    size_t keylen = (size_t)n - (padded - chars);
-    if (keylen == 0 || keylen > sizeof(out->key)) return -EINVAL;
-    memcpy(out->key, raw, keylen);
-    out->len = keylen;
-    return 0;
+    return cfg_secret_decode(secret, out->key, &out->len);
 }
 
 /* The HMAC algorithm object is fetched once per process; fetching is costly and the

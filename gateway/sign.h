@@ -5,15 +5,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Decoded signing key of a "whsec_<base64>" secret (a secret without the prefix is
- * taken as base64 as a whole). */
+#include "config/secret.h"
+
+/* Decoded signing key of a "whsec_<base64>" secret. */
 typedef struct {
-    unsigned char key[128];
+    unsigned char key[CFG_SECRET_MAX];
     size_t len;
 } sign_key_t;
 
-/* Returns 0, or -EINVAL when the secret is not valid base64 or decodes to more than
- * 128 bytes or to nothing. */
+/* Decodes secret with cfg_secret_decode, the decoder config validation uses, so every
+ * secret of a validated config decodes. Returns 0, or -EINVAL (out untouched) for a
+ * secret that config validation rejects. Pure; any thread. */
 int sign_key_decode(const char *secret, sign_key_t *out);
 
 /* Writes "v1,<base64 HMAC-SHA256(key, "<msg_id>.<timestamp>.<body>")>" to out

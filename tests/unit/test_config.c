@@ -166,6 +166,9 @@ static void test_defaults(void)
     CHECK(cfg->map_size_mb == 1024);
     CHECK(cfg->max_in_flight == 256);
     CHECK(cfg->shutdown_grace_ms == 10000);
+    CHECK(cfg->max_connections == 1024);
+    CHECK(cfg->max_buffered_body_bytes == 67108864);
+    CHECK(cfg->store_failure_exit_ms == 10000);
     CHECK(cfg->retry.max_attempts == 10);
     CHECK(cfg->retry.initial_delay_ms == 1000);
     CHECK(cfg->retry.multiplier == 2.0);
@@ -371,6 +374,41 @@ static void test_numbers(void)
                 "retry.jitter: expected a number 0..1\n");
 }
 
+/* The extensions max_connections, max_buffered_body_bytes and store_failure_exit_ms. */
+static void test_limits(void)
+{
+    cfg_t *cfg = parse_ok("{" HEAD "\"subscribers\": [], \"max_connections\": 1, "
+                          "\"max_buffered_body_bytes\": 4096, \"max_body_bytes\": 4096, "
+                          "\"store_failure_exit_ms\": 0}");
+    if (cfg) {
+        CHECK(cfg->max_connections == 1);
+        CHECK(cfg->max_buffered_body_bytes == 4096 && cfg->max_body_bytes == 4096);
+        CHECK(cfg->store_failure_exit_ms == 0);
+    }
+    cfg_free(cfg);
+    /* An unset cap grows to a larger max_body_bytes instead of failing the file. */
+    cfg = parse_ok("{" HEAD "\"subscribers\": [], \"max_body_bytes\": 100000000}");
+    if (cfg) CHECK(cfg->max_buffered_body_bytes == 100000000);
+    cfg_free(cfg);
+    parse_fails("{" HEAD "\"subscribers\": [], \"max_body_bytes\": 4097, "
+                "\"max_buffered_body_bytes\": 4096}",
+                "max_buffered_body_bytes: must be >= max_body_bytes (4097)\n");
+    /* A bad max_body_bytes is reported once, not again as a comparison. */
+    parse_fails("{" HEAD "\"subscribers\": [], \"max_body_bytes\": 0, "
+                "\"max_buffered_body_bytes\": 1}",
+                "max_body_bytes: expected an integer 1..1073741824\n");
+    parse_fails("{" HEAD "\"subscribers\": [], \"max_connections\": 0, "
+                "\"max_buffered_body_bytes\": 0, \"store_failure_exit_ms\": -1}",
+                "max_connections: expected an integer 1..1000000\n"
+                "store_failure_exit_ms: expected an integer 0..86400000\n"
+                "max_buffered_body_bytes: expected an integer 1..1099511627776\n");
+    parse_fails("{" HEAD "\"subscribers\": [], \"max_connections\": 1.5, "
+                "\"max_buffered_body_bytes\": \"1\", \"store_failure_exit_ms\": null}",
+                "max_connections: expected an integer 1..1000000\n"
+                "store_failure_exit_ms: expected an integer 0..86400000\n"
+                "max_buffered_body_bytes: expected an integer 1..1099511627776\n");
+}
+
 static void test_unknown_and_required(void)
 {
     parse_fails("{" HEAD "\"subscribers\": [], \"lisen\": 1}", "lisen: unknown key\n");
@@ -420,6 +458,21 @@ static void test_root_and_json(void)
     /* A NUL character would cut the C string short. */
     parse_fails("{" HEAD "\"subscribers\": [], \"admin_token\": \"ab\\u0000cd\"}",
                 "admin_token: contains a NUL character\n");
+    parse_fails(sub_with("\"filter\": {\"payload.a\\u0000b\": 1}, \"headers\": {\"X\\u0000\": \"v\"}"),
+                "subscribers[0].filter[\"payload.a\\u0000b\"]: expected a dotted path with non-empty "
+                "segments as the key\n"
+                "subscribers[0].headers[\"X\\u0000\"]: invalid header name\n");
+    /* An escaped backslash before "u0000" is no NUL. */
+    cfg_t *nul = parse_ok("{" HEAD "\"subscribers\": [], \"admin_token\": \"ab\\\\u0000cd\"}");
+    if (nul) CHECK_STR(nul->admin_token, "ab\\u0000cd");
+    cfg_free(nul);
+    /* Config files are held to the JSON reader's UTF-8 rules like ingest bodies. */
+    parse_fails("{\"listen\": \"h:1\", \"data_dir\": \"d\xff\", \"subscribers\": []}",
+                "(root): invalid JSON: invalid UTF-8 in string at byte 32\n");
+    parse_fails("{\"listen\": \"h:1\", \"data_dir\": \"d\xed\xa0\x80\", \"subscribers\": []}",
+                "(root): invalid JSON: invalid UTF-8 in string at byte 32\n");
+    parse_fails("{\"listen\": \"h:1\", \"data_dir\": \"\\ud800\", \"subscribers\": []}",
+                "(root): invalid JSON: unpaired high surrogate escape in string at byte 31\n");
     /* Escapes are decoded. */
     cfg_t *cfg =
         parse_ok("{\"listen\": \"h:1\", \"data_dir\": \"a\\/b\\u00e9\", \"subscribers\": []}");
@@ -537,6 +590,16 @@ static void test_names_and_events(void)
         parse_ok(with_sub("{\"name\": \"a\", \"url\": \"http://h\", \"events\": [\"x\", \"*\"]}"));
     if (cfg) CHECK(cfg->subscribers[0].all_events && cfg->subscribers[0].nevents == 2);
     cfg_free(cfg);
+
+    /* The exported validators that the admin API and ingest share. */
+    CHECK(cfg_name_valid("a", 1) && cfg_name_valid("Az09_.-", 7));
+    CHECK(cfg_name_valid(name, 64) && !cfg_name_valid(name, 65));
+    CHECK(!cfg_name_valid("", 0) && !cfg_name_valid("a b", 3) && !cfg_name_valid("a:b", 3));
+    CHECK(!cfg_name_valid("a\0", 2) && !cfg_name_valid("\xc3\xa9", 2));
+    CHECK(cfg_event_type_valid("order.created:v2-x_y", 20));
+    CHECK(cfg_event_type_valid(type, 200) && !cfg_event_type_valid(type, 201));
+    CHECK(!cfg_event_type_valid("", 0) && !cfg_event_type_valid("*", 1));
+    CHECK(!cfg_event_type_valid("a\\u0041", 7) && !cfg_event_type_valid("a/b", 3));
 }
 
 static void test_secrets(void)
@@ -792,6 +855,7 @@ int main(int argc, char **argv)
     test_listen();
     test_url();
     test_numbers();
+    test_limits();
     test_unknown_and_required();
     test_root_and_json();
     test_env();

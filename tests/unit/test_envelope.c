@@ -132,12 +132,44 @@ static void test_validate_single(void)
     CHECK_STR(detail("null"), "envelope must be a JSON object");
     CHECK_STR(detail("{}"), "type: required");
 
-    /* A repeated key: the last one counts. */
-    CHECK_STR(detail("{\"type\":1,\"type\":\"t\",\"payload\":{}}"), "");
-    CHECK_STR(detail("{\"type\":\"t\",\"type\":1,\"payload\":{}}"), "type: must be a string");
-    CHECK(validate("{\"type\":\"a\",\"type\":\"bb\",\"payload\":{}}", &n, &batch, err,
+    /* A repeated top-level key is refused whatever the key: readers disagree on which
+     * copy counts. */
+    CHECK_STR(detail("{\"type\":\"t\",\"id\":\"A\",\"id\":\"B\",\"payload\":1}"),
+              "duplicate key \"id\"");
+    CHECK_STR(detail("{\"type\":1,\"type\":\"t\",\"payload\":{}}"), "duplicate key \"type\"");
+    CHECK_STR(detail("{\"type\":\"t\",\"payload\":1,\"payload\":2}"), "duplicate key \"payload\"");
+    CHECK_STR(detail("{\"type\":\"t\",\"occurred_at\":\"2026-11-27T10:00:00Z\",\"payload\":1,"
+                     "\"occurred_at\":\"2026-11-27T10:00:00Z\"}"),
+              "duplicate key \"occurred_at\"");
+    CHECK_STR(detail("{\"x\":1,\"type\":\"t\",\"payload\":1,\"x\":1}"), "duplicate key \"x\"");
+    CHECK_STR(detail("{\"\":1,\"type\":\"t\",\"payload\":1,\"\":2}"), "duplicate key \"\"");
+    /* Compared decoded: an escaped spelling is the same key. */
+    CHECK_STR(detail("{\"x\":1,\"type\":\"t\",\"payload\":1,\"\\u0078\":1}"),
+              "duplicate key \"\\u0078\"");
+    CHECK_STR(detail("{\"\\u00e9\":1,\"type\":\"t\",\"payload\":1,\"\xc3\xa9\":1}"),
+              "duplicate key \"\xc3\xa9\"");
+    /* ... but "a\u0000b" is not "a", nor is "A" "a". */
+    CHECK_STR(detail("{\"a\":1,\"a\\u0000b\":1,\"A\":1,\"type\":\"t\",\"payload\":1}"), "");
+    /* Three copies, or two repeated keys: the first repeat in the document is named. */
+    CHECK_STR(detail("{\"b\":1,\"a\":1,\"type\":\"t\",\"a\":2,\"b\":2,\"payload\":1}"),
+              "duplicate key \"a\"");
+    CHECK_STR(detail("{\"z\":1,\"z\":2,\"z\":3,\"type\":\"t\",\"payload\":1}"),
+              "duplicate key \"z\"");
+    /* Keys that repeat only inside the payload (or deeper) are the producer's business. */
+    CHECK_STR(detail("{\"type\":\"t\",\"payload\":{\"id\":1,\"id\":2},\"o\":{\"k\":[{\"k\":1}]}}"),
+              "");
+    CHECK(validate("{\"type\":\"t\",\"payload\":{\"type\":1},\"k\":{\"type\":2}}", &n, &batch, err,
                    sizeof(err)) == 0 &&
-          envs[0].type_len == 2);
+          envs[0].type_len == 1);
+    /* A long key is shortened at a character boundary. */
+    char longkey[300];
+    snprintf(longkey, sizeof(longkey),
+             "{\"%s\xc3\xa9z\":1,\"type\":\"t\",\"payload\":1,\"%s\xc3\xa9z\":2}",
+             "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk",
+             "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk");
+    CHECK_STR(
+        detail(longkey),
+        "duplicate key \"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...\"");
 
     /* Keys are matched raw; an escaped spelling of a field hookgate reads is refused,
      * since it would be a second, unseen copy of that field. */
@@ -207,6 +239,13 @@ static void test_validate_batch(void)
     free(s);
     s = make_batch(1000, 999, "{\"type\":\"t\"}");
     CHECK_STR(detail(s), "[999].payload: required");
+    free(s);
+    s = make_batch(10, 6, "{\"type\":\"t\",\"id\":\"A\",\"id\":\"B\",\"payload\":1}");
+    CHECK_STR(detail(s), "[6]: duplicate key \"id\"");
+    free(s);
+    /* The same id in two envelopes of a batch is a matter for dedup, not a repeated key. */
+    s = make_batch(3, 1, "{\"type\":\"t\",\"id\":\"e0\",\"payload\":1}");
+    CHECK_STR(detail(s), "");
     free(s);
     s = make_batch(5, 3, "17");
     CHECK_STR(detail(s), "[3]: envelope must be a JSON object");

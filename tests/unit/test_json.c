@@ -42,6 +42,74 @@ static void invalid(const char *text, const char *want)
     invalid_n(text, strlen(text), 64, want);
 }
 
+/* Strings hold well-formed UTF-8 only (Unicode table 3-7) and \\u escapes only Unicode
+ * scalar values: surrogate escapes come in high-low pairs. */
+static void test_utf8(void)
+{
+    /* 1- to 4-byte characters at the edges of each length and of the excluded ranges. */
+    valid("\"\x7f \xc2\x80 \xdf\xbf \xe0\xa0\x80 \xed\x9f\xbf \xee\x80\x80 \xef\xbf\xbf\"", 1,
+          JSMN_STRING);
+    valid("\"\xf0\x90\x80\x80 \xf0\x9f\x98\x80 \xf3\xbf\xbf\xbf \xf4\x8f\xbf\xbf\"", 1,
+          JSMN_STRING);
+    valid("{\"k\xc3\xa9\": \"\xe2\x82\xac\"}", 3, JSMN_OBJECT);
+    valid("\"\\ud83d\\ude00\\uD800\\uDC00\\uDBFF\\uDFFF\\ud7ff\\ue000\\uffff\"", 1, JSMN_STRING);
+
+    static const struct {
+        const char *text, *why;
+    } bad[] = {
+        /* bytes that never appear in UTF-8 */
+        {"\"\xff\"", "invalid UTF-8 in string at byte 1"},
+        {"\"a\xfe\"", "invalid UTF-8 in string at byte 2"},
+        {"\"\xf5\x80\x80\x80\"", "invalid UTF-8 in string at byte 1"},
+        {"\"\xf8\x88\x80\x80\x80\"", "invalid UTF-8 in string at byte 1"},
+        /* a continuation byte without a lead */
+        {"\"\x80\"", "invalid UTF-8 in string at byte 1"},
+        {"\"\xc3\xa9\xa9\"", "invalid UTF-8 in string at byte 3"},
+        /* overlong forms */
+        {"\"\xc0\x80\"", "invalid UTF-8 in string at byte 1"},
+        {"\"\xc1\xbf\"", "invalid UTF-8 in string at byte 1"},
+        {"\"\xe0\x80\x80\"", "invalid UTF-8 in string at byte 1"},
+        {"\"\xe0\x9f\xbf\"", "invalid UTF-8 in string at byte 1"},
+        {"\"\xf0\x80\x80\x80\"", "invalid UTF-8 in string at byte 1"},
+        {"\"\xf0\x8f\xbf\xbf\"", "invalid UTF-8 in string at byte 1"},
+        /* UTF-8-encoded surrogates U+D800..U+DFFF */
+        {"\"\xed\xa0\x80\"", "invalid UTF-8 in string at byte 1"},
+        {"\"\xed\xbf\xbf\"", "invalid UTF-8 in string at byte 1"},
+        {"\"\xed\xa0\xbd\xed\xb8\x80\"", "invalid UTF-8 in string at byte 1"},
+        /* above U+10FFFF */
+        {"\"\xf4\x90\x80\x80\"", "invalid UTF-8 in string at byte 1"},
+        {"\"\xf4\xbf\xbf\xbf\"", "invalid UTF-8 in string at byte 1"},
+        /* truncated sequences: cut by the quote, by ASCII, or by the end of input */
+        {"\"\xc3\"", "invalid UTF-8 in string at byte 1"},
+        {"\"\xe2\x82\"", "invalid UTF-8 in string at byte 1"},
+        {"\"\xf0\x9f\x98\"", "invalid UTF-8 in string at byte 1"},
+        {"\"\xe2\x82z\"", "invalid UTF-8 in string at byte 1"},
+        {"\"\xf0\x9f\x98", "invalid UTF-8 in string at byte 1"},
+        {"\"\xe2", "invalid UTF-8 in string at byte 1"},
+        /* in keys too, and deep inside a document */
+        {"{\"\xff\": 1}", "invalid UTF-8 in string at byte 2"},
+        {"[1, {\"a\": [\"ok\", \"\xc0\xaf\"]}]", "invalid UTF-8 in string at byte 18"},
+        /* escaped surrogates that do not form a pair */
+        {"\"\\ud800\"", "unpaired high surrogate escape in string at byte 1"},
+        {"\"\\uDBFF\"", "unpaired high surrogate escape in string at byte 1"},
+        {"\"\\ud83dz\"", "unpaired high surrogate escape in string at byte 1"},
+        {"\"\\ud83d\\u0041\"", "unpaired high surrogate escape in string at byte 1"},
+        {"\"\\ud83d\\ud83d\\ude00\"", "unpaired high surrogate escape in string at byte 1"},
+        {"\"\\ud83d\\n\"", "unpaired high surrogate escape in string at byte 1"},
+        {"\"\\ud83d\\ude0\"", "unpaired high surrogate escape in string at byte 1"},
+        {"\"\\ud83d\\ue000\"", "unpaired high surrogate escape in string at byte 1"},
+        {"\"\\ud83d", "unpaired high surrogate escape in string at byte 1"},
+        {"\"\\udc00\"", "unpaired low surrogate escape in string at byte 1"},
+        {"\"\\uDFFF\"", "unpaired low surrogate escape in string at byte 1"},
+        {"\"ok \\ude00\\ud83d\"", "unpaired low surrogate escape in string at byte 4"},
+        {"\"\\ud83d\\ude00\\ude00\"", "unpaired low surrogate escape in string at byte 13"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        invalid(bad[i].text, bad[i].why);
+    /* A NUL byte cannot continue a sequence. */
+    invalid_n("\"\xc3\0\"", 4, 64, "invalid UTF-8 in string at byte 1");
+}
+
 static void test_validator(void)
 {
     valid("{}", 1, JSMN_OBJECT);
@@ -102,6 +170,7 @@ static void test_validator(void)
     invalid("\"\\\"", "unterminated string at byte 3");
     invalid("\"\\", "unterminated string at byte 1");
     invalid("'a'", "unexpected character at byte 0");
+    test_utf8();
     /* A NUL byte inside len is a character like any other, not an end. */
     invalid_n("[1]\0", 4, 64, "trailing characters after the JSON value at byte 3");
     invalid_n("\"a\0b\"", 5, 64, "control character in string at byte 2");
@@ -266,17 +335,15 @@ static void test_str_dup(void)
     /* A surrogate pair is one 4-byte character. */
     check_decode("\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80");
     check_decode("\"x\\uD834\\uDD1Ey\"", "x\xf0\x9d\x84\x9ey");
-    /* A high surrogate not followed by a low one is kept as is; what follows is intact. */
-    check_decode("\"\\ud83d\\u0041\"", "\xed\xa0\xbd"
-                                       "A");
-    check_decode("\"\\ud83dz\"", "\xed\xa0\xbd"
-                                 "z");
+    check_decode("\"\\udbff\\udfff\\ud800\\udc00\"", "\xf4\x8f\xbf\xbf\xf0\x90\x80\x80");
     check_decode("\"raw \xc3\xa9 utf-8\"", "raw \xc3\xa9 utf-8");
 
     json_doc_t doc;
     char err[128];
     CHECK(parse(&doc, "{\"k\\n\": [\"v\\t\", 5]}", 64, err, sizeof(err)) == 0);
     CHECK(json_str_dup(&doc, 0) == NULL); /* not a string */
+    size_t len = 99;
+    CHECK(json_str_dup_n(&doc, 0, &len) == NULL && len == 99);
     CHECK(json_str_dup(&doc, 2) == NULL); /* the array */
     CHECK(json_str_dup(&doc, 4) == NULL); /* the number */
     char *k = json_str_dup(&doc, 1);
@@ -285,6 +352,13 @@ static void test_str_dup(void)
     char *v = json_str_dup(&doc, 3);
     CHECK_STR(v, "v\t");
     free(v);
+    json_free(&doc);
+
+    /* The decoded length counts an escaped NUL, which strlen would not. */
+    CHECK(parse(&doc, "\"a\\u0000b\\u00e9\"", 64, err, sizeof(err)) == 0);
+    char *nul = json_str_dup_n(&doc, 0, &len);
+    CHECK(nul && len == 5 && memcmp(nul, "a\0b\xc3\xa9", 6) == 0);
+    free(nul);
     json_free(&doc);
 }
 
@@ -302,6 +376,12 @@ static void test_escape(void)
     n = json_escape(buf, sizeof(buf), "a\0b", 3);
     CHECK(n == 10 && memcmp(buf, "\"a\\u0000b\"", 10) == 0);
 
+    /* Ill-formed UTF-8 becomes U+FFFD byte by byte; well-formed characters stay. */
+    n = json_escape(buf, sizeof(buf), "a\xff\xc3\xa9\xed\xa0\x80\xe2\x82", 9);
+    want = "\"a\\ufffd\xc3\xa9\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"";
+    CHECK(n == strlen(want) && memcmp(buf, want, n) == 0);
+    CHECK(json_escape(NULL, 0, "\xf0\x9f\x98\x80\xf0\x9f\x98", 7) == 2 + 4 + 18);
+
     /* Too small: returns the size needed and writes nothing past cap. */
     memset(buf, '#', sizeof(buf));
     n = json_escape(buf, 4, "a\"b", 3);
@@ -311,7 +391,7 @@ static void test_escape(void)
     CHECK(n == 8);
 
     /* What json_escape writes, json_parse accepts and json_str_dup restores. */
-    const char original[] = "q\"\\\x01\x7f\n\t end \xe2\x82\xac";
+    const char original[] = "q\"\\\x01\x7f\n\t end \xe2\x82\xac\xf0\x9f\x98\x80";
     n = json_escape(buf, sizeof(buf), original, sizeof(original) - 1);
     CHECK(n < sizeof(buf));
     json_doc_t doc;
@@ -319,6 +399,12 @@ static void test_escape(void)
     CHECK(json_parse(&doc, buf, n, 1, err, sizeof(err)) == 0);
     char *back = doc.ntok == 1 ? json_str_dup(&doc, 0) : NULL;
     CHECK_STR(back, original);
+    free(back);
+    json_free(&doc);
+    n = json_escape(buf, sizeof(buf), "\xc0\x80\xed\xbf\xbfx", 6);
+    CHECK(json_parse(&doc, buf, n, 1, err, sizeof(err)) == 0);
+    back = doc.ntok == 1 ? json_str_dup(&doc, 0) : NULL;
+    CHECK_STR(back, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdx");
     free(back);
     json_free(&doc);
 }

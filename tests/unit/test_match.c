@@ -37,7 +37,7 @@ static const char body[] =
     "\"product_id\":\"prod_123\",\"count\":1,\"price\":1.5,\"big\":1e3,\"neg\":-0,"
     "\"flag\":true,\"off\":false,\"nothing\":null,\"obj\":{\"a\":\"b\"},\"arr\":[\"prod_123\"],"
     "\"strnum\":\"1\",\"esc\":\"A\\u0042\\n\\\"q\\\"\",\"emoji\":\"\\ud83d\\ude00\","
-    "\"lone\":\"\\ud800x\",\"nul\":\"a\\u0000b\",\"slash\":\"a\\/b\","
+    "\"nul\":\"a\\u0000b\",\"slash\":\"a\\/b\","
     "\"long\":1.0000000000000000000000000000000000000000000000000000000000000000000000000,"
     "\"deep\":{\"x\":{\"y\":\"z\"}}}}";
 
@@ -110,7 +110,6 @@ static void test_strings(void)
     CHECK(!F1("payload.esc", str("")));
     CHECK(F1("payload.emoji", str("\xF0\x9F\x98\x80")));
     CHECK(!F1("payload.emoji", str("\xF0\x9F\x98")));
-    CHECK(F1("payload.lone", str("\xED\xA0\x80x")));
     CHECK(F1("payload.nul", str_n("a\0b", 3)));
     CHECK(!F1("payload.nul", str_n("a\0c", 3)));
     CHECK(!F1("payload.nul", str("a")));
@@ -200,7 +199,7 @@ static void test_batch_element(void)
  * itself: the allocation-free comparison decodes the same way. */
 static void test_agrees_with_json_str_dup(void)
 {
-    static const char *const keys[] = {"product_id", "esc", "emoji", "lone", "slash"};
+    static const char *const keys[] = {"product_id", "esc", "emoji", "slash"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         char path[64];
         snprintf(path, sizeof(path), "payload.%s", keys[i]);

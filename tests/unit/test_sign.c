@@ -2,7 +2,11 @@
 #include "gateway/sign.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "config/config.h"
 
 #include "tests/unit/check.h"
 
@@ -15,11 +19,13 @@
 #define SPEC_SIG2 "v1,O4Gjv1HqPqsMrjmczoggs/sWA8gZD0VyHG+fLh4+ktI="
 /* Bytes 0..127: the largest key accepted. */
 #define SECRET128                                                                                  \
+    "whsec_"                                                                                       \
     "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0BBQkNE" \
     "RUZHSElKS0xNTk9QUVJTVFVWV1hZWltcXV5fYGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn8="
 
 /* Bytes 0..128: one too many. */
 #define SECRET129                                                                                  \
+    "whsec_"                                                                                       \
     "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0BBQkNE" \
     "RUZHSElKS0xNTk9QUVJTVFVWV1hZWltcXV5fYGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn+A"
 
@@ -32,17 +38,14 @@ static void test_decode(void)
                                          0xf6, 0x48, 0xa3, 0x62, 0xda, 0x2d, 0xa4, 0xb0};
     CHECK(k.len == sizeof(want) && memcmp(k.key, want, sizeof(want)) == 0);
 
-    /* Without the prefix the whole string is base64. */
-    sign_key_t k2;
-    CHECK(sign_key_decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &k2) == 0);
-    CHECK(k2.len == k.len && memcmp(k2.key, k.key, k.len) == 0);
-
-    /* Padding: exact, or missing altogether. */
+    /* Padding is required and exact. */
     CHECK(sign_key_decode("whsec_AAECAw==", &k) == 0 && k.len == 4 && k.key[3] == 3);
-    CHECK(sign_key_decode("whsec_AAECAw", &k) == 0 && k.len == 4 && k.key[3] == 3);
     CHECK(sign_key_decode("whsec_AAECAwQ=", &k) == 0 && k.len == 5 && k.key[4] == 4);
-    CHECK(sign_key_decode("whsec_AAECAwQ", &k) == 0 && k.len == 5 && k.key[4] == 4);
-    CHECK(sign_key_decode("AA==", &k) == 0 && k.len == 1 && k.key[0] == 0);
+    CHECK(sign_key_decode("whsec_AA==", &k) == 0 && k.len == 1 && k.key[0] == 0);
+    CHECK(sign_key_decode("whsec_+/+/", &k) == 0 && k.len == 3 && k.key[0] == 0xfb &&
+          k.key[1] == 0xff && k.key[2] == 0xbf);
+    /* Unused low bits of the last character are ignored, as other decoders do. */
+    CHECK(sign_key_decode("whsec_AB==", &k) == 0 && k.len == 1 && k.key[0] == 0);
 
     CHECK(sign_key_decode(SECRET128, &k) == 0 && k.len == 128 && k.key[127] == 127);
 }
@@ -54,7 +57,13 @@ static void test_decode_invalid(void)
         "whsec_",
         "whsec_=",
         "whsec_====",
-        "whsec_A",         /* 6 bits: not a whole byte */
+        "whsec_A",                          /* 6 bits: not a whole byte */
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", /* no prefix: config refuses it, so must signing */
+        "AA==",
+        "WHSEC_AA==",
+        "whsec_AAECAw", /* unpadded: likewise */
+        "whsec_AAECAwQ",
+        "whsec_A===",
         "whsec_AAECA",     /* 5 chars: length 1 mod 4 */
         "whsec_AAECAw=",   /* partial padding */
         "whsec_AAECAw===", /* too much padding */
@@ -68,7 +77,6 @@ static void test_decode_invalid(void)
         "whsec_AAEC!wQ=",
         "whsec_AAECAwQ=\n",
         SECRET129,
-        "whsec_" SECRET129,
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         sign_key_t k;
@@ -76,6 +84,67 @@ static void test_decode_invalid(void)
         CHECK(rc == -EINVAL);
         if (rc != -EINVAL) printf("#   accepted \"%s\"\n", bad[i]);
     }
+}
+
+/* True when a config whose one subscriber has this secret is valid. */
+static bool config_accepts(const char *secret)
+{
+    char text[512];
+    snprintf(text, sizeof(text),
+             "{\"listen\": \"127.0.0.1:1\", \"data_dir\": \"d\", \"subscribers\": [{\"name\": "
+             "\"s\", \"url\": \"http://h\", \"events\": [\"*\"], \"secret\": \"%s\"}]}",
+             secret);
+    cfg_t *cfg;
+    int rc = cfg_parse(text, strlen(text), &cfg, NULL);
+    cfg_free(cfg);
+    return rc == 0;
+}
+
+/* A secret that passes config validation always decodes for signing and one that fails
+ * never does: an unsigned delivery can only come from a config without secrets. Checked
+ * over every string of up to 5 characters from an alphabet of the interesting ones, and
+ * over lengths around the 128-byte limit. */
+static void test_config_agrees(void)
+{
+    static const char alphabet[] = "A/+=-_ !";
+    const size_t na = sizeof(alphabet) - 1;
+    size_t disagree = 0, accepted = 0;
+    char secret[256];
+    for (size_t len = 0; len <= 5; len++) {
+        size_t total = 1;
+        for (size_t i = 0; i < len; i++)
+            total *= na;
+        for (size_t x = 0; x < total; x++) {
+            size_t v = x;
+            strcpy(secret, "whsec_");
+            for (size_t i = 0; i < len; i++, v /= na)
+                secret[6 + i] = alphabet[v % na];
+            secret[6 + len] = '\0';
+            sign_key_t k;
+            bool signs = sign_key_decode(secret, &k) == 0, valid = config_accepts(secret);
+            accepted += signs;
+            if (signs != valid && disagree++ < 5)
+                printf("#   \"%s\": config %d, signer %d\n", secret, valid, signs);
+        }
+    }
+    for (size_t len = 164; len <= 180; len++) {
+        for (size_t pad = 0; pad <= 2; pad++) {
+            memcpy(secret, "whsec_", 6);
+            memset(secret + 6, 'A', len);
+            memset(secret + 6 + len - pad, '=', pad);
+            secret[6 + len] = '\0';
+            sign_key_t k;
+            bool signs = sign_key_decode(secret, &k) == 0, valid = config_accepts(secret);
+            accepted += signs;
+            if (signs != valid && disagree++ < 5)
+                printf("#   %zu characters, %zu padding: config %d, signer %d\n", len, pad, valid,
+                       signs);
+        }
+    }
+    CHECK(disagree == 0);
+    CHECK(accepted > 100); /* the alphabet does produce valid secrets */
+    CHECK(config_accepts(SPEC_SECRET) && config_accepts(SECRET2) && config_accepts(SECRET128));
+    CHECK(!config_accepts(SECRET129));
 }
 
 static void test_vectors(void)
@@ -144,6 +213,7 @@ int main(void)
 {
     test_decode();
     test_decode_invalid();
+    test_config_agrees();
     test_vectors();
     test_header();
     return check_done();
