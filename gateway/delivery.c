@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
@@ -27,7 +26,10 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "gateway/backoff.h"
+#include "gateway/attempt.h"
+#include "gateway/health.h"
+#include "gateway/idset.h"
+#include "gateway/logrl.h"
 #include "gateway/metrics.h"
 #include "gateway/runtime.h"
 #include "gateway/sign.h"
@@ -39,6 +41,7 @@
 #define FAIL_LOG_MS 10000 /* at most one failure report per subscriber per period */
 #define BACKLOG 8         /* outcomes awaiting their commit, per unit of the global cap */
 #define REMOVED_REASON "subscriber removed"
+#define CORRUPT_REASON "corrupt record"
 
 /* ---- small helpers ---- */
 
@@ -79,110 +82,6 @@ __attribute__((format(printf, 1, 2))) static void dlog(const char *fmt, ...)
     fprintf(stderr, "hookgate: delivery: %s\n", line);
 }
 
-/* splitmix64: jitter needs speed and spread, not secrecy. */
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static double rng_unit(uint64_t *s)
-{
-    return (double)(rng_next(s) >> 11) * 0x1.0p-53;
-}
-
-/* ---- the in-flight set: open addressing, linear probing, backward-shift deletion ---- */
-
-#define IDSET_EMPTY UINT64_MAX /* marks a free slot; the id UINT64_MAX itself lives in has_max */
-
-typedef struct {
-    uint64_t *slots;
-    size_t mask; /* capacity - 1, capacity a power of two */
-    size_t count;
-    bool has_max;
-} idset_t;
-
-static size_t id_hash(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return (size_t)x;
-}
-
-static void idset_init(idset_t *s, size_t cap)
-{
-    s->slots = xcalloc(cap, sizeof(*s->slots));
-    memset(s->slots, 0xff, cap * sizeof(*s->slots));
-    s->mask = cap - 1;
-    s->count = 0;
-    s->has_max = false;
-}
-
-static bool idset_has(const idset_t *s, uint64_t id)
-{
-    if (id == IDSET_EMPTY) return s->has_max;
-    for (size_t i = id_hash(id) & s->mask;; i = (i + 1) & s->mask) {
-        if (s->slots[i] == id) return true;
-        if (s->slots[i] == IDSET_EMPTY) return false;
-    }
-}
-
-static void idset_put(idset_t *s, uint64_t id)
-{
-    size_t i = id_hash(id) & s->mask;
-    while (s->slots[i] != IDSET_EMPTY)
-        i = (i + 1) & s->mask;
-    s->slots[i] = id;
-}
-
-static void idset_add(idset_t *s, uint64_t id)
-{
-    if (id == IDSET_EMPTY) {
-        s->has_max = true;
-        return;
-    }
-    if ((s->count + 1) * 2 > s->mask + 1) { /* keep the load under 1/2 */
-        uint64_t *old = s->slots;
-        size_t oldcap = s->mask + 1;
-        idset_init(s, oldcap * 2);
-        for (size_t i = 0; i < oldcap; i++)
-            if (old[i] != IDSET_EMPTY) idset_put(s, old[i]);
-        free(old);
-    }
-    idset_put(s, id);
-    s->count++;
-}
-
-static void idset_del(idset_t *s, uint64_t id)
-{
-    if (id == IDSET_EMPTY) {
-        s->has_max = false;
-        return;
-    }
-    size_t i = id_hash(id) & s->mask;
-    while (s->slots[i] != id) {
-        if (s->slots[i] == IDSET_EMPTY) return;
-        i = (i + 1) & s->mask;
-    }
-    s->count--;
-    /* Pull later members of the probe run back so no lookup stops early at the hole. */
-    for (size_t j = i;;) {
-        s->slots[i] = IDSET_EMPTY;
-        for (;;) {
-            j = (j + 1) & s->mask;
-            if (s->slots[j] == IDSET_EMPTY) return;
-            size_t k = id_hash(s->slots[j]) & s->mask;
-            bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-            if (!stays) break;
-        }
-        s->slots[i] = s->slots[j];
-        i = j;
-    }
-}
-
 /* ---- per-subscriber state ---- */
 
 /* What one config snapshot says about a subscriber, prepared once per snapshot: the
@@ -195,6 +94,7 @@ typedef struct {
     struct curl_slist *custom;  /* the subscriber's headers; NULL when none */
     sign_key_t *keys;
     size_t nkeys;
+    bool unsignable; /* a secret cannot be decoded: attempts are not sent (never unsigned) */
 } profile_t;
 
 typedef struct {
@@ -204,12 +104,17 @@ typedef struct {
     profile_t *prof;         /* NULL while the subscriber is not in the config in force */
     int64_t next_due_ms;     /* earliest known due time of an unclaimed delivery */
     uint64_t fails;          /* failed attempts not yet reported in the log */
-    int64_t fail_log_next;   /* rt_mono_ms() time from which the next report may be logged */
+    int64_t fail_log_next;   /* mono time from which the next report may be logged */
 } sub_t;
 
-/* ---- deliveries and HTTP attempts ---- */
+/* The clocks, read once per loop iteration or per batch of events and handed to the
+ * decisions, which never read them themselves. */
+typedef struct {
+    int64_t now;  /* rt_now_ms() */
+    int64_t mono; /* rt_mono_ms() */
+} instant_t;
 
-typedef enum { OUT_ACK, OUT_RESCHEDULE, OUT_BURY } outcome_t;
+/* ---- deliveries and HTTP attempts ---- */
 
 struct xfer;
 
@@ -228,8 +133,7 @@ typedef struct req {
     char *hbuf;
     size_t hcap;
     char errbuf[CURL_ERROR_SIZE];
-    char retry_after[64];
-    size_t retry_after_len;
+    attempt_retry_after_t retry_after;
 } req_t;
 
 /* One claimed delivery, from the claim until its outcome is committed; also the op the
@@ -241,19 +145,16 @@ typedef struct xfer {
     struct xfer *next;     /* free list, or the list of done ops */
     struct xfer *all_next; /* every xfer ever made, for stop and free */
     sub_t *sub;
-    const cfg_subscriber_t *cs; /* the snapshot the attempt was made with */
     uint64_t id;
     uint32_t attempts;   /* made before this one */
     store_claim_t claim; /* event id and body, until the attempt ends */
     int64_t at_ms;
     /* The outcome op's inputs and outputs. */
-    outcome_t kind;
-    int64_t due_ms;
-    const char *reason;
+    attempt_result_t res; /* verdict, due time and error text */
+    const char *reason;   /* ATTEMPT_DEAD without an attempt: replaces last_error */
     bool has_attempt;
-    store_attempt_t attempt; /* attempt.error points at errtext */
+    store_attempt_t attempt; /* attempt.error points at res.error */
     double seconds;          /* the attempt's duration for metrics; -1 without one */
-    char errtext[CURL_ERROR_SIZE + 16];
     int apply_rc, done_rc;
 } xfer_t;
 
@@ -271,18 +172,18 @@ struct dlv {
     pthread_mutex_t mu; /* guards done_head and the wakeups of on_done */
     xfer_t *done_head;  /* ops whose on_done ran, not yet seen by the worker */
 
-    pthread_mutex_t subs_mu; /* guards growth of subs for dlv_in_flight's readers */
+    pthread_mutex_t subs_mu;     /* guards growth of subs for dlv_in_flight's readers */
     pthread_mutex_t inflight_mu; /* guards changes of inflight for dlv_is_in_flight's readers */
     sub_t **subs;
     size_t nsubs, subs_cap;
 
     /* Worker thread only from here on. */
-    int64_t timer_due; /* curl's timer as a rt_mono_ms() time; -1 when none */
-    int64_t mono;      /* rt_mono_ms() at the last wake-up: curl sets its timer often */
-    const cfg_t *cfg; /* held; profiles hold the configs they point into */
-    uint64_t cfg_gen; /* rt_config_generation() when cfg was taken */
-    sub_t **map; /* map[i] is the state of cfg->subscribers[i] */
-    size_t rr;   /* round-robin start, so no subscriber always gets the global cap first */
+    int64_t timer_due; /* curl's timer as a mono time; -1 when none */
+    int64_t mono;      /* mono time of the last clock read: curl sets its timer often */
+    const cfg_t *cfg;  /* held; profiles hold the configs they point into */
+    uint64_t cfg_gen;  /* rt_config_generation() when cfg was taken */
+    sub_t **map;       /* map[i] is the state of cfg->subscribers[i] */
+    size_t rr;         /* round-robin start, so no subscriber always gets the global cap first */
     idset_t inflight;
     size_t total; /* claimed and not yet committed, all subscribers */
     size_t nrunning, ncommitting;
@@ -292,8 +193,8 @@ struct dlv {
     size_t scratch_cap;
     uint64_t rng;
     bool removed_more; /* the last removed-subscriber batch was full: look again soon */
-    bool store_err_logged;
-    bool claim_err_logged;
+    /* Messages that can repeat at the loop's or the delivery rate, one limiter each. */
+    logrl_t rl_claim, rl_list, rl_record, rl_corrupt, rl_removed;
 };
 
 /* Fixed header lines; curl only reads them. */
@@ -328,11 +229,14 @@ static profile_t *profile_new(const cfg_t *cfg, const cfg_subscriber_t *cs)
         p->custom = l;
     }
     p->keys = xcalloc(cs->nsecrets, sizeof(*p->keys));
-    for (size_t i = 0; i < cs->nsecrets; i++) {
-        if (sign_key_decode(cs->secrets[i], &p->keys[p->nkeys]) == 0)
-            p->nkeys++;
-        else
-            dlog("subscriber %s: secret %zu cannot be decoded; not used for signing", cs->name, i);
+    size_t bad;
+    if (attempt_keys(cs->secrets, cs->nsecrets, p->keys, &bad) == 0) {
+        p->nkeys = cs->nsecrets;
+    } else {
+        p->unsignable = true; /* logged once per config; each attempt records the error */
+        dlog("subscriber %s: secret %zu cannot be decoded; its deliveries fail without being "
+             "sent until the config is fixed",
+             cs->name, bad);
     }
     return p;
 }
@@ -368,26 +272,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 static size_t on_header(char *line, size_t size, size_t nitems, void *ctx)
 {
     req_t *r = ctx;
-    size_t n = size * nitems;
-    static const char name[] = "retry-after:";
-    if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-        r->retry_after_len = 0; /* a new response (e.g. after a 1xx) starts afresh */
-    } else if (n >= sizeof(name) - 1 && strncasecmp(line, name, sizeof(name) - 1) == 0) {
-        const char *v = line + sizeof(name) - 1, *end = line + n;
-        while (v < end && (*v == ' ' || *v == '\t'))
-            v++;
-        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-            end--;
-        size_t len = (size_t)(end - v);
-        if (len < sizeof(r->retry_after)) {
-            memcpy(r->retry_after, v, len);
-            r->retry_after[len] = '\0';
-            r->retry_after_len = len;
-        } else {
-            r->retry_after_len = 0; /* longer than any valid value */
-        }
-    }
-    return n;
+    attempt_header_line(&r->retry_after, line, size * nitems);
+    return size * nitems;
 }
 
 static void wake(struct dlv *d)
@@ -437,9 +323,9 @@ static int on_apply(wr_op_t *op, store_wtxn_t *tx)
     xfer_t *x = container_of(op, xfer_t, op);
     const store_attempt_t *a = x->has_attempt ? &x->attempt : NULL;
     int rc;
-    switch (x->kind) {
-    case OUT_ACK: rc = store_ack(tx, x->id, a); break;
-    case OUT_RESCHEDULE: rc = store_reschedule(tx, x->id, x->due_ms, a); break;
+    switch (x->res.verdict) {
+    case ATTEMPT_DELIVERED: rc = store_ack(tx, x->id, a); break;
+    case ATTEMPT_RETRY: rc = store_reschedule(tx, x->id, x->res.due_ms, a); break;
     /* stamped at commit time so dead letters enter the index in commit order */
     default: rc = store_bury(tx, x->id, rt_now_ms(), a, x->reason); break;
     }
@@ -510,7 +396,6 @@ static void xfer_release(struct dlv *d, xfer_t *x)
     d->total--;
     store_claim_clear(&x->claim);
     x->sub = NULL;
-    x->cs = NULL;
     x->next = d->free_list;
     d->free_list = x;
 }
@@ -567,48 +452,128 @@ static void build_headers(req_t *r, const xfer_t *x, int64_t ts)
     const profile_t *p = r->prof;
     const char *id = x->claim.event_id ? x->claim.event_id : "";
     size_t idlen = strlen(id);
-    size_t need = sizeof("webhook-id: ") + idlen + sizeof("webhook-timestamp: ") + 21 +
-                  sizeof("webhook-signature: ") + p->nkeys * (SIGN_MAX_LEN + 1);
+    size_t need = attempt_headers_size(idlen, p->nkeys);
     if (need > r->hcap) {
         r->hcap = need + 64;
         r->hbuf = xrealloc(r->hbuf, r->hcap);
     }
-    char *b = r->hbuf;
-    size_t n = 0;
     struct curl_slist *h = r->hdr;
     h[0].data = hdr_content_type;
     h[1].data = hdr_user_agent;
     h[2].data = hdr_expect;
-    h[3].data = b + n;
-    n += (size_t)sprintf(b + n, "webhook-id: %s", id) + 1;
-    h[4].data = b + n;
-    n += (size_t)sprintf(b + n, "webhook-timestamp: %" PRId64, ts) + 1;
-    size_t last = 4;
-    if (p->nkeys > 0) {
-        h[5].data = b + n;
-        n += (size_t)sprintf(b + n, "webhook-signature: ");
-        sign_header(p->keys, p->nkeys, id, idlen, ts, x->claim.body ? x->claim.body : "",
-                    x->claim.body_len, b + n);
-        last = 5;
-    }
+    int n = attempt_headers(id, idlen, ts, p->keys, p->nkeys, x->claim.body ? x->claim.body : "",
+                            x->claim.body_len, r->hbuf);
+    size_t last = 2;
+    for (char *b = r->hbuf; n-- > 0; b += strlen(b) + 1)
+        h[++last].data = b;
     for (size_t i = 0; i < last; i++)
         h[i].next = &h[i + 1];
     h[last].next = p->custom;
 }
 
-static void finish_attempt(struct dlv *d, req_t *r, CURLcode res, bool ran);
-
-static void start_attempt(struct dlv *d, xfer_t *x, profile_t *p)
+/* Failed attempts are logged at most once per FAIL_LOG_MS per subscriber, with a count:
+ * a dead subscriber must not flood the log at the delivery rate. */
+static void log_failure(sub_t *s, const char *error, int64_t mono)
 {
+    s->fails++;
+    if (mono < s->fail_log_next) return;
+    if (s->fails > 1)
+        dlog("subscriber %s: attempt failed: %s (%" PRIu64
+             " failed attempts since the last report)",
+             s->name, error, s->fails);
+    else
+        dlog("subscriber %s: attempt failed: %s", s->name, error);
+    s->fails = 0;
+    s->fail_log_next = mono + FAIL_LOG_MS;
+}
+
+/* Decides the outcome of x's attempt (in: how it went, completed here), records the
+ * attempt in x's op and submits it; the body is freed. */
+static void record_attempt(struct dlv *d, xfer_t *x, const cfg_retry_t *policy, attempt_in_t *in,
+                           int64_t duration_ms, double seconds, const instant_t *t)
+{
+    in->attempt = x->attempts + 1;
+    in->policy = policy;
+    in->now_ms = t->now;
+    in->rand01 = attempt_rand01(&d->rng);
+    attempt_decide(in, &x->res);
+    x->reason = NULL;
+    x->has_attempt = true;
+    x->attempt.at_ms = x->at_ms;
+    x->attempt.status = (int32_t)in->status;
+    x->attempt.duration_ms = duration_ms < 0            ? 0
+                             : duration_ms > UINT32_MAX ? UINT32_MAX
+                                                        : (uint32_t)duration_ms;
+    x->attempt.error = x->res.error;
+    x->seconds = seconds >= 0 ? seconds : (double)x->attempt.duration_ms / 1e3;
+    if (x->res.verdict != ATTEMPT_DELIVERED) log_failure(x->sub, x->res.error, t->mono);
+    store_claim_clear(&x->claim);
+    submit(d, x);
+}
+
+/* Dead-letters x without an attempt (its subscriber was removed, or its record is
+ * corrupt), reason replacing its last error. */
+static void bury_claim(struct dlv *d, xfer_t *x, const char *reason)
+{
+    x->res.verdict = ATTEMPT_DEAD;
+    x->has_attempt = false;
+    x->seconds = -1;
+    x->reason = reason;
+    store_claim_clear(&x->claim);
+    submit(d, x);
+}
+
+static attempt_transport_t transport_of(CURLcode res)
+{
+    switch (res) {
+    case CURLE_OK: return ATTEMPT_RESPONSE;
+    case CURLE_OPERATION_TIMEDOUT: return ATTEMPT_TIMEOUT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT: return ATTEMPT_CONNECT_ERROR;
+    default: return ATTEMPT_OTHER_ERROR;
+    }
+}
+
+/* Turns r's finished attempt (ran: it was in the multi) into its outcome op and frees the
+ * request. */
+static void finish_attempt(struct dlv *d, req_t *r, CURLcode res, bool ran, const instant_t *t)
+{
+    xfer_t *x = r->x;
+    long status = 0;
+    curl_off_t us = -1; /* curl's timer has microseconds: loopback round trips are < 1 ms */
+    if (ran) {
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &us);
+    }
+    attempt_in_t in = {
+        .transport = transport_of(res),
+        .status = status,
+        .error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(res),
+        .retry_after = r->retry_after.value,
+        .retry_after_len = r->retry_after.len,
+    };
+    /* Before req_put: the policy lives in the profile r holds. */
+    record_attempt(d, x, &r->prof->cs->retry, &in, t->mono - r->t0_mono,
+                   us >= 0 ? (double)us / 1e6 : -1, t);
+    req_put(d, r);
+}
+
+static void start_attempt(struct dlv *d, xfer_t *x, profile_t *p, const instant_t *t)
+{
+    x->at_ms = t->now;
+    if (p->unsignable) {
+        attempt_in_t in = {.transport = ATTEMPT_NOT_SENT, .error = ATTEMPT_UNSIGNABLE};
+        record_attempt(d, x, &p->cs->retry, &in, 0, 0, t);
+        return;
+    }
     req_t *r = req_get(d);
     r->x = x;
     r->prof = p;
     p->refs++;
-    x->cs = p->cs;
-    x->at_ms = rt_now_ms();
-    r->t0_mono = rt_mono_ms();
+    r->t0_mono = t->mono;
     r->errbuf[0] = '\0';
-    r->retry_after_len = 0;
+    r->retry_after.len = 0;
     build_headers(r, x, x->at_ms / 1000);
 
     CURL *e = r->easy;
@@ -623,87 +588,11 @@ static void start_attempt(struct dlv *d, xfer_t *x, profile_t *p)
     if (mc != CURLM_OK) {
         snprintf(r->errbuf, sizeof(r->errbuf), "curl_multi_add_handle: %s",
                  curl_multi_strerror(mc));
-        finish_attempt(d, r, CURLE_FAILED_INIT, false);
+        finish_attempt(d, r, CURLE_FAILED_INIT, false, t);
     }
 }
 
-/* Failed attempts are logged at most once per FAIL_LOG_MS per subscriber, with a count:
- * a dead subscriber must not flood the log at the delivery rate. */
-static void log_failure(struct dlv *d, sub_t *s, const char *error)
-{
-    s->fails++;
-    if (d->mono < s->fail_log_next) return;
-    if (s->fails > 1)
-        dlog("subscriber %s: attempt failed: %s (%" PRIu64
-             " failed attempts since the last report)",
-             s->name, error, s->fails);
-    else
-        dlog("subscriber %s: attempt failed: %s", s->name, error);
-    s->fails = 0;
-    s->fail_log_next = d->mono + FAIL_LOG_MS;
-}
-
-/* Turns a finished attempt (ran: it was in the multi) into its outcome op, submits it,
- * and frees the request and the body. */
-static void finish_attempt(struct dlv *d, req_t *r, CURLcode res, bool ran)
-{
-    xfer_t *x = r->x;
-    const cfg_subscriber_t *cs = x->cs;
-    long status = 0;
-    curl_off_t us = -1; /* curl's timer has microseconds: loopback round trips are < 1 ms */
-    if (ran) {
-        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &us);
-    }
-    int64_t now = rt_now_ms();
-    int64_t dur = rt_mono_ms() - r->t0_mono;
-
-    x->reason = NULL;
-    x->has_attempt = true;
-    x->attempt.at_ms = x->at_ms;
-    x->attempt.status = (int32_t)status;
-    x->attempt.duration_ms = dur < 0 ? 0 : dur > UINT32_MAX ? UINT32_MAX : (uint32_t)dur;
-    x->attempt.error = x->errtext;
-    x->seconds = us >= 0 ? (double)us / 1e6 : (double)x->attempt.duration_ms / 1e3;
-    x->errtext[0] = '\0';
-
-    bool ok = res == CURLE_OK && status >= 200 && status <= 299;
-    if (ok) {
-        x->kind = OUT_ACK;
-    } else {
-        if (res == CURLE_OK) {
-            snprintf(x->errtext, sizeof(x->errtext), "HTTP %ld", status);
-        } else {
-            size_t n = strlen(r->errbuf);
-            while (n > 0 && (r->errbuf[n - 1] == '\n' || r->errbuf[n - 1] == '\r'))
-                n--;
-            if (n > 0)
-                snprintf(x->errtext, sizeof(x->errtext), "%.*s", (int)n, r->errbuf);
-            else
-                snprintf(x->errtext, sizeof(x->errtext), "%s", curl_easy_strerror(res));
-        }
-        log_failure(d, x->sub, x->errtext);
-        uint32_t attempt = x->attempts + 1;
-        int64_t delay = 0;
-        bool told = res == CURLE_OK && (status == 429 || status == 503) && r->retry_after_len > 0 &&
-                    backoff_parse_retry_after(r->retry_after, r->retry_after_len, now, &delay) == 0;
-        if ((res == CURLE_OK && status == 410) || attempt >= cs->retry.max_attempts) {
-            x->kind = OUT_BURY;
-        } else if (told) {
-            x->kind = OUT_RESCHEDULE;
-            if ((uint64_t)delay > cs->retry.max_delay_ms) delay = (int64_t)cs->retry.max_delay_ms;
-            x->due_ms = now + delay;
-        } else {
-            x->kind = OUT_RESCHEDULE;
-            x->due_ms = backoff_next_due(attempt, &cs->retry, now, rng_unit(&d->rng));
-        }
-    }
-    req_put(d, r);
-    store_claim_clear(&x->claim);
-    submit(d, x);
-}
-
-static void read_finished(struct dlv *d)
+static void read_finished(struct dlv *d, const instant_t *t)
 {
     CURLMsg *m;
     int left;
@@ -714,12 +603,12 @@ static void read_finished(struct dlv *d)
         char *priv = NULL;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
         curl_multi_remove_handle(d->multi, e);
-        finish_attempt(d, (req_t *)(void *)priv, res, true);
+        finish_attempt(d, (req_t *)(void *)priv, res, true, t);
     }
 }
 
 /* Takes the ops whose outcome is durable (or failed) and releases their claims. */
-static void drain_done(struct dlv *d)
+static void drain_done(struct dlv *d, int64_t mono)
 {
     pthread_mutex_lock(&d->mu);
     xfer_t *x = d->done_head;
@@ -730,23 +619,20 @@ static void drain_done(struct dlv *d)
         sub_t *s = x->sub;
         d->ncommitting--;
         if (x->done_rc < 0) {
-            if (!d->store_err_logged)
-                dlog("cannot record an outcome (%s); the delivery stays pending and is "
-                     "attempted again (logged once until the store recovers)",
-                     strerror(-x->done_rc));
-            d->store_err_logged = true; /* the once-a-second sweep claims it again */
-        } else {
-            d->store_err_logged = false;
-            if (x->apply_rc == 0) {
-                static const metrics_outcome_t outcome[] = {
-                    [OUT_ACK] = METRICS_SUCCESS,
-                    [OUT_RESCHEDULE] = METRICS_FAILURE,
-                    [OUT_BURY] = METRICS_DEAD,
-                };
-                metrics_delivery(s->name, outcome[x->kind], x->seconds);
-            }
-            if (x->kind == OUT_RESCHEDULE && x->apply_rc == 0 && x->due_ms < s->next_due_ms)
-                s->next_due_ms = x->due_ms;
+            /* The once-a-second sweep claims the delivery again. */
+            logrl_printf(&d->rl_record, stderr, mono,
+                         "delivery: cannot record an outcome (%s); the delivery stays pending "
+                         "and is attempted again",
+                         strerror(-x->done_rc));
+        } else if (x->apply_rc == 0) {
+            static const metrics_outcome_t outcome[] = {
+                [ATTEMPT_DELIVERED] = METRICS_SUCCESS,
+                [ATTEMPT_RETRY] = METRICS_FAILURE,
+                [ATTEMPT_DEAD] = METRICS_DEAD,
+            };
+            metrics_delivery(s->name, outcome[x->res.verdict], x->seconds);
+            if (x->res.verdict == ATTEMPT_RETRY && x->res.due_ms < s->next_due_ms)
+                s->next_due_ms = x->res.due_ms;
         }
         xfer_release(d, x);
         x = next;
@@ -823,13 +709,31 @@ static size_t sub_spare(const struct dlv *d, const sub_t *s)
     return spare < g ? spare : g;
 }
 
-/* Claims and starts what is due for every configured subscriber with spare capacity.
- * sweep: new deliveries may have been committed, so every subscriber's known next due
- * time is stale; one without capacity now claims as soon as it has some. Returns how long
- * the loop may sleep before something becomes due. */
-static int64_t claim_round(struct dlv *d, bool sweep)
+/* Starts the attempts of got claims of s, burying corrupt records instead. */
+static void adopt_claims(struct dlv *d, sub_t *s, store_claim_t *c, int got, const instant_t *t)
 {
-    int64_t now = rt_now_ms();
+    for (int i = 0; i < got; i++) {
+        xfer_t *x = xfer_claim(d, s, &c[i]);
+        if (!c[i].corrupt) {
+            start_attempt(d, x, s->prof, t);
+            continue;
+        }
+        logrl_printf(&d->rl_corrupt, stderr, t->mono,
+                     "delivery: subscriber %s: delivery %" PRIu64
+                     " has a corrupt record; dead-lettered without an attempt",
+                     s->name, x->id);
+        bury_claim(d, x, CORRUPT_REASON);
+    }
+}
+
+/* Claims and starts what is due at t for every configured subscriber with spare capacity.
+ * sweep: new deliveries may have been committed, so every subscriber's known next due
+ * time is stale; one without capacity now claims as soon as it has some. Sets *wait_ms to
+ * how long the loop may sleep before something becomes due. Returns false when a store
+ * read failed. */
+static bool claim_round(struct dlv *d, bool sweep, const instant_t *t, int64_t *wait_ms)
+{
+    bool read_ok = true;
     int64_t earliest = INT64_MAX;
     size_t n = d->cfg->nsubscribers;
     for (size_t k = 0; k < n; k++) {
@@ -837,31 +741,29 @@ static int64_t claim_round(struct dlv *d, bool sweep)
         if (sweep) s->next_due_ms = INT64_MIN;
         size_t spare = sub_spare(d, s);
         if (spare == 0) continue; /* a finishing attempt wakes the loop */
-        if (s->next_due_ms <= now) {
+        if (s->next_due_ms <= t->now) {
             store_claim_t *c = scratch(d, spare);
             int64_t next_due = INT64_MAX;
-            int got = store_claim_due(d->st, s->name, now, spare, skip_in_flight, &d->inflight, c,
-                                      &next_due);
+            int got = store_claim_due(d->st, s->name, t->now, spare, skip_in_flight, &d->inflight,
+                                      c, &next_due);
             if (got < 0) {
-                if (!d->claim_err_logged)
-                    dlog("subscriber %s: cannot read due deliveries: %s", s->name, strerror(-got));
-                d->claim_err_logged = true;
-                s->next_due_ms = now + POLL_MAX_MS;
+                logrl_printf(&d->rl_claim, stderr, t->mono,
+                             "delivery: subscriber %s: cannot read due deliveries: %s", s->name,
+                             strerror(-got));
+                read_ok = false;
+                s->next_due_ms = t->now + POLL_MAX_MS;
                 continue;
             }
-            d->claim_err_logged = false;
             s->next_due_ms = next_due;
-            profile_t *p = s->prof;
-            for (int i = 0; i < got; i++)
-                start_attempt(d, xfer_claim(d, s, &c[i]), p);
+            adopt_claims(d, s, c, got, t);
             if (sub_spare(d, s) == 0) continue;
         }
         if (s->next_due_ms < earliest) earliest = s->next_due_ms;
     }
     d->rr++;
-    if (earliest == INT64_MAX) return POLL_MAX_MS;
-    int64_t wait = earliest - now;
-    return wait < 1 ? 1 : wait > POLL_MAX_MS ? POLL_MAX_MS : wait;
+    int64_t wait = earliest == INT64_MAX ? POLL_MAX_MS : earliest - t->now;
+    *wait_ms = wait < 1 ? 1 : wait > POLL_MAX_MS ? POLL_MAX_MS : wait;
+    return read_ok;
 }
 
 typedef struct {
@@ -883,12 +785,16 @@ static void on_pending_subscriber(void *ctx, const char *name)
 
 /* Dead-letters the pending deliveries of subscribers no longer configured, in batches
  * bounded by the global cap. All of them, not only the due ones: nobody will ever be
- * waiting for those attempts. */
-static void bury_removed(struct dlv *d)
+ * waiting for those attempts. Returns false when a store read failed. */
+static bool bury_removed(struct dlv *d, int64_t mono)
 {
     removed_t r = {.cfg = d->cfg};
     int rc = store_pending_subscribers(d->st, on_pending_subscriber, &r);
-    if (rc < 0) dlog("cannot list subscribers with pending deliveries: %s", strerror(-rc));
+    if (rc < 0)
+        logrl_printf(&d->rl_list, stderr, mono,
+                     "delivery: cannot list subscribers with pending deliveries: %s",
+                     strerror(-rc));
+    bool read_ok = rc >= 0;
     d->removed_more = false;
     for (size_t i = 0; i < r.n; i++) {
         size_t spare = global_spare(d);
@@ -902,26 +808,25 @@ static void bury_removed(struct dlv *d)
         int got = store_claim_due(d->st, s->name, INT64_MAX, spare, skip_in_flight, &d->inflight, c,
                                   &next_due);
         if (got < 0) {
-            dlog("subscriber %s (removed): cannot read pending deliveries: %s", s->name,
-                 strerror(-got));
+            logrl_printf(&d->rl_claim, stderr, mono,
+                         "delivery: subscriber %s (removed): cannot read pending deliveries: %s",
+                         s->name, strerror(-got));
+            read_ok = false;
             continue;
         }
         if (got > 0)
-            dlog("subscriber %s is no longer configured: dead-lettering %d pending deliveries",
-                 s->name, got);
+            logrl_printf(&d->rl_removed, stderr, mono,
+                         "delivery: subscriber %s is no longer configured: dead-lettering %d "
+                         "pending deliveries",
+                         s->name, got);
         if ((size_t)got == spare) d->removed_more = true;
-        for (int j = 0; j < got; j++) {
-            xfer_t *x = xfer_claim(d, s, &c[j]);
-            x->kind = OUT_BURY;
-            x->has_attempt = false;
-            x->seconds = -1;
-            x->reason = REMOVED_REASON;
-            submit(d, x);
-        }
+        for (int j = 0; j < got; j++)
+            bury_claim(d, xfer_claim(d, s, &c[j]), c[j].corrupt ? CORRUPT_REASON : REMOVED_REASON);
     }
     for (size_t i = 0; i < r.n; i++)
         free(r.names[i]);
     free(r.names);
+    return read_ok;
 }
 
 /* At the end of the grace period: attempts still running are dropped without an
@@ -940,24 +845,34 @@ static void abandon_running(struct dlv *d)
     if (n > 0) dlog("grace period over: %zu attempts abandoned (still pending)", n);
 }
 
-static void run_timer(struct dlv *d)
+/* Reads the clocks; curl's timer callback uses d->mono as its base. */
+static instant_t tick(struct dlv *d)
 {
-    if (d->timer_due < 0 || rt_mono_ms() < d->timer_due) return;
+    instant_t t = {.now = rt_now_ms(), .mono = rt_mono_ms()};
+    d->mono = t.mono;
+    return t;
+}
+
+static void run_timer(struct dlv *d, int64_t mono)
+{
+    if (d->timer_due < 0 || mono < d->timer_due) return;
     d->timer_due = -1;
     int running;
     curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 }
 
-/* Waits up to wait_ms for socket events or a wakeup, and hands socket events to curl. */
-static void wait_events(struct dlv *d, int64_t wait_ms)
+/* Waits up to wait_ms for socket events or a wakeup, and hands socket events to curl.
+ * Returns the clocks read when the wait ended. */
+static instant_t wait_events(struct dlv *d, int64_t wait_ms)
 {
     if (d->timer_due >= 0) {
+        /* A fresh read: the loop's work since its last one would delay curl's timer. */
         int64_t t = d->timer_due - rt_mono_ms();
         if (t < wait_ms) wait_ms = t;
     }
     struct epoll_event evs[64];
     int n = epoll_wait(d->ep, evs, 64, wait_ms < 0 ? 0 : (int)wait_ms);
-    d->mono = rt_mono_ms();
+    instant_t t = tick(d);
     for (int i = 0; i < n; i++) {
         int fd = evs[i].data.fd;
         if (fd == d->evfd) {
@@ -972,6 +887,7 @@ static void wait_events(struct dlv *d, int64_t wait_ms)
         int running;
         curl_multi_socket_action(d->multi, fd, flags, &running);
     }
+    return t;
 }
 
 static void *worker_main(void *arg)
@@ -982,15 +898,16 @@ static void *worker_main(void *arg)
      * busy, the scheduler favours the front end and the writer over this thread. */
     if (setpriority(PRIO_PROCESS, (id_t)gettid(), DELIVERY_NICE) != 0)
         dlog("cannot lower the delivery thread's priority: %s", strerror(errno));
+    health_worker_running(true, rt_mono_ms());
     bool stopping = false;
     int64_t deadline = 0;
     int64_t next_sweep = INT64_MIN, next_removed = INT64_MIN;
     for (;;) {
-        drain_done(d);
-        int64_t mono = d->mono = rt_mono_ms();
+        instant_t t = tick(d);
+        drain_done(d, t.mono);
         if (!stopping && atomic_load(&d->stopping)) {
             stopping = true;
-            deadline = mono + d->grace_ms;
+            deadline = t.mono + d->grace_ms;
             if (d->nrunning > 0)
                 dlog("stopping: waiting up to %" PRIu32 " ms for %zu attempts", d->grace_ms,
                      d->nrunning);
@@ -998,27 +915,28 @@ static void *worker_main(void *arg)
         int64_t wait = POLL_MAX_MS;
         bool changed = !stopping && sync_config(d);
         if (!stopping && d->cfg) {
-            bool sweep = atomic_exchange(&d->notified, false) || changed || mono >= next_sweep;
-            if (sweep) next_sweep = mono + POLL_MAX_MS;
-            wait = claim_round(d, sweep);
-            if (changed || d->removed_more || mono >= next_removed) {
-                next_removed = mono + POLL_MAX_MS;
-                bury_removed(d);
+            bool sweep = atomic_exchange(&d->notified, false) || changed || t.mono >= next_sweep;
+            if (sweep) next_sweep = t.mono + POLL_MAX_MS;
+            bool read_ok = claim_round(d, sweep, &t, &wait);
+            if (changed || d->removed_more || t.mono >= next_removed) {
+                next_removed = t.mono + POLL_MAX_MS;
+                read_ok = bury_removed(d, t.mono) && read_ok;
             }
-            if (next_sweep - mono < wait) wait = next_sweep - mono;
+            if (read_ok) health_worker_progress(t.mono);
+            if (next_sweep - t.mono < wait) wait = next_sweep - t.mono;
         }
-        run_timer(d); /* new transfers start from curl's timer */
-        read_finished(d);
+        run_timer(d, t.mono); /* new transfers start from curl's timer */
+        read_finished(d, &t);
         if (stopping) {
-            mono = rt_mono_ms();
-            if (d->nrunning > 0 && mono >= deadline) abandon_running(d);
+            if (d->nrunning > 0 && t.mono >= deadline) abandon_running(d);
             if (d->nrunning == 0 && d->ncommitting == 0) break;
-            if (d->nrunning > 0 && deadline - mono < wait) wait = deadline - mono;
+            if (d->nrunning > 0 && deadline - t.mono < wait) wait = deadline - t.mono;
         }
-        wait_events(d, wait);
-        run_timer(d);
-        read_finished(d);
+        t = wait_events(d, wait);
+        run_timer(d, t.mono);
+        read_finished(d, &t);
     }
+    health_worker_running(false, rt_mono_ms());
     return NULL;
 }
 
@@ -1030,7 +948,7 @@ static void close_all(struct dlv *d)
     if (d->multi) curl_multi_cleanup(d->multi);
     if (d->evfd >= 0) close(d->evfd);
     if (d->ep >= 0) close(d->ep);
-    free(d->inflight.slots);
+    idset_free(&d->inflight);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->subs_mu);
     pthread_mutex_destroy(&d->inflight_mu);

@@ -13,18 +13,24 @@
 
 typedef struct dlv dlv_t;
 
-/* Starts the worker thread. Subscribers and retry policies are read from rt_config() at
- * each claim, so a SIGHUP reload applies to the next attempts. Returns 0 or a negative errno. */
+/* Starts the worker thread over st and w (both borrowed; they must outlive dlv_stop). It
+ * takes the config in force and notices a reload at its next loop iteration (at least
+ * once a second), so a SIGHUP applies to the next attempts; it reports its liveness to
+ * health.h. Returns 0 with *out owned by the caller until dlv_stop, or a negative errno.
+ * Main thread, once. */
 int dlv_start(store_t *st, wr_t *w, dlv_t **out);
-/* Wakes the worker because new deliveries were committed or the config changed. Any thread. */
+/* Wakes the worker because new deliveries were committed or the config changed. Any
+ * thread; cheap when a wakeup is already pending. */
 void dlv_notify(dlv_t *d);
-/* Deliveries of subscriber currently being attempted (or awaiting their outcome's commit). */
+/* Deliveries of subscriber currently being attempted (or awaiting their outcome's
+ * commit); 0 for an unknown subscriber. Any thread. */
 size_t dlv_in_flight(dlv_t *d, const char *subscriber);
 /* True while delivery id is being attempted (or its outcome awaits its commit). Any thread. */
 bool dlv_is_in_flight(dlv_t *d, uint64_t id);
 /* Stops claiming, lets in-flight attempts finish for up to grace_ms, abandons the rest (they
  * stay PENDING in the store and are retried at the next start), waits until the recorded
- * outcomes are submitted to the writer, then joins and frees d. Call before wr_stop. */
+ * outcomes are committed (or failed), then joins and frees d. Call before wr_stop, from the
+ * thread that called dlv_start. */
 void dlv_stop(dlv_t *d, uint32_t grace_ms);
 
 #endif

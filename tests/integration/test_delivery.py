@@ -375,6 +375,26 @@ class IsolationTest(DeliveryCase):
         self.assertEqual(healthy.count(), 1000)
 
 
+class HealthTest(DeliveryCase):
+    STALL_S = 10  # HEALTH_WORKER_STALL_MS in gateway/health.h
+
+    def test_worker_with_every_slot_busy_is_not_stalled(self):
+        # A full subscriber leaves nothing to claim, yet the worker's rounds go on: /healthz
+        # must not mistake waiting for a hung peer for a stalled worker.
+        stuck = self.sink(sinks.hang(60), name="stuck")
+        gw = self.gateway([{"name": "stuck", "url": stuck.url, "events": ["*"],
+                            "timeout_ms": 60000, "max_in_flight": 2}], max_in_flight=2)
+        self.post(gw, [envelope(id_="busy_%d" % i) for i in range(6)])
+        self.assertTrue(stuck.wait_count(2, timeout=20))
+        r = gw.request("GET", "/healthz")
+        self.assertEqual((r.status, r.json()), (200, {"status": "ok"}), r)
+        time.sleep(self.STALL_S + 1.5)
+        r = gw.request("GET", "/healthz")
+        self.assertEqual((r.status, r.json()), (200, {"status": "ok"}), r)
+        self.assertEqual(stuck.count(), 2)
+        self.assertNotIn("cannot", gw.logs())
+
+
 class CrashTest(DeliveryCase):
     def test_kill9_under_load_then_restart_delivers_every_acknowledged_event(self):
         a, b = self.sink(name="a"), self.sink(name="b")
