@@ -1,5 +1,5 @@
 /* admin.c -- the /admin/ API (inspection and repair of events and dead letters, subscriber
- * counters) and GET /metrics.
+ * counters).
  *
  * Reads go straight to the store (read transactions never block the writer). Changes go
  * through the writer like ingest does: a job is submitted, its on_done posts it back to the
@@ -9,8 +9,8 @@
  * stops at the dead letters buried after the request arrived: redriven letters that fail
  * again are not redriven a second time by the same request.
  *
- * Dead letters are named by their delivery id as a decimal string ("42"). The list cursor is
- * 32 hex digits: the position {dead_ms, id} in the dead-letter index. */
+ * Dead letters are named by their delivery id as a decimal string ("42"); query strings,
+ * ids and cursors are parsed by query.c. */
 #include "gateway/admin.h"
 
 #include <errno.h>
@@ -18,16 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/civil.h"
-#include "gateway/envelope.h"
 #include "gateway/jbuf.h"
-#include "gateway/metrics.h"
+#include "gateway/query.h"
 #include "gateway/runtime.h"
 
 #define CHUNK 500 /* dead letters examined per bulk transaction */
-#define LIMIT_DEFAULT 100
-#define LIMIT_MAX 1000
-#define SUBSCRIBER_MAX 64
 
 typedef enum { OP_KICK, OP_DELETE } op_kind_t;
 
@@ -37,9 +32,9 @@ typedef struct admin_job {
     http_deferred_t defer;
     op_kind_t kind;
     bool bulk;
-    uint64_t id; /* one dead letter */
-    char subscriber[SUBSCRIBER_MAX + 1], type[ENVELOPE_TYPE_MAX + 1];
-    store_dead_filter_t f;      /* bulk; its strings point at the two fields above */
+    uint64_t id;                /* one dead letter */
+    query_params_t params;      /* bulk: the selection */
+    store_dead_filter_t f;      /* bulk; its strings point into params */
     store_dead_cursor_t cursor; /* bulk: where the next chunk starts */
     int64_t now_ms;             /* due time of redriven letters */
     /* Outputs of apply (it may run twice, so it only overwrites them). */
@@ -86,170 +81,20 @@ static void put_status(jbuf_t *b, int32_t status)
         jbuf_puts(b, "null");
 }
 
-static bool subscriber_name_valid(const char *s, size_t n)
+/* Parses the request's query string, accepting the groups in allowed (QUERY_*). Returns
+ * false after sending a 400. */
+static bool parse_params(h2o_req_t *req, unsigned allowed, query_params_t *p)
 {
-    if (n < 1 || n > SUBSCRIBER_MAX) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
+    const char *q = "";
+    size_t n = 0;
+    if (req->query_at != SIZE_MAX) {
+        q = req->path.base + req->query_at + 1;
+        n = req->path.len - req->query_at - 1;
     }
-    return true;
-}
-
-/* A dead-letter id: 1..20 decimal digits naming a value in 1..UINT64_MAX. */
-static bool parse_id(const char *s, size_t n, uint64_t *id)
-{
-    if (n < 1 || n > 20) return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return false;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10) return false;
-        v = v * 10 + d;
-    }
-    *id = v;
-    return v != 0;
-}
-
-/* ---- query parameters ---- */
-
-enum { P_FILTERS = 1, P_PAGING = 2 };
-
-typedef struct {
-    const char *subscriber, *type; /* NUL-terminated in the request's pool; NULL: absent */
-    int64_t since_ms, until_ms;
-    bool has_since, has_until;
-    size_t limit;
-    store_dead_cursor_t cursor;
-} params_t;
-
-/* %XX-decodes s into the pool (a '+' stays a '+': no valid value holds a space, and an
- * offset like +02:00 often arrives unencoded). NULL on a bad escape. */
-static char *decode(h2o_req_t *req, const char *s, size_t n, size_t *len)
-{
-    char *out = h2o_mem_alloc_pool(&req->pool, n + 1), *o = out;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            *o++ = s[i];
-            continue;
-        }
-        unsigned char c;
-        if (i + 2 >= n || h2o_hex_decode(&c, s + i + 1, 2) != 0 || c == 0) return NULL;
-        *o++ = (char)c;
-        i += 2;
-    }
-    *o = '\0';
-    *len = (size_t)(o - out);
-    return out;
-}
-
-static bool bad_param(h2o_req_t *req, const char *fmt, const char *name)
-{
-    char detail[200];
-    snprintf(detail, sizeof(detail), fmt, name);
-    http_send_error(req, 400, "invalid_parameter", detail);
+    char err[200];
+    if (query_parse(q, n, allowed, p, err, sizeof(err)) == 0) return true;
+    http_send_error(req, 400, "invalid_parameter", err);
     return false;
-}
-
-/* One name=value; false (400 sent) when it is unknown, repeated or malformed. */
-static bool set_param(h2o_req_t *req, unsigned allowed, params_t *p, const char *name, size_t nlen,
-                      const char *val, size_t vlen, unsigned *seen)
-{
-    static const char *const names[] = {"subscriber", "type", "since", "until", "limit", "cursor"};
-    int k = -1;
-    for (int i = 0; i < 6; i++)
-        if (h2o_memis(name, nlen, names[i], strlen(names[i]))) k = i;
-    char shown[40];
-    snprintf(shown, sizeof(shown), "%.*s", (int)(nlen < 32 ? nlen : 32), name);
-    if (k < 0 || !(allowed & (k < 4 ? P_FILTERS : P_PAGING)))
-        return bad_param(req, "unknown parameter '%s'", shown);
-    if (*seen & (1u << k)) return bad_param(req, "parameter '%s' given twice", shown);
-    *seen |= 1u << k;
-    if (vlen == 0) return true; /* "subscriber=" filters nothing, as if absent */
-    switch (k) {
-    case 0:
-        if (!subscriber_name_valid(val, vlen))
-            return bad_param(req, "%s: expected a subscriber name ([A-Za-z0-9_.-]{1,64})", shown);
-        p->subscriber = val;
-        return true;
-    case 1:
-        if (!envelope_type_valid(val, vlen))
-            return bad_param(req, "%s: expected an event type ([A-Za-z0-9_.:-]{1,200})", shown);
-        p->type = val;
-        return true;
-    case 2:
-    case 3:
-        if (!civil_parse_rfc3339(val, vlen, k == 2, k == 2 ? &p->since_ms : &p->until_ms))
-            return bad_param(req, "%s: expected an RFC 3339 date-time, e.g. 2026-11-27T10:00:00Z",
-                             shown);
-        *(k == 2 ? &p->has_since : &p->has_until) = true;
-        return true;
-    case 4: {
-        uint64_t v;
-        if (!parse_id(val, vlen, &v) || v > LIMIT_MAX)
-            return bad_param(req, "%s: expected an integer from 1 to 1000", shown);
-        p->limit = (size_t)v;
-        return true;
-    }
-    default: {
-        uint8_t raw[16];
-        if (vlen != 32 || h2o_hex_decode(raw, val, 32) != 0)
-            return bad_param(req, "%s: not a cursor returned by this API", shown);
-        uint64_t ms = 0, id = 0;
-        for (int i = 0; i < 8; i++) {
-            ms = ms << 8 | raw[i];
-            id = id << 8 | raw[8 + i];
-        }
-        p->cursor.dead_ms = (int64_t)(ms ^ (1ull << 63));
-        p->cursor.id = id;
-        return true;
-    }
-    }
-}
-
-/* Parses the query string, accepting the parameter groups in allowed. Returns false after
- * sending a 400. */
-static bool parse_params(h2o_req_t *req, unsigned allowed, params_t *p)
-{
-    memset(p, 0, sizeof(*p));
-    p->limit = LIMIT_DEFAULT;
-    if (req->query_at == SIZE_MAX) return true;
-    const char *q = req->path.base + req->query_at + 1;
-    const char *end = req->path.base + req->path.len;
-    unsigned seen = 0;
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *stop = amp ? amp : end;
-        if (stop > q) {
-            const char *eq = memchr(q, '=', (size_t)(stop - q));
-            const char *vs = eq ? eq + 1 : stop;
-            size_t nlen, vlen;
-            char *name = decode(req, q, (size_t)((eq ? eq : stop) - q), &nlen);
-            char *val = decode(req, vs, (size_t)(stop - vs), &vlen);
-            if (!name || !val) {
-                http_send_error(req, 400, "invalid_parameter", "malformed %-escape in the query");
-                return false;
-            }
-            if (!set_param(req, allowed, p, name, nlen, val, vlen, &seen)) return false;
-        }
-        q = stop + 1;
-    }
-    if (p->has_since && p->has_until && p->since_ms > p->until_ms) {
-        http_send_error(req, 400, "invalid_parameter", "since is later than until");
-        return false;
-    }
-    return true;
-}
-
-/* The store's filter for p; bounds of 0 would mean "none", so an exact epoch is nudged. */
-static store_dead_filter_t filter_of(const params_t *p)
-{
-    store_dead_filter_t f = {.subscriber = p->subscriber, .type = p->type};
-    if (p->has_since) f.since_ms = p->since_ms == 0 ? 1 : p->since_ms;
-    if (p->has_until) f.until_ms = p->until_ms == 0 ? -1 : p->until_ms;
-    return f;
 }
 
 /* ---- reads ---- */
@@ -289,12 +134,23 @@ static void store_failed(h2o_req_t *req)
     http_send_error(req, 500, "store_error", "reading the store failed");
 }
 
+/* Answers a failed lookup: 404 with not_found as the detail for -ENOENT, 500 for any other
+ * error. Returns false, sending nothing, when rc is 0. */
+static bool lookup_failed(h2o_req_t *req, int rc, const char *not_found)
+{
+    if (rc == -ENOENT)
+        http_send_error(req, 404, "not_found", not_found);
+    else if (rc != 0)
+        store_failed(req);
+    return rc != 0;
+}
+
 /* GET /admin/dead-letters */
 static void list_dead(h2o_req_t *req)
 {
-    params_t p;
-    if (!parse_params(req, P_FILTERS | P_PAGING, &p)) return;
-    store_dead_filter_t f = filter_of(&p);
+    query_params_t p;
+    if (!parse_params(req, QUERY_FILTERS | QUERY_PAGING, &p)) return;
+    store_dead_filter_t f = query_filter(&p);
     store_delivery_t *items = calloc(p.limit, sizeof(*items));
     if (!items) abort();
     store_dead_cursor_t cur = p.cursor;
@@ -316,9 +172,9 @@ static void list_dead(h2o_req_t *req)
     free(items);
     jbuf_puts(&b, "],\"next_cursor\":");
     if (more) {
-        /* dead_ms with its sign bit flipped, then the id: both big-endian, as hex */
-        uint64_t ms = (uint64_t)cur.dead_ms ^ (1ull << 63);
-        jbuf_printf(&b, "\"%016llx%016llx\"", (unsigned long long)ms, (unsigned long long)cur.id);
+        char cursor[QUERY_CURSOR_LEN + 1];
+        query_format_cursor(&cur, cursor);
+        jbuf_printf(&b, "\"%s\"", cursor);
     } else {
         jbuf_puts(&b, "null");
     }
@@ -336,14 +192,7 @@ static void show_dead(h2o_req_t *req, uint64_t id)
         store_delivery_clear(&d);
         rc = -ENOENT;
     }
-    if (rc == -ENOENT) {
-        http_send_error(req, 404, "not_found", "no dead letter with this id");
-        return;
-    }
-    if (rc != 0) {
-        store_failed(req);
-        return;
-    }
+    if (lookup_failed(req, rc, "no dead letter with this id")) return;
     jbuf_t b = {0};
     put_dead_letter(&b, &d);
     jbuf_puts(&b, ",\"event\":");
@@ -391,14 +240,7 @@ static void get_event(h2o_req_t *req, const char *id, size_t id_len)
 {
     store_event_t ev;
     int rc = store_get_event(adm.deps.st, id, id_len, &ev);
-    if (rc == -ENOENT) {
-        http_send_error(req, 404, "not_found", "no event with this id");
-        return;
-    }
-    if (rc != 0) {
-        store_failed(req);
-        return;
-    }
+    if (lookup_failed(req, rc, "no event with this id")) return;
     jbuf_t b = {0};
     jbuf_puts(&b, "{\"event\":");
     jbuf_put(&b, ev.body, ev.body_len);
@@ -420,7 +262,7 @@ static void get_event(h2o_req_t *req, const char *id, size_t id_len)
 /* GET /admin/subscribers: the configured subscribers with their durable counters. */
 static void list_subscribers(h2o_req_t *req)
 {
-    params_t p;
+    query_params_t p;
     if (!parse_params(req, 0, &p)) return;
     const cfg_t *cfg = rt_config_hold();
     jbuf_t b = {0};
@@ -541,7 +383,7 @@ static void on_job_returned(http_deferred_t *d)
 }
 
 /* Submits a change; a bulk one (p not NULL) selects with p's filters. */
-static void submit(h2o_req_t *req, op_kind_t kind, uint64_t id, const params_t *p)
+static void submit(h2o_req_t *req, op_kind_t kind, uint64_t id, const query_params_t *p)
 {
     if (http_stopping()) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("5"));
@@ -555,15 +397,8 @@ static void submit(h2o_req_t *req, op_kind_t kind, uint64_t id, const params_t *
     job->now_ms = rt_now_ms();
     if (p) {
         job->bulk = true;
-        job->f = filter_of(p);
-        if (p->subscriber) {
-            snprintf(job->subscriber, sizeof(job->subscriber), "%s", p->subscriber);
-            job->f.subscriber = job->subscriber;
-        }
-        if (p->type) {
-            snprintf(job->type, sizeof(job->type), "%s", p->type);
-            job->f.type = job->type;
-        }
+        job->params = *p;
+        job->f = query_filter(&job->params);
         /* Letters buried from now on are not part of this request (see the top). */
         if (!job->f.until_ms || job->f.until_ms > job->now_ms) job->f.until_ms = job->now_ms;
     }
@@ -608,7 +443,7 @@ static void route_dead_letter(h2o_req_t *req, const char *tail, size_t n)
     size_t rl = sizeof(retry) - 1;
     bool is_retry = n > rl && memcmp(tail + n - rl, retry, rl) == 0;
     size_t idlen = is_retry ? n - rl : n;
-    params_t p;
+    query_params_t p;
     if (is_retry && !method_is(req, "POST")) {
         not_allowed(req, "POST");
         return;
@@ -619,7 +454,7 @@ static void route_dead_letter(h2o_req_t *req, const char *tail, size_t n)
     }
     if (!parse_params(req, 0, &p)) return;
     uint64_t id;
-    if (!parse_id(tail, idlen, &id)) {
+    if (!query_parse_id(tail, idlen, &id)) {
         http_send_error(req, 404, "not_found", "no dead letter with this id");
         return;
     }
@@ -637,19 +472,19 @@ int admin_on_req(h2o_handler_t *self, h2o_req_t *req)
     if (!authorized(req)) return 0;
     h2o_iovec_t path = req->path_normalized;
     size_t at;
-    params_t p;
+    query_params_t p;
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/admin/dead-letters"))) {
         if (method_is(req, "GET")) {
             list_dead(req);
         } else if (method_is(req, "DELETE")) {
-            if (parse_params(req, P_FILTERS, &p)) submit(req, OP_DELETE, 0, &p);
+            if (parse_params(req, QUERY_FILTERS, &p)) submit(req, OP_DELETE, 0, &p);
         } else {
             not_allowed(req, "GET, DELETE");
         }
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/admin/dead-letters/retry"))) {
         if (!method_is(req, "POST"))
             not_allowed(req, "POST");
-        else if (parse_params(req, P_FILTERS, &p))
+        else if (parse_params(req, QUERY_FILTERS, &p))
             submit(req, OP_KICK, 0, &p);
     } else if (has_prefix(path, "/admin/dead-letters/", &at) && path.len > at) {
         route_dead_letter(req, path.base + at, path.len - at);
@@ -666,77 +501,6 @@ int admin_on_req(h2o_handler_t *self, h2o_req_t *req)
     } else {
         http_send_error(req, 404, "not_found", "no such admin endpoint");
     }
-    return 0;
-}
-
-/* ---- GET /metrics ---- */
-
-typedef struct {
-    metrics_sub_gauge_t *subs;
-    size_t n, cap;
-} gauges_t;
-
-static void gauge_add(gauges_t *g, const char *name, bool copy)
-{
-    for (size_t i = 0; i < g->n; i++)
-        if (strcmp(g->subs[i].name, name) == 0) return;
-    if (g->n == g->cap) {
-        g->cap = g->cap ? g->cap * 2 : 16;
-        g->subs = realloc(g->subs, g->cap * sizeof(*g->subs));
-        if (!g->subs) abort();
-    }
-    g->subs[g->n].name = copy ? strdup(name) : name;
-    if (!g->subs[g->n].name) abort();
-    g->n++;
-}
-
-static void on_pending_subscriber(void *ctx, const char *name)
-{
-    gauge_add(ctx, name, true);
-}
-
-int admin_on_metrics(h2o_handler_t *self, h2o_req_t *req)
-{
-    (void)self;
-    if (!method_is(req, "GET")) {
-        not_allowed(req, "GET");
-        return 0;
-    }
-    const cfg_t *cfg = rt_config_hold();
-    gauges_t g = {0};
-    for (size_t i = 0; i < cfg->nsubscribers; i++)
-        gauge_add(&g, cfg->subscribers[i].name, false);
-    size_t nconfigured = g.n;
-    /* Subscribers removed from the config still have pending deliveries until buried. */
-    store_pending_subscribers(adm.deps.st, on_pending_subscriber, &g);
-    for (size_t i = 0; i < g.n; i++) {
-        store_counters_t c;
-        if (store_get_counters(adm.deps.st, g.subs[i].name, &c) == 0) {
-            g.subs[i].pending = c.pending;
-            g.subs[i].dead = c.dead;
-            store_counters_clear(&c);
-        }
-        g.subs[i].in_flight = dlv_in_flight(adm.deps.d, g.subs[i].name);
-    }
-    metrics_gauges_t mg = {.subs = g.subs, .nsubs = g.n};
-    store_usage(adm.deps.st, &mg.store_file_bytes, &mg.store_used_bytes);
-    jbuf_t b = {0};
-    metrics_render(&b, &mg);
-    for (size_t i = nconfigured; i < g.n; i++)
-        free((char *)g.subs[i].name);
-    free(g.subs);
-    rt_config_release(cfg); /* the configured names in g were borrowed from it */
-
-    static h2o_generator_t generator = {NULL, NULL};
-    h2o_iovec_t body = h2o_strdup(&req->pool, b.p, b.len);
-    jbuf_free(&b);
-    req->res.status = 200;
-    req->res.reason = "OK";
-    req->res.content_length = body.len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   H2O_STRLIT(METRICS_CONTENT_TYPE));
-    h2o_start_response(req, &generator);
-    h2o_send(req, &body, 1, 1);
     return 0;
 }
 

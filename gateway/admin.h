@@ -1,5 +1,5 @@
 /* admin.h -- the /admin/ API (inspection and repair of events and dead letters, subscriber
- * counters) and GET /metrics. */
+ * counters). */
 #ifndef HOOKGATE_ADMIN_H
 #define HOOKGATE_ADMIN_H
 
@@ -16,8 +16,5 @@ void admin_set_retention(ret_t *r);
 void admin_init(const http_deps_t *deps);
 /* The h2o handler for everything under /admin. Loop thread. */
 int admin_on_req(h2o_handler_t *self, h2o_req_t *req);
-/* The h2o handler for GET /metrics (Prometheus text; served like /healthz, without
- * admin authentication). Loop thread. */
-int admin_on_metrics(h2o_handler_t *self, h2o_req_t *req);
 
 #endif

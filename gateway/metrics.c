@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -224,6 +225,70 @@ void metrics_render(jbuf_t *b, const metrics_gauges_t *g)
     jbuf_printf(b, "hookgate_store_file_bytes %llu\n", (unsigned long long)g->store_file_bytes);
     put_header(b, "hookgate_store_used_bytes", "gauge", "Bytes of the store's map in use.");
     jbuf_printf(b, "hookgate_store_used_bytes %llu\n", (unsigned long long)g->store_used_bytes);
+}
+
+/* The gauge table of one scrape; entries are zeroed when added. */
+typedef struct {
+    metrics_sub_gauge_t *subs;
+    bool *owned; /* the name was copied (a subscriber from the store, not from the config) */
+    size_t n, cap;
+} gauge_table_t;
+
+static void gauge_add(gauge_table_t *t, const char *name, bool copy)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->subs[i].name, name) == 0) return;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 16;
+        t->subs = realloc(t->subs, t->cap * sizeof(*t->subs));
+        t->owned = realloc(t->owned, t->cap * sizeof(*t->owned));
+        if (!t->subs || !t->owned) abort();
+    }
+    metrics_sub_gauge_t *g = &t->subs[t->n];
+    memset(g, 0, sizeof(*g));
+    g->name = copy ? strdup(name) : name;
+    if (!g->name) abort();
+    t->owned[t->n++] = copy;
+}
+
+static void on_pending_subscriber(void *arg, const char *name)
+{
+    gauge_add(arg, name, true);
+}
+
+int metrics_scrape(jbuf_t *b, const cfg_t *cfg, const metrics_source_t *src, char *err,
+                   size_t errlen)
+{
+    gauge_table_t t = {0};
+    for (size_t i = 0; i < cfg->nsubscribers; i++)
+        gauge_add(&t, cfg->subscribers[i].name, false);
+    metrics_gauges_t g = {0};
+    int rc = src->pending_subscribers(src->ctx, on_pending_subscriber, &t);
+    if (rc != 0)
+        snprintf(err, errlen, "listing the subscribers with pending deliveries failed: %s",
+                 strerror(-rc));
+    for (size_t i = 0; rc == 0 && i < t.n; i++) {
+        metrics_sub_gauge_t *s = &t.subs[i];
+        s->in_flight = src->in_flight(src->ctx, s->name);
+        rc = src->counters(src->ctx, s->name, &s->pending, &s->dead);
+        if (rc != 0)
+            snprintf(err, errlen, "reading the counters of subscriber %s failed: %s", s->name,
+                     strerror(-rc));
+    }
+    if (rc == 0) {
+        rc = src->usage(src->ctx, &g.store_file_bytes, &g.store_used_bytes);
+        if (rc != 0) snprintf(err, errlen, "reading the store's size failed: %s", strerror(-rc));
+    }
+    if (rc == 0) {
+        g.subs = t.subs;
+        g.nsubs = t.n;
+        metrics_render(b, &g);
+    }
+    for (size_t i = 0; i < t.n; i++)
+        if (t.owned[i]) free((char *)t.subs[i].name);
+    free(t.subs);
+    free(t.owned);
+    return rc;
 }
 
 void metrics_reset(void)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/config.h"
 #include "gateway/jbuf.h"
 
 /* What became of one delivery attempt (or of a delivery buried without an attempt). */
@@ -48,6 +49,28 @@ typedef struct {
  * plus the gauges in g. Every subscriber named in g gets its deliveries_total series even
  * before its first outcome. Any thread. */
 void metrics_render(jbuf_t *b, const metrics_gauges_t *g);
+
+/* Where metrics_scrape reads the gauges: the store and the delivery worker in the gateway,
+ * fakes in the unit tests. The int functions return 0 or a negative errno. */
+typedef struct {
+    void *ctx;
+    /* Calls fn(arg, name) for each subscriber with pending deliveries, configured or not. */
+    int (*pending_subscribers)(void *ctx, void (*fn)(void *arg, const char *name), void *arg);
+    /* The durable pending and dead counts of one subscriber. */
+    int (*counters)(void *ctx, const char *subscriber, uint64_t *pending, uint64_t *dead);
+    /* Deliveries of one subscriber being attempted right now. */
+    size_t (*in_flight)(void *ctx, const char *subscriber);
+    /* Size of the store's data file and of the part of its map in use. */
+    int (*usage)(void *ctx, uint64_t *file_bytes, uint64_t *used_bytes);
+} metrics_source_t;
+
+/* One scrape: the gauges of cfg's subscribers (in config order) and of every other
+ * subscriber with pending deliveries (removed by a reload, not yet buried), read from src,
+ * then metrics_render into b. When a read fails nothing is appended to b (a scrape never
+ * shows a made-up value) and its negative errno is returned with err saying what failed.
+ * cfg is borrowed for the call. Any thread. */
+int metrics_scrape(jbuf_t *b, const cfg_t *cfg, const metrics_source_t *src, char *err,
+                   size_t errlen);
 
 /* Content-Type of metrics_render's output. */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"

@@ -1,9 +1,6 @@
 /* fuzz_codec.c -- libFuzzer driver for the store's record and key decoders: no input may
  * crash them or make them read out of bounds, and whatever they accept must re-encode to
- * the same bytes. Build (not part of meson):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
- *       tests/fuzz/fuzz_codec.c store/codec.c -o fuzz_codec
- *   ./fuzz_codec -max_total_time=60 tests/fuzz/corpus_codec */
+ * the same bytes. Built with -Dfuzz=true and run by run.sh (see there). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

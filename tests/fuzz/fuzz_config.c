@@ -1,8 +1,5 @@
 /* fuzz_config.c -- libFuzzer driver for cfg_parse: no crash, leak or broken invariant.
- * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -DJSMN_PARENT_LINKS
- *   -DJSMN_STRICT -I. config/json.c config/config.c tests/fuzz/fuzz_config.c -o fuzz_config
- * Run:   mkdir -p corpus && cp config/example.json corpus/ &&
- *        ./fuzz_config -max_total_time=60 -max_len=4096 corpus */
+ * Built with -Dfuzz=true and run by run.sh (see there). */
 #include "config/config.h"
 
 #include <stdint.h>

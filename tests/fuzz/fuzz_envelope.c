@@ -1,6 +1,5 @@
 /* fuzz_envelope.c -- libFuzzer driver: parse, validate and complete ingest bodies.
- * Build: clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -DJSMN_PARENT_LINKS
- *   -DJSMN_STRICT -I. tests/fuzz/fuzz_envelope.c gateway/envelope.c config/json.c */
+ * Built with -Dfuzz=true and run by run.sh (see there). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -2,11 +2,14 @@
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import unittest
+import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -134,6 +137,11 @@ class Gateway:
         if self.proc is not None and not self.log.closed:
             self.log.close()
 
+    def remove(self):
+        """close(), then deletes the temp dir (data, config and log)."""
+        self.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
     def __enter__(self):
         return self.start()
 
@@ -158,3 +166,78 @@ def envelope(type_="message_created", id_=None, payload=None, **extra):
         e["id"] = id_
     e.update(extra)
     return e
+
+
+# ---- the admin API ----
+
+# Retries small enough that deliveries to a failing subscriber are dead within ~100 ms.
+FAST_RETRY = {"max_attempts": 2, "initial_delay_ms": 50, "max_delay_ms": 100, "jitter": 0}
+
+
+def post_batch(gw, envelopes):
+    """Posts envelopes in batches of at most 1000, each answered 202."""
+    for i in range(0, len(envelopes), 1000):
+        r = gw.post(envelopes[i:i + 1000])
+        assert r.status == 202, r
+
+
+def subscriber(gw, name):
+    """Subscriber name's entry in GET /admin/subscribers."""
+    r = gw.request("GET", "/admin/subscribers")
+    assert r.status == 200, r
+    for s in r.json()["subscribers"]:
+        if s["name"] == name:
+            return s
+    raise AssertionError("no subscriber %s in %r" % (name, r.body))
+
+
+def wait_counter(gw, name, key, value, timeout=20):
+    """Waits until subscriber name's counter key equals value; returns the subscriber."""
+    got = wait_for(lambda: (lambda s: s if s[key] == value else None)(subscriber(gw, name)),
+                   timeout=timeout)
+    if not got:
+        raise AssertionError("%s.%s never reached %r: %r" % (name, key, value,
+                                                             subscriber(gw, name)))
+    return got
+
+
+def list_dead_letters(gw, limit=1000, **filters):
+    """Every dead letter matching filters, following next_cursor."""
+    items, cursor = [], None
+    while True:
+        q = dict(filters, limit=limit)
+        if cursor:
+            q["cursor"] = cursor
+        r = gw.request("GET", "/admin/dead-letters?" + urllib.parse.urlencode(q))
+        assert r.status == 200, r
+        body = r.json()
+        items += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items
+
+
+class GatewayCase(unittest.TestCase):
+    """A test case whose gateways (and their temp dirs) and sinks go away after each test."""
+
+    gateway_defaults = {}  # config every gateway() of the class starts with
+
+    def gateway(self, subscribers=(), **config):
+        """A started gateway."""
+        gw = Gateway(subscribers, **dict(self.gateway_defaults, **config))
+        self.addCleanup(gw.remove)
+        return gw.start()
+
+    def sink(self, sink):
+        """Closes sink after the test; returns it."""
+        self.addCleanup(sink.close)
+        return sink
+
+    def assert_error(self, r, status, code=None):
+        """r has status and exactly the error body {"error": code, "detail": ...}."""
+        self.assertEqual(r.status, status, r)
+        body = r.json()
+        self.assertEqual(set(body), {"error", "detail"}, body)
+        if code:
+            self.assertEqual(body["error"], code, body)
+        return body

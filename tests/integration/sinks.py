@@ -1,9 +1,11 @@
 """sinks.py -- scriptable subscriber servers for the integration tests (stdlib only).
 
 A Sink is a threaded HTTP/1.1 keep-alive server on a free loopback port. It records every
-request it reads (time, path, headers, body) and answers according to a script: a plain
-status, "fail the first N attempts of each event", Retry-After, redirects, hanging past the
-client's timeout, or resetting the connection. closed_port() gives a port where nothing
+request it reads (time, path, headers, body, the status it was answered) and answers
+according to a script: a plain status, "fail the first N attempts of each event",
+Retry-After, redirects, hanging past the client's timeout, or resetting the connection.
+stop() and start() take it down and back up on the same port (an outage); StatusSink
+answers a status that tests change as they go. closed_port() gives a port where nothing
 listens (connection refused).
 """
 import collections
@@ -25,6 +27,7 @@ class Request:
         self.header_list = headers  # [(name, value)] in wire order
         self.headers = {k.lower(): v for k, v in headers}
         self.body = body  # bytes
+        self.status = None  # the status answered (None for a reset)
 
     @property
     def webhook_id(self):
@@ -57,9 +60,10 @@ class _Server(http.server.ThreadingHTTPServer):
 
 class Sink:
     """A subscriber. script(request, n) -> Answer, where n counts this event's attempts
-    (1 for the first request carrying its webhook-id); the default answers 200."""
+    (1 for the first request carrying its webhook-id); the default answers 200. With
+    listening=False it only reserves its port until start()."""
 
-    def __init__(self, script=None, name="sink"):
+    def __init__(self, script=None, name="sink", listening=True):
         self.name = name
         self.script = script or (lambda req, n: Answer(200))
         self.requests = []
@@ -67,6 +71,7 @@ class Sink:
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         self.release = threading.Event()  # ends every hang at close
+        self.connections = set()  # open client sockets, dropped by stop()
         sink = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -75,16 +80,54 @@ class Sink:
             def log_message(self, *args):
                 pass
 
+            def setup(self):
+                super().setup()
+                with sink.lock:
+                    sink.connections.add(self.connection)
+
+            def finish(self):
+                with sink.lock:
+                    sink.connections.discard(self.connection)
+                super().finish()
+
             def do_POST(self):
                 sink._handle(self)
 
             do_GET = do_PUT = do_DELETE = do_POST
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
+        self.handler = Handler
+        self.server = None
+        self.port = None
+        if listening:
+            self.start()
+        else:
+            self.port = closed_port()
         self.url = "http://127.0.0.1:%d/hook/%s" % (self.port, name)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+
+    def start(self):
+        """Listens (again) on the sink's port; returns the sink."""
+        if self.server is None:
+            self.server = _Server(("127.0.0.1", self.port or 0), self.handler)
+            self.port = self.server.server_address[1]
+            self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+            self.thread.start()
+        return self
+
+    def stop(self):
+        """An outage: stops listening and drops open connections, so connecting is refused
+        until start(). What arrived stays recorded."""
+        if self.server is None:
+            return
+        self.server.shutdown()
+        self.server.server_close()
+        self.server = None
+        with self.lock:
+            connections = list(self.connections)
+        for c in connections:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _handle(self, h):
         length = int(h.headers.get("Content-Length") or 0)
@@ -97,6 +140,8 @@ class Sink:
             n = self.attempts[key]
             self.cond.notify_all()
         answer = self.script(req, n)
+        # Recorded before the answer goes out: once the client has it, it is visible here.
+        req.status = None if answer.reset else answer.status
         if answer.hang:
             self.release.wait(answer.hang)
         if answer.reset:
@@ -127,6 +172,11 @@ class Sink:
         with self.lock:
             return {r.webhook_id for r in self.requests}
 
+    def delivered(self):
+        """The webhook-ids answered with a 2xx, in arrival order (repeats included)."""
+        with self.lock:
+            return [r.webhook_id for r in self.requests if r.status and 200 <= r.status < 300]
+
     def by_id(self, event_id):
         with self.lock:
             return [r for r in self.requests if r.webhook_id == event_id]
@@ -151,14 +201,28 @@ class Sink:
 
     def close(self):
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+class StatusSink(Sink):
+    """A subscriber that answers every request with self.status (tests change it as they
+    go) after self.delay seconds. It does not listen until start(): before that, and after
+    stop(), connecting is refused, as in an outage."""
+
+    def __init__(self, status=200, delay=0.0, name="sink"):
+        self.status = status
+        self.delay = delay
+        super().__init__(lambda req, n: Answer(self.status, hang=self.delay or None), name,
+                         listening=False)
 
 
 # ---- ready-made scripts ----

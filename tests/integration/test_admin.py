@@ -1,9 +1,7 @@
 """Black-box tests of the admin API: dead letters (list, paging, show, retry, delete, bulk),
 events, subscribers and their durable counters, access rules, and retention."""
-import http.server
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -11,140 +9,25 @@ import time
 import unittest
 import urllib.parse
 
-from harness import Gateway, binary, envelope, free_port, wait_for
+from harness import (FAST_RETRY, Gateway, GatewayCase, binary, envelope, free_port,
+                     list_dead_letters as list_all, post_batch, subscriber, wait_counter,
+                     wait_for)
+from sinks import StatusSink
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+Sink = StatusSink  # test_cli imports it from here
 
-# Small delays so that deliveries to a failing subscriber are dead-lettered within ~100 ms.
-FAST_RETRY = {"max_attempts": 2, "initial_delay_ms": 50, "max_delay_ms": 100, "jitter": 0}
 DL_KEYS = {"id", "event_id", "event_type", "subscriber", "attempts", "last_status", "last_error",
            "first_attempt_at", "dead_at"}
 RFC3339 = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # the default backlog of 5 drops connections under a burst
+class AdminCase(GatewayCase):
+    gateway_defaults = {"retry": FAST_RETRY}
 
-
-class Sink:
-    """A subscriber on a fixed loopback port that answers every POST with `status` and
-    records the webhook-id of each 2xx it sent. Before start() and after stop() nothing
-    listens on the port: connections are refused, as in an outage. HTTP/1.0, so stop()
-    leaves no kept-alive connection behind."""
-
-    def __init__(self, status=200, delay=0.0):
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d/hook" % self.port
-        self.status = status
-        self.delay = delay
-        self.delivered = []
-        self.lock = threading.Lock()
-        self.server = None
-
-    def start(self):
-        sink = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if sink.delay:
-                    time.sleep(sink.delay)
-                status = sink.status
-                if 200 <= status < 300:
-                    with sink.lock:
-                        sink.delivered.append(self.headers.get("webhook-id"))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = _Server(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self):
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-    def ids(self):
-        with self.lock:
-            return list(self.delivered)
-
-
-def subscriber(gw, name):
-    r = gw.request("GET", "/admin/subscribers")
-    assert r.status == 200, r
-    for s in r.json()["subscribers"]:
-        if s["name"] == name:
-            return s
-    raise AssertionError("no subscriber %s in %r" % (name, r.body))
-
-
-def wait_counter(gw, name, key, value, timeout=20):
-    """Waits until subscriber name's counter key equals value; returns the subscriber."""
-    got = wait_for(lambda: (lambda s: s if s[key] == value else None)(subscriber(gw, name)),
-                   timeout=timeout)
-    if not got:
-        raise AssertionError("%s.%s never reached %r: %r" % (name, key, value,
-                                                             subscriber(gw, name)))
-    return got
-
-
-def post_batch(gw, envelopes):
-    for i in range(0, len(envelopes), 1000):
-        r = gw.post(envelopes[i:i + 1000])
-        assert r.status == 202, r
-
-
-def list_all(gw, limit=1000, **filters):
-    """Every dead letter matching filters, following next_cursor."""
-    items, cursor = [], None
-    while True:
-        q = dict(filters, limit=limit)
-        if cursor:
-            q["cursor"] = cursor
-        r = gw.request("GET", "/admin/dead-letters?" + urllib.parse.urlencode(q))
-        assert r.status == 200, r
-        body = r.json()
-        items += body["items"]
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return items
-
-
-class AdminCase(unittest.TestCase):
-    def setUp(self):
-        self.cleanups = []
-
-    def tearDown(self):
-        for fn in reversed(self.cleanups):
-            fn()
-
-    def sink(self, **kw):
-        s = Sink(**kw)
-        self.cleanups.append(s.stop)
-        return s
-
-    def gateway(self, subscribers, **config):
-        """A started gateway."""
-        config.setdefault("retry", FAST_RETRY)
-        gw = Gateway(subscribers, **config)
-        self.cleanups.append(lambda: shutil.rmtree(gw.dir, ignore_errors=True))
-        self.cleanups.append(gw.close)
-        return gw.start()
-
-    def assert_error(self, r, status, code=None):
-        self.assertEqual(r.status, status, r)
-        body = r.json()
-        self.assertEqual(set(body), {"error", "detail"}, body)
-        if code:
-            self.assertEqual(body["error"], code, body)
-        return body
+    def status_sink(self, **kw):
+        """A StatusSink closed after the test (not listening until start())."""
+        return self.sink(StatusSink(**kw))
 
 
 class ReadTest(AdminCase):
@@ -152,7 +35,7 @@ class ReadTest(AdminCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.sink_ = Sink(status=500).start()
+        cls.sink_ = StatusSink(status=500).start()
         subs = [{"name": "alpha", "url": cls.sink_.url, "events": ["*"]},
                 {"name": "beta", "url": cls.sink_.url, "events": ["order.created"]}]
         cls.gw = Gateway(subs, retry=FAST_RETRY).start()
@@ -167,9 +50,8 @@ class ReadTest(AdminCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.gw.close()
-        shutil.rmtree(cls.gw.dir, ignore_errors=True)
-        cls.sink_.stop()
+        cls.gw.remove()
+        cls.sink_.close()
 
     def get(self, path):
         return self.gw.request("GET", path)
@@ -225,9 +107,12 @@ class ReadTest(AdminCase):
             self.assertEqual(list_all(self.gw, since=shifted), since)
         self.assertEqual(list_all(self.gw, until="1970-01-01T00:00:00Z"), [])
         self.assertEqual(len(list_all(self.gw, since="1970-01-01T00:00:00Z")), len(self.all))
-        # an empty value filters nothing
-        r = self.get("/admin/dead-letters?subscriber=&type=&limit=1000")
-        self.assertEqual(len(r.json()["items"]), len(self.all))
+        # an empty value is an error, never "no filter" (leave the parameter out for that)
+        for name in ("subscriber", "type", "since", "until", "limit", "cursor"):
+            body = self.assert_error(self.get("/admin/dead-letters?%s=" % name), 400,
+                                     "invalid_parameter")
+            self.assertEqual(body["detail"],
+                             "%s: must not be empty; leave the parameter out instead" % name)
 
     def test_paging_visits_everything_once_in_order(self):
         for limit in (1, 3, 7, 40):
@@ -252,11 +137,7 @@ class ReadTest(AdminCase):
                   "since=2026-11-27T10:00:00", "bogus=1", "limit=5&limit=6",
                   "subscriber=a%20b", "type=no/slash", "since=%zz",
                   "since=2026-11-28T00:00:00Z&until=2026-11-27T00:00:00Z"):
-            r = self.get("/admin/dead-letters?" + q)
-            if q == "limit=":  # empty means absent
-                self.assertEqual(r.status, 200, q)
-                continue
-            self.assert_error(r, 400, "invalid_parameter")
+            self.assert_error(self.get("/admin/dead-letters?" + q), 400, "invalid_parameter")
         self.assert_error(self.gw.request("DELETE", "/admin/dead-letters?limit=5"), 400)
         self.assert_error(self.gw.request("POST", "/admin/dead-letters/retry?cursor=00"), 400)
         self.assert_error(self.get("/admin/subscribers?x=1"), 400)
@@ -343,7 +224,7 @@ class ChangeTest(AdminCase):
 
     def setUp(self):
         super().setUp()
-        self.sink_ = self.sink(status=500).start()
+        self.sink_ = self.status_sink(status=500).start()
         self.gw = self.gateway([{"name": "s", "url": self.sink_.url, "events": ["*"]},
                                 {"name": "t", "url": self.sink_.url, "events": ["b"]}])
 
@@ -379,7 +260,7 @@ class ChangeTest(AdminCase):
                          202)
         s = wait_counter(self.gw, "s", "delivered", 1)
         self.assertEqual((s["dead"], s["pending"]), (1, 0))
-        self.assertEqual(self.sink_.ids(), [dl["event_id"]])
+        self.assertEqual(self.sink_.delivered(), [dl["event_id"]])
         ev = self.gw.event(dl["event_id"]).json()
         self.assertEqual(ev["deliveries"][0]["state"], "delivered")
         self.assertEqual(ev["deliveries"][0]["attempts"], 1)
@@ -425,6 +306,30 @@ class ChangeTest(AdminCase):
         self.assertEqual(self.gw.request("POST", "/admin/dead-letters/retry").json(),
                          {"requeued": 0})
 
+    def test_empty_filter_values_change_nothing(self):
+        """Defect 13: "subscriber=" was read as "no filter" and deleted every dead letter."""
+        self.fill(3, "a")
+        self.fill(2, "b")
+        wait_counter(self.gw, "s", "dead", 5)
+        wait_counter(self.gw, "t", "dead", 2)
+        before = list_all(self.gw)
+        self.sink_.status = 200
+        for name in ("subscriber", "type", "since", "until"):
+            for method, path in (("DELETE", "/admin/dead-letters"),
+                                 ("POST", "/admin/dead-letters/retry")):
+                for query in ("?%s=" % name, "?%s" % name, "?type=a&%s=" % name):
+                    if query.startswith("?type=a&type"):
+                        continue  # a repeated parameter, tested elsewhere
+                    body = self.assert_error(self.gw.request(method, path + query), 400,
+                                             "invalid_parameter")
+                    self.assertTrue(body["detail"].startswith(name + ": must not be empty"),
+                                    body)
+        time.sleep(0.3)  # a requeued letter would be delivered by now
+        self.assertEqual(list_all(self.gw), before)
+        self.assertEqual(self.sink_.delivered(), [])
+        self.assertEqual((subscriber(self.gw, "s")["dead"], subscriber(self.gw, "t")["dead"]),
+                         (5, 2))
+
     def test_bulk_by_time_window(self):
         self.fill(3, "a")
         wait_counter(self.gw, "s", "dead", 3)
@@ -444,7 +349,7 @@ class ChangeTest(AdminCase):
 
 class InFlightTest(AdminCase):
     def test_an_attempt_in_progress_is_in_flight(self):
-        slow = self.sink(delay=1.5).start()
+        slow = self.status_sink(delay=1.5).start()
         gw = self.gateway([{"name": "slow", "url": slow.url, "events": ["*"]}])
         self.assertEqual(gw.post(envelope("a", "slow_1")).status, 202)
         s = wait_counter(gw, "slow", "in_flight", 1, timeout=5)
@@ -466,8 +371,8 @@ class OutageTest(AdminCase):
     N = 1800  # several bulk chunks (500 per transaction)
 
     def test_bulk_redrive_after_outage(self):
-        sink = self.sink()  # not started: the port refuses connections
-        ok = self.sink().start()
+        sink = self.status_sink()  # not started: the port refuses connections
+        ok = self.status_sink().start()
         gw = self.gateway([{"name": "crm", "url": sink.url, "events": ["order.created"]},
                            {"name": "ok", "url": ok.url, "events": ["other"]}])
         before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
@@ -503,7 +408,7 @@ class OutageTest(AdminCase):
         s = wait_counter(gw, "crm", "delivered", self.N, timeout=60)
         self.assertEqual((s["dead"], s["pending"], s["failed_attempts"]), (0, 0, 2 * self.N))
         self.assertIsNotNone(s["last_success_at"])
-        got = sink.ids()
+        got = sink.delivered()
         self.assertEqual(sorted(got), sorted(ids), "each event delivered exactly once")
         self.assertEqual(list_all(gw), [])
         wait_counter(gw, "ok", "delivered", len(lat))
@@ -579,7 +484,7 @@ class AccessTest(AdminCase):
         """Runs hookgate (listening on 0.0.0.0) and requests in a private network namespace,
         where a second address on lo stands for a remote client; returns [status, code]s."""
         gw = Gateway([], **config)
-        self.cleanups.append(lambda: shutil.rmtree(gw.dir, ignore_errors=True))
+        self.addCleanup(gw.remove)
         gw.config["listen"] = "0.0.0.0:%d" % gw.port
         gw.write_config()
         out = subprocess.run(["unshare", "-n", sys.executable, os.path.join(HERE, "netns_probe.py"),
@@ -608,7 +513,7 @@ class AccessTest(AdminCase):
 
 class RestartTest(AdminCase):
     def test_counters_survive_restart(self):
-        ok = self.sink().start()
+        ok = self.status_sink().start()
         gw = self.gateway([{"name": "good", "url": ok.url, "events": ["*"]},
                            {"name": "bad", "url": "http://127.0.0.1:%d/" % free_port(),
                             "events": ["*"]}])
@@ -642,7 +547,7 @@ class RetentionTest(AdminCase):
         raise AssertionError("no metric " + name)
 
     def test_delivered_events_are_pruned_dead_letters_kept(self):
-        ok = self.sink().start()
+        ok = self.status_sink().start()
         gw = self.gateway([{"name": "good", "url": ok.url, "events": ["ok"]},
                            {"name": "bad", "url": "http://127.0.0.1:%d/" % free_port(),
                             "events": ["bad"]}], retention_hours=0)
@@ -674,7 +579,7 @@ class RetentionTest(AdminCase):
         self.assertEqual(len(list_all(gw)), 2)
 
     def test_events_within_the_window_stay(self):
-        ok = self.sink().start()
+        ok = self.status_sink().start()
         gw = self.gateway([{"name": "good", "url": ok.url, "events": ["*"]}], retention_hours=1)
         post_batch(gw, [envelope("ok", "young_%d" % i) for i in range(10)])
         wait_counter(gw, "good", "delivered", 10)

@@ -5,8 +5,8 @@ import shutil
 import subprocess
 import unittest
 
-from harness import Gateway, envelope, free_port, wait_for
-from test_admin import FAST_RETRY, Sink, subscriber, wait_counter
+from harness import FAST_RETRY, Gateway, envelope, free_port, subscriber, wait_counter, wait_for
+from sinks import StatusSink
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
@@ -42,7 +42,7 @@ def get(samples, name, **labels):
 class MetricsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.sink = Sink().start()
+        cls.sink = StatusSink().start()
         cls.down = "http://127.0.0.1:%d/" % free_port()
         cls.gw = Gateway([{"name": "good", "url": cls.sink.url, "events": ["*"]},
                           {"name": "bad", "url": cls.down, "events": ["order.created"]},
@@ -69,9 +69,8 @@ class MetricsTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.gw.close()
-        shutil.rmtree(cls.gw.dir, ignore_errors=True)
-        cls.sink.stop()
+        cls.gw.remove()
+        cls.sink.close()
 
     def test_promtool_check_passes(self):
         p = subprocess.run([PROMTOOL, "check", "metrics"], input=self.response.body,
