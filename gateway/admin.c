@@ -327,12 +327,9 @@ static void on_job_committed(wr_op_t *op, int rc)
 {
     admin_job_t *job = H2O_STRUCT_FROM_MEMBER(admin_job_t, op, op);
     job->rc = rc;
-    if (rc == 0 && job->done > 0) {
-        if (job->kind == OP_KICK)
-            dlv_notify(adm.deps.d); /* redriven letters are due now */
-        else
-            retention_rescan(adm.retention); /* their events may be prunable now */
-    }
+    /* Redriven letters are due now: the writer announces them to the delivery worker. */
+    if (rc == 0 && job->done > 0 && job->kind == OP_DELETE)
+        retention_rescan(adm.retention); /* their events may be prunable now */
     http_defer_return(&job->defer);
 }
 
@@ -405,6 +402,7 @@ static void submit(h2o_req_t *req, op_kind_t kind, uint64_t id, const query_para
     http_defer(&job->defer, req, on_job_returned);
     job->op.apply = apply_job;
     job->op.on_done = on_job_committed;
+    job->op.announces = kind == OP_KICK;
     wr_submit(adm.deps.w, &job->op);
 }
 

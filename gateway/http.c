@@ -1,92 +1,87 @@
-/* http.c -- the h2o front end: listener, routing, JSON responses, graceful stop. */
+/* http.c -- the h2o server: listener, connection and memory limits, request framing
+ * checks, routes, deferred answers, graceful stop. */
 #include "gateway/http.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "gateway/admin.h"
-#include "gateway/ingest.h"
-#include "gateway/jbuf.h"
+#include "gateway/framing.h"
+#include "gateway/logrl.h"
+#include "gateway/runtime.h"
+
+/* h2o's own refusals of a request body (before any handler runs) are redirected inside
+ * the server to this path, so that they too answer with a JSON error body. */
+#define ERROR_PATH "/.hookgate/error/"
+/* Kernel receive buffer of client connections: what one read can bring in at most, and so
+ * how far one connection can pass the body cap between two checks. */
+#define CONNECTION_RCVBUF 131072
+/* A connection holding less than this is never paused: it is idle or between requests. */
+#define PAUSE_MIN_BYTES 65536
+
+/* One open client connection, for the limits. */
+typedef struct {
+    h2o_linklist_t link; /* srv.conns, oldest first */
+    h2o_socket_t *sock;
+    h2o_socket_cb paused_read; /* h2o's read callback while we hold the reading back */
+} conn_t;
+
+typedef struct {
+    h2o_handler_t super;
+    http_on_req_t on_req;
+} route_t;
 
 static struct {
+    struct {
+        const char *prefix;
+        http_on_req_t on_req;
+    } routes[HTTP_MAX_ROUTES];
+    size_t nroutes;
+
     h2o_globalconf_t conf;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
-    h2o_multithread_receiver_t control;
     h2o_multithread_message_t stop_msg;
     h2o_multithread_receiver_t deferred; /* http_defer_return's messages */
     size_t deferred_pending;
-    atomic_bool stop_sent;
     bool stopping;
-    http_deps_t deps;
-} srv;
+
+    /* A stop may be asked for by the signal thread before the loop's receiver exists. */
+    pthread_mutex_t control_lock;
+    h2o_multithread_receiver_t control;
+    bool control_ready;  /* under control_lock */
+    bool stop_requested; /* under control_lock */
+
+    /* Limits, loop thread. */
+    size_t max_connections, connections;
+    bool accept_paused;
+    h2o_linklist_t conns;
+    uint64_t max_body_held, body_held; /* bytes of request bodies being handled */
+    uint64_t max_body_bytes;
+    logrl_t limit_log;
+} srv = {.control_lock = PTHREAD_MUTEX_INITIALIZER};
 
 bool http_stopping(void)
 {
     return srv.stopping;
 }
 
-void http_send_json(h2o_req_t *req, int status, const char *body, size_t len)
+void http_route(const char *prefix, http_on_req_t on_req)
 {
-    static h2o_generator_t generator = {NULL, NULL};
-    h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
-    req->res.status = status;
-    req->res.reason = status < 300 ? "OK" : "Error";
-    /* Without a content length HTTP/1.1 falls back to chunked + close (PLATFORM.md). */
-    req->res.content_length = len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   H2O_STRLIT("application/json"));
-    h2o_start_response(req, &generator);
-    h2o_send(req, &buf, 1, 1);
+    if (srv.nroutes == HTTP_MAX_ROUTES) abort(); /* a programming error */
+    srv.routes[srv.nroutes].prefix = prefix;
+    srv.routes[srv.nroutes].on_req = on_req;
+    srv.nroutes++;
 }
 
-void http_send_error(h2o_req_t *req, int status, const char *code, const char *detail)
-{
-    jbuf_t b = {0};
-    jbuf_puts(&b, "{\"error\":");
-    jbuf_str(&b, code, strlen(code));
-    jbuf_puts(&b, ",\"detail\":");
-    jbuf_str(&b, detail, strlen(detail));
-    jbuf_puts(&b, "}");
-    http_send_json(req, status, b.p, b.len);
-    jbuf_free(&b);
-}
-
-bool http_bearer_ok(h2o_req_t *req, const char *token)
-{
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    if (i < 0) return false;
-    h2o_iovec_t v = req->headers.entries[i].value;
-    size_t tlen = strlen(token);
-    if (v.len != 7 + tlen || strncasecmp(v.base, "Bearer ", 7) != 0) return false;
-    return CRYPTO_memcmp(v.base + 7, token, tlen) == 0;
-}
-
-bool http_peer_is_loopback(h2o_req_t *req)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    if (len == 0) return false;
-    if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
-        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
-        if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr)) return true;
-        return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && sin6->sin6_addr.s6_addr[12] == 127;
-    }
-    return false;
-}
+/* ---- deferred answers ---- */
 
 static void on_req_disposed(void *p)
 {
@@ -127,15 +122,71 @@ static void on_deferred(h2o_multithread_receiver_t *rcv, h2o_linklist_t *message
     }
 }
 
-static int on_healthz(h2o_handler_t *self, h2o_req_t *req)
+/* ---- the checks made before every route ---- */
+
+/* Rejects ambiguous HTTP/1 framing (framing.h) with 400 and a closed connection, so no
+ * request hidden behind the body is ever served. h2o keeps the raw head at the start of
+ * the connection's input buffer until the response is sent. */
+static bool framing_ok(h2o_req_t *req)
+{
+    if (req->version >= 0x200) return true;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (!sock || !sock->input || sock->input->size == 0) return true;
+    size_t n = sock->input->size < H2O_MAX_REQLEN ? sock->input->size : H2O_MAX_REQLEN;
+    const char *why;
+    if (framing_check(sock->input->bytes, n, &why) == 0) return true;
+    req->http1_is_persistent = 0;
+    http_send_error(req, 400, "bad_request", why);
+    return false;
+}
+
+static void on_body_released(void *p)
+{
+    srv.body_held -= *(uint64_t *)p;
+}
+
+/* Counts the request's body as held until h2o disposes of the request, and refuses it
+ * with 503 when the bodies held together would pass max_buffered_body_bytes. */
+static bool admit_body(h2o_req_t *req)
+{
+    uint64_t len = req->entity.base ? req->entity.len : 0;
+    if (len == 0) return true;
+    if (srv.body_held + len > srv.max_body_held) {
+        logrl_printf(&srv.limit_log, stderr, rt_mono_ms(),
+                     "http: request bodies in memory reached max_buffered_body_bytes (%llu); "
+                     "answering 503",
+                     (unsigned long long)srv.max_body_held);
+        http_send_unavailable(req, "overloaded",
+                              "too many request bytes are being processed; retry shortly", 1);
+        return false;
+    }
+    srv.body_held += len;
+    uint64_t *held = h2o_mem_alloc_shared(&req->pool, sizeof(*held), on_body_released);
+    *held = len;
+    return true;
+}
+
+static int on_route_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    route_t *route = (route_t *)self;
+    if (!framing_ok(req) || !admit_body(req)) return 0;
+    return route->on_req(self, req);
+}
+
+/* h2o's refusals redirected here (see ERROR_PATH); the status is restored by h2o. */
+static int on_error_doc(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
-    static const char ok[] = "{\"status\":\"ok\"}";
-    if (srv.stopping) {
-        http_send_error(req, 503, "shutting_down", "the gateway is shutting down");
-        return 0;
+    const char *status = req->path_normalized.base + sizeof(ERROR_PATH) - 1;
+    size_t n = req->path_normalized.len - (sizeof(ERROR_PATH) - 1);
+    if (n == 3 && memcmp(status, "413", 3) == 0) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "body exceeds max_body_bytes (%llu)",
+                 (unsigned long long)srv.max_body_bytes);
+        http_send_error(req, 413, "payload_too_large", detail);
+    } else {
+        http_send_error(req, 400, "bad_request", "malformed request framing");
     }
-    http_send_json(req, 200, ok, sizeof(ok) - 1);
     return 0;
 }
 
@@ -146,16 +197,115 @@ static int on_not_found(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
+/* ---- connections ---- */
+
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static uint64_t buffered(const h2o_socket_t *sock)
+{
+    return sock->input && sock->input->bytes ? sock->input->capacity : 0;
+}
+
+static void pause_reading(conn_t *c)
+{
+    c->paused_read = c->sock->_cb.read;
+    h2o_socket_read_stop(c->sock);
+}
+
+static void resume_reading(conn_t *c)
+{
+    h2o_socket_read_start(c->sock, c->paused_read);
+    c->paused_read = NULL;
+}
+
+/* h2o reads a whole request body into the connection's buffer before a handler sees it,
+ * so the bound on body memory is kept here, after every turn of the event loop (one read
+ * per ready connection, each at most CONNECTION_RCVBUF): while all connections together
+ * buffer more than max_buffered_body_bytes, only one connection that is receiving a body
+ * may go on reading (so some request always completes and frees its memory); the others
+ * are held back, their clients blocked by TCP flow control, until the total falls under
+ * the cap. A client held back longer than h2o's request timeout is disconnected. */
+static void check_buffers(void)
+{
+    uint64_t total = 0;
+    for (h2o_linklist_t *n = srv.conns.next; n != &srv.conns; n = n->next)
+        total += buffered(H2O_STRUCT_FROM_MEMBER(conn_t, link, n)->sock);
+    bool over = total > srv.max_body_held;
+    conn_t *reader = NULL, *oldest_paused = NULL;
+    size_t held_back = 0;
+    for (h2o_linklist_t *n = srv.conns.next; n != &srv.conns; n = n->next) {
+        conn_t *c = H2O_STRUCT_FROM_MEMBER(conn_t, link, n);
+        if (c->paused_read) {
+            if (!over) {
+                resume_reading(c);
+            } else {
+                held_back++;
+                if (!oldest_paused) oldest_paused = c;
+            }
+        } else if (over && h2o_socket_is_reading(c->sock) && buffered(c->sock) >= PAUSE_MIN_BYTES) {
+            if (!reader) {
+                reader = c;
+            } else {
+                pause_reading(c);
+                held_back++;
+            }
+        }
+    }
+    if (over && !reader && oldest_paused) {
+        resume_reading(oldest_paused);
+        held_back--;
+    }
+    if (held_back > 0)
+        logrl_printf(&srv.limit_log, stderr, rt_mono_ms(),
+                     "http: request bodies buffered (%llu bytes) exceed max_buffered_body_bytes; "
+                     "%zu connections held back",
+                     (unsigned long long)total, held_back);
+}
+
+static void on_connection_closed(void *data)
+{
+    conn_t *c = data;
+    h2o_linklist_unlink(&c->link);
+    free(c);
+    srv.connections--;
+    if (srv.accept_paused && srv.connections < srv.max_connections && srv.listener) {
+        srv.accept_paused = false;
+        h2o_socket_read_start(srv.listener, on_accept);
+    }
+}
+
+/* At max_connections the listener stops accepting: new clients wait in the kernel's
+ * backlog until a connection closes, rather than each adding a buffer's worth of memory. */
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     if (err) return;
     /* Drain a few pending connections per wake-up rather than one. */
     for (int i = 0; i < 16; i++) {
+        if (srv.connections >= srv.max_connections) {
+            srv.accept_paused = true;
+            h2o_socket_read_stop(listener);
+            logrl_printf(&srv.limit_log, stderr, rt_mono_ms(),
+                         "http: max_connections (%zu) reached; new connections wait",
+                         srv.max_connections);
+            return;
+        }
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (!sock) return;
+        srv.connections++;
+        conn_t *c = calloc(1, sizeof(*c));
+        if (!c) abort();
+        c->sock = sock;
+        h2o_linklist_insert(&srv.conns, &c->link);
+        sock->on_close.cb = on_connection_closed;
+        sock->on_close.data = c;
+        int fd = h2o_socket_get_fd(sock);
+        int rcvbuf = CONNECTION_RCVBUF;
+        if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
         h2o_accept(&srv.accept_ctx, sock);
     }
 }
+
+/* ---- stop ---- */
 
 static void on_control(h2o_multithread_receiver_t *rcv, h2o_linklist_t *messages)
 {
@@ -174,9 +324,33 @@ static void on_control(h2o_multithread_receiver_t *rcv, h2o_linklist_t *messages
 
 void http_request_stop(void)
 {
-    if (atomic_exchange(&srv.stop_sent, true)) return;
-    h2o_multithread_send_message(&srv.control, &srv.stop_msg);
+    pthread_mutex_lock(&srv.control_lock);
+    if (!srv.stop_requested) {
+        srv.stop_requested = true;
+        if (srv.control_ready) h2o_multithread_send_message(&srv.control, &srv.stop_msg);
+    }
+    pthread_mutex_unlock(&srv.control_lock);
 }
+
+/* Opens the control channel; a stop asked for before it existed is delivered now. */
+static void control_open(void)
+{
+    h2o_multithread_register_receiver(srv.ctx.queue, &srv.control, on_control);
+    pthread_mutex_lock(&srv.control_lock);
+    srv.control_ready = true;
+    if (srv.stop_requested) h2o_multithread_send_message(&srv.control, &srv.stop_msg);
+    pthread_mutex_unlock(&srv.control_lock);
+}
+
+static void control_close(void)
+{
+    pthread_mutex_lock(&srv.control_lock);
+    srv.control_ready = false;
+    pthread_mutex_unlock(&srv.control_lock);
+    h2o_multithread_unregister_receiver(srv.ctx.queue, &srv.control);
+}
+
+/* ---- serving ---- */
 
 static int open_listener(const cfg_t *cfg, char *err, size_t errlen)
 {
@@ -204,52 +378,62 @@ static int open_listener(const cfg_t *cfg, char *err, size_t errlen)
     return fd;
 }
 
-static void register_handler(h2o_hostconf_t *host, const char *path,
-                             int (*on_req)(h2o_handler_t *, h2o_req_t *))
+static void register_handler(h2o_hostconf_t *host, const char *path, http_on_req_t on_req,
+                             http_on_req_t target)
 {
     h2o_pathconf_t *pathconf = h2o_config_register_path(host, path, 0);
-    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
-    handler->on_req = on_req;
+    route_t *route = (route_t *)h2o_create_handler(pathconf, sizeof(*route));
+    route->super.on_req = on_req;
+    route->on_req = target;
 }
 
-int http_serve(const cfg_t *cfg, const http_deps_t *deps, char *err, size_t errlen)
+int http_serve(const cfg_t *cfg, char *err, size_t errlen)
 {
     int fd = open_listener(cfg, err, errlen);
     if (fd < 0) return fd;
-    srv.deps = *deps;
+
+    /* Limits bound at start-up (a reload does not change them). */
+    srv.max_connections = cfg->max_connections;
+    srv.max_body_held = cfg->max_buffered_body_bytes;
+    srv.max_body_bytes = cfg->max_body_bytes;
 
     h2o_config_init(&srv.conf);
-    /* Bodies between max_body_bytes and this bound get hookgate's JSON 413; h2o itself
-     * answers larger ones (with a plain-text 413) without buffering them. */
-    srv.conf.max_request_entity_size = cfg->max_body_bytes * 4 + 65536;
+    /* h2o buffers a whole body before any handler runs: it refuses a declared
+     * Content-Length over the limit before reading, and a chunked body as it crosses it. */
+    srv.conf.max_request_entity_size = cfg->max_body_bytes;
     h2o_hostconf_t *host =
         h2o_config_register_host(&srv.conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    register_handler(host, "/events", ingest_on_req);
-    register_handler(host, "/admin", admin_on_req);
-    register_handler(host, "/healthz", on_healthz);
-    register_handler(host, "/metrics", admin_on_metrics);
-    register_handler(host, "/", on_not_found);
+    for (size_t i = 0; i < srv.nroutes; i++)
+        register_handler(host, srv.routes[i].prefix, on_route_req, srv.routes[i].on_req);
+    register_handler(host, ERROR_PATH, on_error_doc, NULL);
+    register_handler(host, "/", on_not_found, NULL);
+    h2o_errordoc_t docs[] = {
+        {400, h2o_iovec_init(H2O_STRLIT(ERROR_PATH "400"))},
+        {413, h2o_iovec_init(H2O_STRLIT(ERROR_PATH "413"))},
+    };
+    h2o_errordoc_register(&host->fallback_path, docs, sizeof(docs) / sizeof(docs[0]));
 
     h2o_context_init(&srv.ctx, h2o_evloop_create(), &srv.conf);
+    h2o_linklist_init_anchor(&srv.conns);
     srv.accept_ctx.ctx = &srv.ctx;
     srv.accept_ctx.hosts = srv.conf.hosts;
-    h2o_multithread_register_receiver(srv.ctx.queue, &srv.control, on_control);
     h2o_multithread_register_receiver(srv.ctx.queue, &srv.deferred, on_deferred);
-    ingest_init(&srv.deps);
-    admin_init(&srv.deps);
+    control_open();
 
     srv.listener = h2o_evloop_socket_create(srv.ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     h2o_socket_read_start(srv.listener, on_accept);
     fprintf(stderr, "hookgate: listening on %s\n", cfg->listen);
 
-    while (!srv.stopping || srv.deferred_pending > 0)
+    while (!srv.stopping || srv.deferred_pending > 0) {
         h2o_evloop_run(srv.ctx.loop, srv.stopping ? 10 : INT32_MAX);
+        check_buffers();
+    }
     /* Give the last responses a moment to reach their sockets. */
     uint64_t until = h2o_now(srv.ctx.loop) + 200;
     while (h2o_now(srv.ctx.loop) < until)
         h2o_evloop_run(srv.ctx.loop, 10);
 
-    h2o_multithread_unregister_receiver(srv.ctx.queue, &srv.control);
+    control_close();
     h2o_multithread_unregister_receiver(srv.ctx.queue, &srv.deferred);
     return 0;
 }

@@ -1,4 +1,6 @@
-/* http.h -- the h2o front end: listener, routing, JSON responses, graceful stop. */
+/* http.h -- the h2o server: listener, connection and memory limits, request framing
+ * checks, routes, answers deferred to another thread, graceful stop. Handlers register
+ * their routes; the server knows none of them. */
 #ifndef HOOKGATE_HTTP_H
 #define HOOKGATE_HTTP_H
 
@@ -6,23 +8,24 @@
 #include <stdbool.h>
 
 #include "config/config.h"
-#include "gateway/delivery.h"
-#include "gateway/writer.h"
-#include "store/store.h"
+#include "gateway/httpkit.h"
 
-/* What the request handlers work with. */
-typedef struct {
-    store_t *st;
-    wr_t *w;
-    dlv_t *d;
-} http_deps_t;
+/* A route's handler; self is the server's, not to be used. Loop thread. */
+typedef int (*http_on_req_t)(h2o_handler_t *self, h2o_req_t *req);
+
+/* Sends requests whose path starts with prefix (h2o's prefix match: "/admin" also takes
+ * "/admin/x") to on_req, after the server's own checks (framing, memory). Main thread,
+ * before http_serve; at most HTTP_MAX_ROUTES. */
+#define HTTP_MAX_ROUTES 16
+void http_route(const char *prefix, http_on_req_t on_req);
 
 /* Binds cfg's listen address (error text in err on failure, returning a negative errno
  * before anything runs), then serves on the calling thread until http_request_stop;
- * returns 0 once in-flight ingest commits have been answered. */
-int http_serve(const cfg_t *cfg, const http_deps_t *deps, char *err, size_t errlen);
-/* Asks the serving loop to stop: it stops accepting, answers new ingest requests with
- * 503, and returns once pending ingest responses are sent. Any thread. */
+ * returns 0 once the answers deferred to other threads have been sent. */
+int http_serve(const cfg_t *cfg, char *err, size_t errlen);
+/* Asks the serving loop to stop: it stops accepting, and returns once deferred answers
+ * are sent. Any thread, at any time: a request made before the loop runs is kept, and
+ * the loop stops as soon as it starts. */
 void http_request_stop(void);
 /* True once a stop was requested (loop thread). */
 bool http_stopping(void);
@@ -45,14 +48,5 @@ void http_defer_return(http_deferred_t *d);
 /* Ends d (it is no longer pending) and returns its request to answer, or NULL when the
  * client went away. Loop thread. */
 h2o_req_t *http_defer_end(http_deferred_t *d);
-
-/* Sends a JSON response; body is copied. Loop thread. */
-void http_send_json(h2o_req_t *req, int status, const char *body, size_t len);
-/* Sends {"error": code, "detail": detail}. Loop thread. */
-void http_send_error(h2o_req_t *req, int status, const char *code, const char *detail);
-/* True when the request's Authorization is "Bearer <token>", compared in constant time. */
-bool http_bearer_ok(h2o_req_t *req, const char *token);
-/* True when the peer is a loopback address. */
-bool http_peer_is_loopback(h2o_req_t *req);
 
 #endif

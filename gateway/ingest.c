@@ -84,7 +84,6 @@ static void on_job_committed(wr_op_t *op, int rc)
 {
     ingest_job_t *job = H2O_STRUCT_FROM_MEMBER(ingest_job_t, op, op);
     job->rc = rc;
-    if (rc == 0) dlv_notify(ing.deps.d);
     http_defer_return(&job->defer);
 }
 
@@ -293,6 +292,8 @@ int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
     http_defer(&job->defer, req, on_job_returned);
     job->op.apply = apply_job;
     job->op.on_done = on_job_committed;
+    for (size_t i = 0; i < n; i++)
+        job->op.announces = job->op.announces || job->items[i].nsubscribers > 0;
     wr_submit(ing.deps.w, &job->op);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* main.c -- hookgate: command line, start-up, signals and orderly shutdown. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,10 +11,13 @@
 #include "config/config.h"
 #include "gateway/admin.h"
 #include "gateway/delivery.h"
+#include "gateway/healthz.h"
 #include "gateway/http.h"
+#include "gateway/ingest.h"
 #include "gateway/metrics.h"
 #include "gateway/retention.h"
 #include "gateway/runtime.h"
+#include "gateway/scrape.h"
 #include "gateway/writer.h"
 #include "store/store.h"
 
@@ -61,8 +65,13 @@ static void reload(void)
                         "effect at the next restart\n");
     rt_config_release(old);
     rt_config_install(cfg);
-    dlv_notify(worker);
     fprintf(stderr, "hookgate: config reloaded (%zu subscribers)\n", cfg->nsubscribers);
+}
+
+/* The writer's announce hook: deliveries committed by ingest or a redrive are due now. */
+static void announce_to_worker(void *ctx)
+{
+    dlv_notify(ctx);
 }
 
 /* Signals are blocked in every thread and taken here, synchronously. */
@@ -84,6 +93,15 @@ static void *signal_main(void *arg)
 
 int main(int argc, char **argv)
 {
+    /* Signals are blocked first of all, so that from here on a SIGTERM, however early,
+     * reaches the signal thread (which starts later) and becomes an orderly stop. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
@@ -120,12 +138,11 @@ int main(int argc, char **argv)
     rt_config_install(cfg);
 
     signal(SIGPIPE, SIG_IGN);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* Request bodies and their copies are large and short-lived: a fixed mmap threshold
+     * gives their memory back to the system when they are freed, instead of glibc raising
+     * the threshold and keeping a high-water heap (the memory bound in README holds for
+     * RSS, not only for live bytes). */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
     store_t *st;
     char err[512];
@@ -141,12 +158,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "hookgate: cannot start worker threads: %s\n", strerror(-rc));
         return 1;
     }
+    wr_set_announce(w, announce_to_worker, worker);
     pthread_t sig_thread;
     pthread_create(&sig_thread, NULL, signal_main, &set);
 
     admin_set_retention(retention);
     http_deps_t deps = {.st = st, .w = w, .d = worker};
-    rc = http_serve(cfg, &deps, err, sizeof(err));
+    ingest_init(&deps);
+    admin_init(&deps);
+    scrape_init(st, worker);
+    http_route("/events", ingest_on_req);
+    http_route("/admin", admin_on_req);
+    http_route("/metrics", scrape_on_req);
+    http_route("/healthz", healthz_on_req);
+    rc = http_serve(cfg, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "hookgate: %s\n", err);
         pthread_cancel(sig_thread);

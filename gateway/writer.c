@@ -1,5 +1,6 @@
 /* writer.c -- group commit: one thread turns every operation queued while the previous
- * commit was in flight into one fsync'd LMDB transaction. */
+ * commit was in flight into one fsync'd LMDB transaction; and fail-stop when the store
+ * can no longer commit. */
 #include "gateway/writer.h"
 
 #include <errno.h>
@@ -7,10 +8,17 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "gateway/health.h"
+#include "gateway/logrl.h"
+#include "gateway/runtime.h"
 
 #define LINGER_MAX_NS 2000000 /* never hold a batch longer than this */
 #define LINGER_GAP_NS 100000  /* a pause in arrivals this long ends the linger */
+#define PROBE_MS 1000         /* while commits fail, try a tiny one this often */
 
 struct wr {
     store_t *st;
@@ -22,6 +30,13 @@ struct wr {
     size_t expected;       /* decaying maximum of recent batch sizes */
     int64_t last_commit_ns; /* duration of the last commit */
     bool stopping;
+    void (*announce)(void *ctx);
+    void *announce_ctx;
+    /* Writer thread only. */
+    int64_t io_failing_since; /* mono ms of the first of a run of failed commits (not
+                                 counting a full store); -1 when the last one succeeded */
+    bool failing;             /* the last commit failed, whatever the reason */
+    logrl_t failure_log;
 };
 
 static int64_t mono_ns(void)
@@ -40,7 +55,14 @@ static int64_t mono_ns(void)
 static wr_op_t *take_batch(wr_t *w, bool *stop)
 {
     pthread_mutex_lock(&w->lock);
-    while (!w->head && !w->stopping)
+    if (w->failing) {
+        /* Return empty-handed after PROBE_MS without work: the caller probes the store. */
+        int64_t until = mono_ns() + (int64_t)PROBE_MS * 1000000;
+        struct timespec ts = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
+        while (!w->head && !w->stopping)
+            if (pthread_cond_timedwait(&w->wake, &w->lock, &ts) == ETIMEDOUT) break;
+    }
+    while (!w->head && !w->stopping && !w->failing)
         pthread_cond_wait(&w->wake, &w->lock);
     if (w->head && !w->stopping && w->nqueued < w->expected) {
         int64_t linger_ns = w->last_commit_ns / 2;
@@ -83,13 +105,70 @@ static int commit_ops(store_t *st, wr_op_t *ops)
     return relaxed ? store_wtxn_commit_relaxed(tx) : store_wtxn_commit(tx);
 }
 
-static void finish_ops(wr_op_t *ops, int rc)
+/* Answers ops; when they are durable and one of them announces, calls the hook once. */
+static void finish_ops(wr_t *w, wr_op_t *ops, int rc)
 {
+    bool announce = false;
     while (ops) {
         wr_op_t *next = ops->next; /* on_done may free the op */
+        announce = announce || ops->announces;
         ops->on_done(ops, rc);
         ops = next;
     }
+    if (announce && rc == 0 && w->announce) w->announce(w->announce_ctx);
+}
+
+static void commit_succeeded(wr_t *w)
+{
+    if (!w->failing) return;
+    w->failing = false;
+    w->io_failing_since = -1;
+    health_commit_ok();
+    fprintf(stderr, "hookgate: store: commits succeed again\n");
+}
+
+/* Records a failed commit, and ends the process when the store cannot recover by itself:
+ * LMDB's fatal state, or I/O errors that persist past store_failure_exit_ms. */
+static void commit_failed(wr_t *w, int rc, int64_t mono_ms)
+{
+    if (rc == -ENOTRECOVERABLE) {
+        fprintf(stderr, "hookgate: store: fatal LMDB error (MDB_PANIC); exiting with status %d so "
+                        "that a supervisor restarts the gateway\n", WR_EXIT_STORE_FAILED);
+        _exit(WR_EXIT_STORE_FAILED);
+    }
+    w->failing = true;
+    health_commit_failed(rc, mono_ms);
+    logrl_printf(&w->failure_log, stderr, mono_ms, "store: commit failed (%s)",
+                 rc == -ENOSPC ? "store full" : strerror(-rc));
+    if (rc == -ENOSPC) return; /* freeing space heals it; a restart would not */
+    if (w->io_failing_since < 0) w->io_failing_since = mono_ms;
+    const cfg_t *cfg = rt_config_hold();
+    int64_t limit = cfg ? cfg->store_failure_exit_ms : 0;
+    rt_config_release(cfg);
+    if (mono_ms - w->io_failing_since >= limit) {
+        fprintf(stderr, "hookgate: store: commits have failed for %lld ms (%s); exiting with "
+                        "status %d so that a supervisor restarts the gateway\n",
+                (long long)(mono_ms - w->io_failing_since), strerror(-rc), WR_EXIT_STORE_FAILED);
+        _exit(WR_EXIT_STORE_FAILED);
+    }
+}
+
+/* While commits fail and nothing is queued: can a tiny transaction commit again? */
+static void probe(wr_t *w)
+{
+    store_wtxn_t *tx;
+    int rc = store_wtxn_begin(w->st, &tx);
+    if (rc == 0) {
+        rc = store_touch(tx);
+        if (rc == 0)
+            rc = store_wtxn_commit(tx);
+        else
+            store_wtxn_abort(tx);
+    }
+    if (rc == 0)
+        commit_succeeded(w);
+    else
+        commit_failed(w, rc, mono_ns() / 1000000);
 }
 
 static void *writer_main(void *arg)
@@ -99,23 +178,33 @@ static void *writer_main(void *arg)
         bool stop;
         wr_op_t *batch = take_batch(w, &stop);
         if (stop) return NULL;
+        if (!batch) {
+            probe(w);
+            continue;
+        }
         int64_t started = mono_ns();
         int rc = commit_ops(w->st, batch);
         w->last_commit_ns = mono_ns() - started; /* read under the lock only by this thread */
         if (rc == 0) {
-            finish_ops(batch, 0);
+            commit_succeeded(w);
+            finish_ops(w, batch, 0);
             continue;
         }
-        /* The batch broke (usually MDB_MAP_FULL): retry each operation alone, so one
+        /* The batch broke (usually a full store): retry each operation alone, so one
          * event that no longer fits does not fail the outcomes riding with it. */
-        fprintf(stderr, "hookgate: store: batch commit failed (%s); retrying one by one\n",
-                rc == -ENOSPC ? "store full" : "I/O error");
+        commit_failed(w, rc, mono_ns() / 1000000);
+        bool any_failed = false;
         for (wr_op_t *op = batch; op;) {
             wr_op_t *next = op->next;
             op->next = NULL;
-            finish_ops(op, commit_ops(w->st, op));
+            int op_rc = commit_ops(w->st, op);
+            if (op_rc != 0) commit_failed(w, op_rc, mono_ns() / 1000000);
+            any_failed = any_failed || op_rc != 0;
+            finish_ops(w, op, op_rc);
             op = next;
         }
+        /* The store is healthy again only when every operation could be committed. */
+        if (!any_failed) commit_succeeded(w);
     }
 }
 
@@ -124,6 +213,7 @@ int wr_start(store_t *st, wr_t **out)
     wr_t *w = calloc(1, sizeof(*w));
     if (!w) abort();
     w->st = st;
+    w->io_failing_since = -1;
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -137,6 +227,14 @@ int wr_start(store_t *st, wr_t **out)
     }
     *out = w;
     return 0;
+}
+
+void wr_set_announce(wr_t *w, void (*announce)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&w->lock);
+    w->announce = announce;
+    w->announce_ctx = ctx;
+    pthread_mutex_unlock(&w->lock);
 }
 
 void wr_submit(wr_t *w, wr_op_t *op)

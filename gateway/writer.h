@@ -1,11 +1,16 @@
 /* writer.h -- the group-commit writer: one thread that applies every queued store
- * operation (ingest, delivery outcomes, admin changes) in one fsync'd transaction. */
+ * operation (ingest, delivery outcomes, admin changes) in one fsync'd transaction, and
+ * the gateway's fail-stop policy for a store that can no longer commit. */
 #ifndef HOOKGATE_WRITER_H
 #define HOOKGATE_WRITER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "store/store.h"
+
+/* Exit status of a gateway stopped by the writer because its store can no longer commit. */
+#define WR_EXIT_STORE_FAILED 3
 
 typedef struct wr_op wr_op_t;
 
@@ -26,13 +31,28 @@ struct wr_op {
      * outcomes, retention): a batch of only such operations is committed with
      * store_wtxn_commit_relaxed, one device flush instead of two. */
     bool relaxed;
+    /* True when the operation may have made deliveries due (new events, redrives): once it
+     * is durable, the writer calls the announce hook (wr_set_announce). */
+    bool announces;
     wr_op_t *next; /* the writer's queue link */
 };
 
 typedef struct wr wr_t;
 
-/* Starts the writer thread over an open store. Returns 0 or a negative errno. */
+/* Starts the writer thread over an open store. Returns 0 or a negative errno.
+ *
+ * Failures: a commit that fails is reported to health.h (so /healthz answers 503) and
+ * its operations are retried one by one. While commits fail, the writer probes the store
+ * with a tiny commit once a second. When LMDB reports its fatal state
+ * (-ENOTRECOVERABLE), or commits keep failing with I/O errors for the config's
+ * store_failure_exit_ms, the writer logs one line and ends the process with
+ * WR_EXIT_STORE_FAILED, so a supervisor restarts it: nothing unacknowledged was promised,
+ * and a restart reopens the store from its last durable state. A full store (-ENOSPC) never
+ * stops the process: it recovers by itself once space is freed. */
 int wr_start(store_t *st, wr_t **out);
+/* Sets the hook called on the writer thread after a commit that made an operation with
+ * `announces` durable (e.g. dlv_notify). Call before submitting such operations. */
+void wr_set_announce(wr_t *w, void (*announce)(void *ctx), void *ctx);
 /* Queues op for the next batch. Any thread; never blocks on I/O. */
 void wr_submit(wr_t *w, wr_op_t *op);
 /* Commits everything submitted so far, stops the thread and frees w. Operations

@@ -1,5 +1,6 @@
 """run.py -- runs the unit (meson/TAP) and integration (unittest) suites for each build dir
-given, and prints one closing line "N passed, N failed"."""
+given, then (with --fuzz BUILD:SECONDS) every fuzz target for SECONDS, and prints one
+closing line "N passed, N failed"."""
 import json
 import os
 import subprocess
@@ -34,7 +35,24 @@ def run_integration(build):
     return result.testsRun - failed - len(result.skipped), failed
 
 
-def main(builds):
+def run_fuzz(spec):
+    """tests/fuzz/run.sh over a -Dfuzz=true build; one result per target."""
+    build, seconds = spec.rsplit(":", 1)
+    print("=== %s: fuzzing each target for %s s" % (build, seconds), flush=True)
+    out = subprocess.run(["bash", os.path.join(ROOT, "tests", "fuzz", "run.sh"), build, seconds],
+                         cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    print(out.stdout, end="", flush=True)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("fuzz ")]
+    passed = sum(1 for l in lines if l.endswith(": ok"))
+    failed = len(lines) - passed + (1 if out.returncode != 0 and passed == len(lines) else 0)
+    return passed, failed
+
+
+def main(args):
+    fuzz = None
+    if args[:1] == ["--fuzz"]:
+        fuzz, args = args[1], args[2:]
+    builds = args or ["build"]
     total_pass = total_fail = 0
     for build in builds:
         started = time.time()
@@ -46,9 +64,12 @@ def main(builds):
         total_pass, total_fail = total_pass + p2, total_fail + f2
         print("=== %s: %d passed, %d failed in %.0fs" % (build, p + p2, f + f2, time.time() - started),
               flush=True)
+    if fuzz:
+        p, f = run_fuzz(fuzz)
+        total_pass, total_fail = total_pass + p, total_fail + f
     print("%d passed, %d failed" % (total_pass, total_fail))
     return 1 if total_fail or total_pass == 0 else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or ["build"]))
+    sys.exit(main(sys.argv[1:]))

@@ -15,7 +15,6 @@ from harness import (FAST_RETRY, Gateway, GatewayCase, binary, envelope, free_po
 from sinks import StatusSink
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-Sink = StatusSink  # test_cli imports it from here
 
 DL_KEYS = {"id", "event_id", "event_type", "subscriber", "attempts", "last_status", "last_error",
            "first_attempt_at", "dead_at"}

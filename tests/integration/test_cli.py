@@ -8,8 +8,8 @@ import subprocess
 import time
 import unittest
 
-from harness import Gateway, binary, envelope, free_port
-from test_admin import FAST_RETRY, Sink
+from harness import FAST_RETRY, Gateway, binary, envelope, free_port
+from sinks import StatusSink
 
 TOKEN = "cli-admin-token"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -51,7 +51,7 @@ class CliCase(unittest.TestCase):
 class ReadCliTest(CliCase):
     @classmethod
     def setUpClass(cls):
-        cls.sink = Sink(status=500).start()
+        cls.sink = StatusSink(status=500).start()
         cls.gw = Gateway([{"name": "crm", "url": cls.sink.url, "events": ["*"]},
                           {"name": "ops", "url": cls.sink.url, "events": ["order.created"]}],
                          retry=FAST_RETRY, admin_token=TOKEN).start()
@@ -210,7 +210,7 @@ class ReadCliTest(CliCase):
 
 class ChangeCliTest(CliCase):
     def setUp(self):
-        self.sink = Sink(status=500).start()
+        self.sink = StatusSink(status=500).start()
         self.addCleanup(self.sink.stop)
         self.gw = Gateway([{"name": "crm", "url": self.sink.url, "events": ["*"]},
                            {"name": "ops", "url": self.sink.url, "events": ["order.created"]}],

@@ -1,0 +1,35 @@
+/* httpkit.h -- the request handlers' toolkit: JSON responses, errors and the checks of who
+ * is asking. Everything here runs on the HTTP loop thread. */
+#ifndef HOOKGATE_HTTPKIT_H
+#define HOOKGATE_HTTPKIT_H
+
+#include <h2o.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gateway/delivery.h"
+#include "gateway/writer.h"
+#include "store/store.h"
+
+/* What the request handlers work with. */
+typedef struct {
+    store_t *st;
+    wr_t *w;
+    dlv_t *d;
+} http_deps_t;
+
+/* Sends a JSON response; body is copied. */
+void http_send_json(h2o_req_t *req, int status, const char *body, size_t len);
+/* Sends {"error": code, "detail": detail}. */
+void http_send_error(h2o_req_t *req, int status, const char *code, const char *detail);
+/* Sends 503 {"error": code, "detail": detail} with Retry-After: retry_after_s. */
+void http_send_unavailable(h2o_req_t *req, const char *code, const char *detail,
+                           unsigned retry_after_s);
+/* True when the request's Authorization is "Bearer <token>". The comparison is of SHA-256
+ * digests in constant time, so neither the token's bytes nor its length leak through
+ * timing. */
+bool http_bearer_ok(h2o_req_t *req, const char *token);
+/* True when the peer is a loopback address. */
+bool http_peer_is_loopback(h2o_req_t *req);
+
+#endif
