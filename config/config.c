@@ -2,6 +2,8 @@
 #include "config/config.h"
 #include "config/json.h"
 #include "config/secret.h"
+#include "core/buf.h"
+#include "core/xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,50 +29,9 @@
  * may hold secrets; they quote keys, subscriber names and numbers only. */
 typedef struct {
     const json_doc_t *doc;
-    char *buf;
-    size_t len, cap;
+    core_buf_t errors; /* one line per problem */
     unsigned nerr;
 } ctx_t;
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) abort();
-    return p;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p) abort();
-    return p;
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-    char *p = strndup(s, n);
-    if (!p) abort();
-    return p;
-}
-
-static void append(ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void append(ctx_t *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) abort();
-    if (c->len + (size_t)n + 1 > c->cap) {
-        c->cap = (c->len + (size_t)n + 1) * 2;
-        c->buf = realloc(c->buf, c->cap);
-        if (!c->buf) abort();
-    }
-    va_start(ap, fmt);
-    vsnprintf(c->buf + c->len, c->cap - c->len, fmt, ap);
-    va_end(ap);
-    c->len += (size_t)n;
-}
 
 static void fail(ctx_t *c, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -82,7 +43,7 @@ static void fail(ctx_t *c, const char *path, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    append(c, "%s: %s\n", path, msg);
+    core_buf_printf(&c->errors, "%s: %s\n", path, msg);
 }
 
 /* ---- character classes (not <ctype.h>: the config must not depend on the locale) ---- */
@@ -156,7 +117,7 @@ static bool is_bool(const ctx_t *c, int t)
 /* The value of a number token (the validator has checked its syntax). */
 static double number_value(const ctx_t *c, int t)
 {
-    char *s = xstrndup(json_tok_ptr(c->doc, t), json_tok_len(c->doc, t));
+    char *s = xmemdup0(json_tok_ptr(c->doc, t), json_tok_len(c->doc, t));
     double v = strtod(s, NULL);
     free(s);
     return v;
@@ -196,9 +157,8 @@ static char *dup_string(const ctx_t *c, int t, bool *has_nul)
  * after reporting an unset variable or a malformed reference. */
 static char *expand_env(ctx_t *c, const char *path, const char *s)
 {
-    if (!strstr(s, "${")) return xstrndup(s, strlen(s));
-    size_t cap = strlen(s) + 1, len = 0;
-    char *out = xmalloc(cap);
+    if (!strstr(s, "${")) return xstrdup(s);
+    core_buf_t out = {0};
     bool ok = true;
     const char *p = s;
     while (*p) {
@@ -210,10 +170,10 @@ static char *expand_env(ctx_t *c, const char *path, const char *s)
                 e++;
             if (e == name || *e != '}' || (*name >= '0' && *name <= '9')) {
                 fail(c, path, "malformed ${NAME} reference");
-                free(out);
+                core_buf_free(&out);
                 return NULL;
             }
-            char *key = xstrndup(name, (size_t)(e - name));
+            char *key = xmemdup0(name, (size_t)(e - name));
             val = getenv(key);
             if (!val) {
                 fail(c, path, "environment variable %.64s is not set", key);
@@ -226,20 +186,13 @@ static char *expand_env(ctx_t *c, const char *path, const char *s)
         } else {
             p++;
         }
-        if (len + vlen + 1 > cap) {
-            cap = (len + vlen + 1) * 2;
-            out = realloc(out, cap);
-            if (!out) abort();
-        }
-        memcpy(out + len, val, vlen);
-        len += vlen;
+        core_buf_put(&out, val, vlen);
     }
-    out[len] = '\0';
     if (!ok) {
-        free(out);
+        core_buf_free(&out);
         return NULL;
     }
-    return out;
+    return core_buf_cstr(&out);
 }
 
 /* A string value with escapes decoded and ${NAME} expanded (malloc'd), or NULL after
@@ -376,7 +329,7 @@ static const char *parse_listen(const char *s, char **host, uint16_t *port)
     const char *ps = colon + 1;
     if (*ps == '\0' || strspn(ps, "0123456789") != strlen(ps)) return "expected host:port";
     if (!parse_port(ps, strlen(ps), port)) return "port must be 1..65535";
-    *host = xstrndup(h, hlen);
+    *host = xmemdup0(h, hlen);
     return NULL;
 }
 
@@ -924,6 +877,15 @@ static void parse_root(ctx_t *c, cfg_t *cfg)
     }
 }
 
+/* Gives the problems collected in c to *errors (a malloc'd string), or drops them. */
+static void hand_over_errors(ctx_t *c, char **errors)
+{
+    if (errors)
+        *errors = core_buf_cstr(&c->errors);
+    else
+        core_buf_free(&c->errors);
+}
+
 int cfg_parse(const char *text, size_t len, cfg_t **out, char **errors)
 {
     ctx_t c = {0};
@@ -933,10 +895,7 @@ int cfg_parse(const char *text, size_t len, cfg_t **out, char **errors)
     if (errors) *errors = NULL;
     if (json_parse(&doc, text, len, MAX_DEPTH, jerr, sizeof(jerr)) != 0) {
         fail(&c, "(root)", "invalid JSON: %s", jerr);
-        if (errors)
-            *errors = c.buf;
-        else
-            free(c.buf);
+        hand_over_errors(&c, errors);
         return -EINVAL;
     }
     c.doc = &doc;
@@ -963,12 +922,10 @@ int cfg_parse(const char *text, size_t len, cfg_t **out, char **errors)
         *out = cfg;
         return 0;
     }
-    if (c.nerr > MAX_ERRORS) append(&c, "(%u more problems not shown)\n", c.nerr - MAX_ERRORS);
+    if (c.nerr > MAX_ERRORS)
+        core_buf_printf(&c.errors, "(%u more problems not shown)\n", c.nerr - MAX_ERRORS);
     cfg_free(cfg);
-    if (errors)
-        *errors = c.buf;
-    else
-        free(c.buf);
+    hand_over_errors(&c, errors);
     return -EINVAL;
 }
 
@@ -977,38 +934,30 @@ int cfg_load_file(const char *path, cfg_t **out, char **errors)
     *out = NULL;
     if (errors) *errors = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    size_t len = 0, cap = 4096;
-    char *text = NULL;
+    core_buf_t text = {0};
     int err = fd < 0 ? errno : 0;
-    if (fd >= 0) text = xmalloc(cap);
     while (!err) {
-        if (len == cap) {
-            if (cap >= MAX_FILE_BYTES) {
-                err = EFBIG;
-                break;
-            }
-            cap *= 2;
-            text = realloc(text, cap);
-            if (!text) abort();
+        if (text.len >= MAX_FILE_BYTES) {
+            err = EFBIG;
+            break;
         }
-        ssize_t n = read(fd, text + len, cap - len);
+        core_buf_reserve(&text, 4096);
+        ssize_t n = read(fd, text.p + text.len, text.cap - text.len);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) err = errno;
         if (n <= 0) break;
-        len += (size_t)n;
+        text.len += (size_t)n;
     }
     if (fd >= 0) close(fd);
     if (err) {
-        free(text);
-        if (errors) {
-            ctx_t c = {0};
-            fail(&c, path, "cannot read: %s", strerror(err));
-            *errors = c.buf;
-        }
+        core_buf_free(&text);
+        ctx_t c = {0};
+        fail(&c, path, "cannot read: %s", strerror(err));
+        hand_over_errors(&c, errors);
         return -err;
     }
-    int rc = cfg_parse(text, len, out, errors);
-    free(text);
+    int rc = cfg_parse(text.p, text.len, out, errors);
+    core_buf_free(&text);
     return rc;
 }
 

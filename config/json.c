@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/xalloc.h"
+
 /* jsmn accepts several malformed inputs ("[1 2]", "{"a" 1}", "tru"), so the text is
  * first checked by this small recursive-descent validator, which also bounds the
  * nesting depth (keeping its own recursion bounded) and counts the tokens jsmn
@@ -257,8 +259,7 @@ int json_parse(json_doc_t *doc, const char *text, size_t len, int max_depth, cha
         if (err) snprintf(err, errlen, "%s at byte %zu", v.why, (size_t)(v.p - text));
         return -EINVAL;
     }
-    jsmntok_t *tok = malloc(sizeof(*tok) * (size_t)v.ntok);
-    if (!tok) abort();
+    jsmntok_t *tok = xmalloc(sizeof(*tok) * (size_t)v.ntok);
     int n;
     v.p = text;
     skip_ws(&v);
@@ -415,8 +416,7 @@ char *json_str_dup_n(const json_doc_t *doc, int i, size_t *len)
     if (doc->tok[i].type != JSMN_STRING) return NULL;
     const char *p = json_tok_ptr(doc, i), *end = p + json_tok_len(doc, i);
     /* a character never decodes to more bytes than its escaped form takes */
-    char *out = malloc((size_t)(end - p) + 1), *o = out;
-    if (!out) abort();
+    char *out = xmalloc((size_t)(end - p) + 1), *o = out;
     while (p < end)
         o += decode_char(&p, (unsigned char *)o);
     *o = '\0';

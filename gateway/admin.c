@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/xalloc.h"
 #include "gateway/jbuf.h"
 #include "gateway/query.h"
 #include "gateway/runtime.h"
@@ -151,8 +152,7 @@ static void list_dead(h2o_req_t *req)
     query_params_t p;
     if (!parse_params(req, QUERY_FILTERS | QUERY_PAGING, &p)) return;
     store_dead_filter_t f = query_filter(&p);
-    store_delivery_t *items = calloc(p.limit, sizeof(*items));
-    if (!items) abort();
+    store_delivery_t *items = xcalloc(p.limit, sizeof(*items));
     store_dead_cursor_t cur = p.cursor;
     bool more;
     int n = store_list_dead(adm.deps.st, &f, &cur, p.limit, items, &more);
@@ -387,8 +387,7 @@ static void submit(h2o_req_t *req, op_kind_t kind, uint64_t id, const query_para
         http_send_error(req, 503, "shutting_down", "the gateway is shutting down; retry");
         return;
     }
-    admin_job_t *job = calloc(1, sizeof(*job));
-    if (!job) abort();
+    admin_job_t *job = xcalloc(1, sizeof(*job));
     job->kind = kind;
     job->id = id;
     job->now_ms = rt_now_ms();

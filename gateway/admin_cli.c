@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "config/json.h"
+#include "core/buf.h"
+#include "core/xalloc.h"
 
 static const char usage[] =
     "usage: hookgate-admin [--url URL] [--token TOKEN] [--json] COMMAND [ARGS]\n"
@@ -54,58 +56,31 @@ static void die_usage(const char *fmt, ...)
     exit(2);
 }
 
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n);
-    if (!p) {
-        fputs("hookgate-admin: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p) abort();
-    return p;
-}
-
 /* ---- HTTP ---- */
-
-typedef struct {
-    char *p;
-    size_t len;
-} buf_t;
 
 static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 {
-    buf_t *b = ctx;
-    b->p = xrealloc(b->p, b->len + size * n + 1);
-    memcpy(b->p + b->len, data, size * n);
-    b->len += size * n;
-    b->p[b->len] = '\0';
+    core_buf_put(ctx, data, size * n);
     return size * n;
 }
 
 /* A query string from the filter options (and paging ones when paging). */
-static void append_param(CURL *c, buf_t *q, const char *name, const char *value)
+static void append_param(CURL *c, core_buf_t *q, const char *name, const char *value)
 {
     if (!value) return;
     char *esc = curl_easy_escape(c, value, 0);
-    size_t need = strlen(name) + strlen(esc) + 3;
-    q->p = xrealloc(q->p, q->len + need + 1);
-    q->len += (size_t)sprintf(q->p + q->len, "%c%s=%s", q->len ? '&' : '?', name, esc);
+    if (!esc) xalloc_die();
+    core_buf_printf(q, "%c%s=%s", q->len ? '&' : '?', name, esc);
     curl_free(esc);
 }
 
-/* Sends method path(+filters); returns the status and the body in *body (NUL-terminated).
- * A transport failure is printed and exits 1. */
-static long call(const char *method, const char *path, bool filters, bool paging, buf_t *body)
+/* Sends method path(+filters); returns the status and the body in *body (NUL-terminated;
+ * free with core_buf_free). A transport failure is printed and exits 1. */
+static long call(const char *method, const char *path, bool filters, bool paging, core_buf_t *body)
 {
     CURL *c = curl_easy_init();
-    if (!c) abort();
-    buf_t q = {0};
+    if (!c) xalloc_die();
+    core_buf_t q = {0};
     if (filters) {
         append_param(c, &q, "subscriber", opt.subscriber);
         append_param(c, &q, "type", opt.type);
@@ -116,21 +91,21 @@ static long call(const char *method, const char *path, bool filters, bool paging
         append_param(c, &q, "limit", opt.limit);
         append_param(c, &q, "cursor", opt.cursor);
     }
-    size_t ulen = strlen(opt.url) + strlen(path) + q.len + 1;
-    char *url = xrealloc(NULL, ulen);
-    snprintf(url, ulen, "%s%s%s", opt.url, path, q.p ? q.p : "");
-    free(q.p);
+    core_buf_t u = {0};
+    core_buf_printf(&u, "%s%s%s", opt.url, path, core_buf_cstr(&q));
+    core_buf_free(&q);
+    char *url = core_buf_cstr(&u);
 
     struct curl_slist *hdrs = NULL;
     char *auth = NULL;
     if (opt.token && opt.token[0]) {
         size_t alen = strlen(opt.token) + 32;
-        auth = xrealloc(NULL, alen);
+        auth = xmalloc(alen);
         snprintf(auth, alen, "Authorization: Bearer %s", opt.token);
         hdrs = curl_slist_append(hdrs, auth);
     }
     char errbuf[CURL_ERROR_SIZE] = "";
-    *body = (buf_t){xstrdup(""), 0};
+    *body = (core_buf_t){0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "POST") == 0) curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
@@ -153,6 +128,7 @@ static long call(const char *method, const char *path, bool filters, bool paging
         exit(1);
     }
     free(url);
+    core_buf_cstr(body);
     return status;
 }
 
@@ -160,9 +136,9 @@ static long call(const char *method, const char *path, bool filters, bool paging
 static char *id_path(const char *prefix, const char *id, const char *suffix)
 {
     char *esc = curl_easy_escape(NULL, id, 0);
-    if (!esc) abort();
+    if (!esc) xalloc_die();
     size_t n = strlen(prefix) + strlen(esc) + strlen(suffix) + 1;
-    char *path = xrealloc(NULL, n);
+    char *path = xmalloc(n);
     snprintf(path, n, "%s%s%s", prefix, esc, suffix);
     curl_free(esc);
     return path;
@@ -170,7 +146,7 @@ static char *id_path(const char *prefix, const char *id, const char *suffix)
 
 /* ---- JSON answers ---- */
 
-static void parse(json_doc_t *doc, const buf_t *b)
+static void parse(json_doc_t *doc, const core_buf_t *b)
 {
     char err[200];
     if (json_parse(doc, b->p, b->len, 128, err, sizeof(err)) != 0) {
@@ -188,14 +164,11 @@ static char *field(const json_doc_t *doc, int obj, const char *key)
     if (json_is_string(doc, t)) return json_str_dup(doc, t);
     size_t n;
     const char *p = json_value_ptr(doc, t, &n);
-    char *s = xrealloc(NULL, n + 1);
-    memcpy(s, p, n);
-    s[n] = '\0';
-    return s;
+    return xmemdup0(p, n);
 }
 
 /* Checks the status; on an error prints the server's error code and detail and exits 1. */
-static void expect_ok(long status, const buf_t *b)
+static void expect_ok(long status, const core_buf_t *b)
 {
     if (status >= 200 && status < 300) return;
     json_doc_t doc;
@@ -232,7 +205,7 @@ static void table_row(table_t *t, char **row)
 /* Prints the table with columns padded to their widest cell; the last one unpadded. */
 static void table_print(table_t *t)
 {
-    size_t *w = xrealloc(NULL, t->ncols * sizeof(size_t));
+    size_t *w = xcalloc(t->ncols, sizeof(size_t));
     for (size_t c = 0; c < t->ncols; c++) {
         w[c] = strlen(t->head[c]);
         for (size_t r = 0; r < t->nrows; r++) {
@@ -261,7 +234,7 @@ static size_t table_from(table_t *t, const json_doc_t *doc, const char *key,
 {
     int arr = json_object_get(doc, 0, key, strlen(key));
     if (arr < 0 || doc->tok[arr].type != JSMN_ARRAY) return 0;
-    char **row = xrealloc(NULL, t->ncols * sizeof(char *));
+    char **row = xcalloc(t->ncols, sizeof(char *));
     for (int i = 0, e = arr + 1; i < doc->tok[arr].size; i++, e = json_skip(doc, e)) {
         for (size_t c = 0; c < t->ncols; c++)
             row[c] = field(doc, e, fields[c]);
@@ -274,7 +247,7 @@ static size_t table_from(table_t *t, const json_doc_t *doc, const char *key,
 /* ---- commands ---- */
 
 /* Prints the raw answer for --json; returns true when it did. */
-static bool raw(const buf_t *b)
+static bool raw(const core_buf_t *b)
 {
     if (!opt.json) return false;
     fwrite(b->p, 1, b->len, stdout);
@@ -284,7 +257,7 @@ static bool raw(const buf_t *b)
 
 static void cmd_dlq_list(void)
 {
-    buf_t b;
+    core_buf_t b;
     expect_ok(call("GET", "/admin/dead-letters", true, true, &b), &b);
     if (!raw(&b)) {
         json_doc_t doc;
@@ -304,7 +277,7 @@ static void cmd_dlq_list(void)
         free(next);
         json_free(&doc);
     }
-    free(b.p);
+    core_buf_free(&b);
 }
 
 static void print_kv(const json_doc_t *doc, const char *label, const char *key)
@@ -316,7 +289,7 @@ static void print_kv(const json_doc_t *doc, const char *label, const char *key)
 
 static void cmd_dlq_show(const char *id)
 {
-    buf_t b;
+    core_buf_t b;
     char *path = id_path("/admin/dead-letters/", id, "");
     expect_ok(call("GET", path, false, false, &b), &b);
     free(path);
@@ -348,13 +321,13 @@ static void cmd_dlq_show(const char *id)
         }
         json_free(&doc);
     }
-    free(b.p);
+    core_buf_free(&b);
 }
 
 /* retry/delete of one dead letter (id) or of a selection (id NULL). */
 static void cmd_dlq_change(bool retry, const char *id)
 {
-    buf_t b;
+    core_buf_t b;
     char *path = id ? id_path("/admin/dead-letters/", id, retry ? "/retry" : "")
                     : xstrdup(retry ? "/admin/dead-letters/retry" : "/admin/dead-letters");
     expect_ok(call(retry ? "POST" : "DELETE", path, id == NULL, false, &b), &b);
@@ -368,12 +341,12 @@ static void cmd_dlq_change(bool retry, const char *id)
         free(n);
         json_free(&doc);
     }
-    free(b.p);
+    core_buf_free(&b);
 }
 
 static void cmd_subscribers(void)
 {
-    buf_t b;
+    core_buf_t b;
     expect_ok(call("GET", "/admin/subscribers", false, false, &b), &b);
     if (!raw(&b)) {
         json_doc_t doc;
@@ -391,12 +364,12 @@ static void cmd_subscribers(void)
             table_print(&t);
         json_free(&doc);
     }
-    free(b.p);
+    core_buf_free(&b);
 }
 
 static void cmd_event(const char *id)
 {
-    buf_t b;
+    core_buf_t b;
     char *path = id_path("/admin/events/", id, "");
     expect_ok(call("GET", path, false, false, &b), &b);
     free(path);
@@ -420,7 +393,7 @@ static void cmd_event(const char *id)
             table_print(&t);
         json_free(&doc);
     }
-    free(b.p);
+    core_buf_free(&b);
 }
 
 /* ---- arguments ---- */

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "core/xalloc.h"
 #include "gateway/attempt.h"
 #include "gateway/health.h"
 #include "gateway/idset.h"
@@ -44,33 +45,6 @@
 #define CORRUPT_REASON "corrupt record"
 
 /* ---- small helpers ---- */
-
-static void oom(void)
-{
-    fputs("hookgate: delivery: out of memory\n", stderr);
-    abort();
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) oom();
-    return p;
-}
-
-static void *xrealloc(void *p, size_t size)
-{
-    p = realloc(p, size ? size : 1);
-    if (!p) oom();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p) oom();
-    return p;
-}
 
 __attribute__((format(printf, 1, 2))) static void dlog(const char *fmt, ...)
 {
@@ -225,7 +199,7 @@ static profile_t *profile_new(const cfg_t *cfg, const cfg_subscriber_t *cs)
         snprintf(line, n, "%s: %s", h->name, h->value);
         struct curl_slist *l = curl_slist_append(p->custom, line);
         free(line);
-        if (!l) oom();
+        if (!l) xalloc_die();
         p->custom = l;
     }
     p->keys = xcalloc(cs->nsecrets, sizeof(*p->keys));
@@ -417,7 +391,7 @@ static req_t *req_get(struct dlv *d)
     r->all_next = d->all_reqs;
     d->all_reqs = r;
     CURL *e = r->easy = curl_easy_init();
-    if (!e) oom();
+    if (!e) xalloc_die();
     /* Options that never change for this handle; the per-request ones are set in
      * start_attempt, every time, so the handle needs no curl_easy_reset. */
     curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)r);

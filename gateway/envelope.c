@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/xalloc.h"
 #include "config/config.h"
 #include "gateway/civil.h"
 
@@ -105,8 +106,7 @@ static int check_repeated_keys(const json_doc_t *doc, int obj, const char *prefi
 {
     int nkeys = doc->tok[obj].size;
     if (nkeys < 2) return 0;
-    seen_key_t *keys = malloc(sizeof(*keys) * (size_t)nkeys);
-    if (!keys) abort();
+    seen_key_t *keys = xmalloc(sizeof(*keys) * (size_t)nkeys);
     int k = obj + 1;
     for (int i = 0; i < nkeys; i++) {
         const char *raw = json_tok_ptr(doc, k);
@@ -249,8 +249,7 @@ void envelope_complete(const char *raw, size_t raw_len, const char *gen_id,
     size_t extra = (gen_id ? 5 + id_len + 1 : 0) + (gen_occurred_at ? 14 + ts_len + 1 : 0);
     if (open == raw_len) extra = 0; /* not an object: nothing to insert into */
 
-    char *buf = malloc(raw_len + extra + 1);
-    if (!buf) abort();
+    char *buf = xmalloc(raw_len + extra + 1);
     size_t w = 0;
     if (extra == 0) {
         memcpy(buf, raw, raw_len);

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/xalloc.h"
 #include "gateway/framing.h"
 #include "gateway/logrl.h"
 #include "gateway/runtime.h"
@@ -292,8 +293,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (!sock) return;
         srv.connections++;
-        conn_t *c = calloc(1, sizeof(*c));
-        if (!c) abort();
+        conn_t *c = xcalloc(1, sizeof(*c));
         c->sock = sock;
         h2o_linklist_insert(&srv.conns, &c->link);
         sock->on_close.cb = on_connection_closed;

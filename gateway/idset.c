@@ -1,9 +1,10 @@
 /* idset.c -- set of 64-bit ids: open addressing, linear probing, backward-shift deletion. */
 #include "gateway/idset.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/xalloc.h"
 
 #define EMPTY UINT64_MAX
 
@@ -19,11 +20,7 @@ static size_t home(const idset_t *s, uint64_t x)
 
 static void alloc_slots(idset_t *s, size_t cap)
 {
-    s->slots = malloc(cap * sizeof(*s->slots));
-    if (!s->slots) {
-        fputs("hookgate: idset: out of memory\n", stderr);
-        abort();
-    }
+    s->slots = xmalloc(cap * sizeof(*s->slots));
     memset(s->slots, 0xff, cap * sizeof(*s->slots)); /* every slot EMPTY */
     s->mask = cap - 1;
 }

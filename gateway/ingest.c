@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <sys/time.h>
 
+#include "core/xalloc.h"
 #include "gateway/civil.h"
 #include "gateway/envelope.h"
 #include "gateway/match.h"
@@ -195,8 +196,7 @@ static void prepare_item(ingest_item_t *it, const json_doc_t *doc, const envelop
     it->type = it->body + (e->type - raw) + (it->body_len - raw_len);
     it->type_len = e->type_len;
 
-    it->subscribers = malloc(sizeof(*it->subscribers) * (cfg->nsubscribers + 1));
-    if (!it->subscribers) abort();
+    it->subscribers = xmalloc(sizeof(*it->subscribers) * (cfg->nsubscribers + 1));
     it->nsubscribers = 0;
     for (size_t s = 0; s < cfg->nsubscribers; s++) {
         const cfg_subscriber_t *sub = &cfg->subscribers[s];
@@ -277,8 +277,7 @@ int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
-    ingest_job_t *job = calloc(1, sizeof(*job) + n * sizeof(ingest_item_t));
-    if (!job) abort();
+    ingest_job_t *job = xcalloc(1, sizeof(*job) + n * sizeof(ingest_item_t));
     job->n = n;
     job->cfg = cfg;
     job->is_batch = is_batch;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/xalloc.h"
+
 /* JSON numbers are not NUL-terminated inside the document; strtod needs a copy. */
 static double token_number(const char *p, size_t len)
 {
@@ -13,8 +15,7 @@ static double token_number(const char *p, size_t len)
         buf[len] = '\0';
         return strtod(buf, NULL);
     }
-    char *copy = strndup(p, len);
-    if (!copy) abort();
+    char *copy = xmemdup0(p, len);
     double v = strtod(copy, NULL);
     free(copy);
     return v;

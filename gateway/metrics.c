@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/xalloc.h"
+
 /* Upper bounds in seconds. Ingest answers after an fsync'd group commit (sub-ms to tens of
  * ms); a delivery is an HTTP round trip bounded by the subscriber's timeout (10 s default). */
 static const double ingest_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -54,13 +56,11 @@ static sub_metrics_t *sub_get(const char *name)
         if (strcmp(m.subs[i].name, name) == 0) return &m.subs[i];
     if (m.nsubs == m.cap) {
         m.cap = m.cap ? m.cap * 2 : 16;
-        m.subs = realloc(m.subs, m.cap * sizeof(*m.subs));
-        if (!m.subs) abort();
+        m.subs = xrealloc(m.subs, m.cap * sizeof(*m.subs));
     }
     sub_metrics_t *s = &m.subs[m.nsubs++];
     memset(s, 0, sizeof(*s));
-    s->name = strdup(name);
-    if (!s->name) abort();
+    s->name = xstrdup(name);
     return s;
 }
 
@@ -240,14 +240,12 @@ static void gauge_add(gauge_table_t *t, const char *name, bool copy)
         if (strcmp(t->subs[i].name, name) == 0) return;
     if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 16;
-        t->subs = realloc(t->subs, t->cap * sizeof(*t->subs));
-        t->owned = realloc(t->owned, t->cap * sizeof(*t->owned));
-        if (!t->subs || !t->owned) abort();
+        t->subs = xrealloc(t->subs, t->cap * sizeof(*t->subs));
+        t->owned = xrealloc(t->owned, t->cap * sizeof(*t->owned));
     }
     metrics_sub_gauge_t *g = &t->subs[t->n];
     memset(g, 0, sizeof(*g));
-    g->name = copy ? strdup(name) : name;
-    if (!g->name) abort();
+    g->name = copy ? xstrdup(name) : name;
     t->owned[t->n++] = copy;
 }
 

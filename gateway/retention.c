@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/xalloc.h"
 #include "gateway/metrics.h"
 #include "gateway/runtime.h"
 
@@ -148,8 +149,7 @@ static void *retention_main(void *arg)
 
 int retention_start(store_t *st, wr_t *w, ret_t **out)
 {
-    struct ret *r = calloc(1, sizeof(*r));
-    if (!r) abort();
+    struct ret *r = xcalloc(1, sizeof(*r));
     r->st = st;
     r->w = w;
     r->op.apply = on_apply;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/xalloc.h"
+
 /* A config and the references to it. Holding and releasing take the lock: both are rare
  * next to the work done with a config (a request, a claim round), and a lock makes
  * "load the pointer, then count the reference" safe against a concurrent reload. */
@@ -75,8 +77,7 @@ uint64_t rt_config_generation(void)
 
 void rt_config_install(cfg_t *cfg)
 {
-    installed_t *in = calloc(1, sizeof(*in));
-    if (!in) abort();
+    installed_t *in = xcalloc(1, sizeof(*in));
     in->cfg = cfg;
     in->refs = 1;
     pthread_mutex_lock(&lock);

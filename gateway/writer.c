@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/xalloc.h"
 #include "gateway/health.h"
 #include "gateway/logrl.h"
 #include "gateway/runtime.h"
@@ -210,8 +211,7 @@ static void *writer_main(void *arg)
 
 int wr_start(store_t *st, wr_t **out)
 {
-    wr_t *w = calloc(1, sizeof(*w));
-    if (!w) abort();
+    wr_t *w = xcalloc(1, sizeof(*w));
     w->st = st;
     w->io_failing_since = -1;
     pthread_mutex_init(&w->lock, NULL);

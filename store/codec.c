@@ -2,82 +2,61 @@
 #include "store/codec.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void oom(void)
-{
-    fprintf(stderr, "store: out of memory\n");
-    abort();
-}
-
-void *codec_xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) oom();
-    return p;
-}
-
-void *codec_xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p) oom();
-    return p;
-}
-
-char *codec_memdup0(const char *s, size_t len)
-{
-    char *p = codec_xmalloc(len + 1);
-    if (len) memcpy(p, s, len);
-    p[len] = '\0';
-    return p;
-}
+#include "core/xalloc.h"
 
 /* ---- integers ---- */
 
-void codec_put_be64(uint8_t *p, uint64_t v)
+void codec_put_be64(void *out, uint64_t v)
 {
+    uint8_t *p = out;
     for (int i = 7; i >= 0; i--) {
         p[i] = (uint8_t)v;
         v >>= 8;
     }
 }
 
-uint64_t codec_get_be64(const uint8_t *p)
+uint64_t codec_get_be64(const void *in)
 {
+    const uint8_t *p = in;
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
         v = v << 8 | p[i];
     return v;
 }
 
-void codec_put_le32(uint8_t *p, uint32_t v)
+void codec_put_le32(void *out, uint32_t v)
 {
+    uint8_t *p = out;
     for (int i = 0; i < 4; i++) {
         p[i] = (uint8_t)v;
         v >>= 8;
     }
 }
 
-uint32_t codec_get_le32(const uint8_t *p)
+uint32_t codec_get_le32(const void *in)
 {
+    const uint8_t *p = in;
     uint32_t v = 0;
     for (int i = 3; i >= 0; i--)
         v = v << 8 | p[i];
     return v;
 }
 
-void codec_put_le64(uint8_t *p, uint64_t v)
+void codec_put_le64(void *out, uint64_t v)
 {
+    uint8_t *p = out;
     for (int i = 0; i < 8; i++) {
         p[i] = (uint8_t)v;
         v >>= 8;
     }
 }
 
-uint64_t codec_get_le64(const uint8_t *p)
+uint64_t codec_get_le64(const void *in)
 {
+    const uint8_t *p = in;
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--)
         v = v << 8 | p[i];
@@ -94,65 +73,32 @@ int64_t codec_time_from_key(uint64_t k)
     return (int64_t)(k ^ (UINT64_C(1) << 63));
 }
 
-/* ---- output buffer ---- */
-
-/* len = 0, keeps the memory */
-static void buf_reset(codec_buf_t *b)
-{
-    b->len = 0;
-}
-
-void codec_buf_free(codec_buf_t *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
-static uint8_t *buf_grow(codec_buf_t *b, size_t n)
-{
-    if (b->cap - b->len < n) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap - b->len < n)
-            cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
-        if (!p) {
-            fprintf(stderr, "store: out of memory\n");
-            abort();
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    uint8_t *at = b->p + b->len;
-    b->len += n;
-    return at;
-}
+/* ---- output ---- */
 
 static void put_u8(codec_buf_t *b, uint8_t v)
 {
-    *buf_grow(b, 1) = v;
+    core_buf_put(b, &v, 1);
 }
 
 static void put_u32(codec_buf_t *b, uint32_t v)
 {
-    codec_put_le32(buf_grow(b, 4), v);
+    uint8_t le[4];
+    codec_put_le32(le, v);
+    core_buf_put(b, le, sizeof(le));
 }
 
 static void put_u64(codec_buf_t *b, uint64_t v)
 {
-    codec_put_le64(buf_grow(b, 8), v);
-}
-
-static void put_bytes(codec_buf_t *b, const void *p, size_t n)
-{
-    if (n) memcpy(buf_grow(b, n), p, n);
+    uint8_t le[8];
+    codec_put_le64(le, v);
+    core_buf_put(b, le, sizeof(le));
 }
 
 /* Caller has checked that len fits in u32. */
 static void put_str(codec_buf_t *b, const char *s, size_t len)
 {
     put_u32(b, (uint32_t)len);
-    put_bytes(b, s, len);
+    core_buf_put(b, s, len);
 }
 
 /* The record strings of the public structs are NUL-terminated; NULL is taken as "". */
@@ -283,9 +229,9 @@ int codec_dead_key_parse(const void *key, size_t n, int64_t *dead_ms, uint64_t *
 
 void codec_encode_received(codec_buf_t *b, int64_t received_ms, const char *id, size_t id_len)
 {
-    buf_reset(b);
+    core_buf_reset(b);
     put_u64(b, (uint64_t)received_ms);
-    put_bytes(b, id, id_len);
+    core_buf_put(b, id, id_len);
 }
 
 int codec_received_parse(const void *p, size_t n, int64_t *received_ms, codec_str_t *id)
@@ -305,7 +251,7 @@ int codec_encode_event(codec_buf_t *b, int64_t received_ms, const char *type, si
                        const uint64_t *ids, size_t n, const char *body, size_t body_len)
 {
     if (type_len > UINT32_MAX || n > UINT32_MAX || body_len > UINT32_MAX) return -EINVAL;
-    buf_reset(b);
+    core_buf_reset(b);
     put_u8(b, STORE_FORMAT_VERSION);
     put_u64(b, (uint64_t)received_ms);
     put_str(b, type, type_len);
@@ -337,12 +283,12 @@ int codec_decode_event(const void *p, size_t n, store_event_t *out)
     codec_event_view_t v;
     memset(out, 0, sizeof(*out));
     if (codec_event_view(p, n, &v)) return -EINVAL;
-    out->type = codec_memdup0(v.type.p, v.type.len);
+    out->type = xmemdup0(v.type.p, v.type.len);
     out->received_ms = v.received_ms;
-    out->body = codec_memdup0(v.body.p, v.body.len);
+    out->body = xmemdup0(v.body.p, v.body.len);
     out->body_len = v.body.len;
     out->ndeliveries = v.ndeliveries;
-    out->delivery_ids = codec_xmalloc(v.ndeliveries * sizeof(uint64_t));
+    out->delivery_ids = xmalloc(v.ndeliveries * sizeof(uint64_t));
     for (uint32_t i = 0; i < v.ndeliveries; i++)
         out->delivery_ids[i] = codec_event_view_id(&v, i);
     return 0;
@@ -364,7 +310,7 @@ int codec_encode_delivery(codec_buf_t *b, const store_delivery_t *d)
     for (size_t i = 0; i < d->nhistory; i++)
         if (cstr_len(d->history[i].error) > UINT32_MAX) return -EINVAL;
 
-    buf_reset(b);
+    core_buf_reset(b);
     put_u8(b, STORE_FORMAT_VERSION);
     put_u8(b, (uint8_t)d->state);
     put_u32(b, d->attempts);
@@ -422,9 +368,9 @@ int codec_decode_delivery(const void *p, size_t n, store_delivery_t *out)
     codec_delivery_view_t v;
     memset(out, 0, sizeof(*out));
     if (codec_delivery_view(p, n, &v)) return -EINVAL;
-    out->event_id = codec_memdup0(v.event_id.p, v.event_id.len);
-    out->event_type = codec_memdup0(v.event_type.p, v.event_type.len);
-    out->subscriber = codec_memdup0(v.subscriber.p, v.subscriber.len);
+    out->event_id = xmemdup0(v.event_id.p, v.event_id.len);
+    out->event_type = xmemdup0(v.event_type.p, v.event_type.len);
+    out->subscriber = xmemdup0(v.subscriber.p, v.subscriber.len);
     out->state = v.state;
     out->attempts = v.attempts;
     out->created_ms = v.created_ms;
@@ -432,15 +378,15 @@ int codec_decode_delivery(const void *p, size_t n, store_delivery_t *out)
     out->first_attempt_ms = v.first_attempt_ms;
     out->dead_ms = v.dead_ms;
     out->last_status = v.last_status;
-    out->last_error = codec_memdup0(v.last_error.p, v.last_error.len);
+    out->last_error = xmemdup0(v.last_error.p, v.last_error.len);
     out->nhistory = v.nhistory;
-    out->history = codec_xmalloc(v.nhistory * sizeof(store_attempt_t));
+    out->history = xmalloc(v.nhistory * sizeof(store_attempt_t));
     /* The view validated the entries, so these reads cannot fail. */
     rd_t r = {v.history, (const uint8_t *)p + n};
     for (uint32_t i = 0; i < v.nhistory; i++) {
         codec_str_t e;
         rd_attempt(&r, &out->history[i], &e);
-        out->history[i].error = codec_memdup0(e.p, e.len);
+        out->history[i].error = xmemdup0(e.p, e.len);
     }
     return 0;
 }
@@ -451,7 +397,7 @@ int codec_encode_counters(codec_buf_t *b, const store_counters_t *c)
 {
     size_t el = cstr_len(c->last_error);
     if (el > UINT32_MAX) return -EINVAL;
-    buf_reset(b);
+    core_buf_reset(b);
     put_u8(b, STORE_FORMAT_VERSION);
     put_u64(b, c->pending);
     put_u64(b, c->delivered);
@@ -474,7 +420,7 @@ int codec_decode_counters(const void *p, size_t n, store_counters_t *out)
         memset(out, 0, sizeof(*out));
         return -EINVAL;
     }
-    out->last_error = codec_memdup0(e.p, e.len);
+    out->last_error = xmemdup0(e.p, e.len);
     return 0;
 }
 

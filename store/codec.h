@@ -13,15 +13,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "store/store.h"
 
-/* A growable output buffer. Out of memory aborts. */
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-} codec_buf_t;
+/* The encoders' output: a core buffer (core/buf.h); out of memory aborts. */
+typedef core_buf_t codec_buf_t;
 
-void codec_buf_free(codec_buf_t *b);
+static inline void codec_buf_free(codec_buf_t *b)
+{
+    core_buf_free(b);
+}
 
 /* A string inside a record being viewed: not NUL-terminated, valid while the record is. */
 typedef struct {
@@ -29,21 +30,14 @@ typedef struct {
     uint32_t len;
 } codec_str_t;
 
-/* ---- memory (out of memory aborts, as everywhere in hookgate) ---- */
+/* ---- fixed-width integers, at any byte address ---- */
 
-void *codec_xmalloc(size_t n);
-void *codec_xrealloc(void *p, size_t n);
-/* A NUL-terminated copy of len bytes. */
-char *codec_memdup0(const char *s, size_t len);
-
-/* ---- fixed-width integers ---- */
-
-void codec_put_be64(uint8_t *p, uint64_t v);
-uint64_t codec_get_be64(const uint8_t *p);
-void codec_put_le32(uint8_t *p, uint32_t v);
-uint32_t codec_get_le32(const uint8_t *p);
-void codec_put_le64(uint8_t *p, uint64_t v);
-uint64_t codec_get_le64(const uint8_t *p);
+void codec_put_be64(void *p, uint64_t v);
+uint64_t codec_get_be64(const void *p);
+void codec_put_le32(void *p, uint32_t v);
+uint32_t codec_get_le32(const void *p);
+void codec_put_le64(void *p, uint64_t v);
+uint64_t codec_get_le64(const void *p);
 
 /* A signed time as an unsigned key component that sorts in numeric order (sign bit
  * flipped), and back. */

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/buf.h"
+#include "core/xalloc.h"
 #include "store/codec.h"
 
 #define KEY_MAX 511    /* LMDB's default maximum key size; our key buffers are this big */
@@ -33,7 +35,7 @@ struct store_wtxn {
      * aborted transaction gives its ids back. */
     uint64_t next_delivery_id, next_event_seq;
     int err; /* the first error that broke the transaction; every later call returns it */
-    codec_buf_t buf;
+    core_buf_t buf;
 };
 
 static const char META_FORMAT[] = "format";
@@ -50,7 +52,7 @@ static char *error_dup(const char *s)
         while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
             len--;
     }
-    return codec_memdup0(s ? s : "", len);
+    return xmemdup0(s ? s : "", len);
 }
 
 static void replace_str(char **dst, char *src)
@@ -83,7 +85,7 @@ static bool str_eq(codec_str_t s, const char *c)
 /* mkdir -p */
 static int make_dirs(const char *dir)
 {
-    char *path = codec_memdup0(dir, strlen(dir));
+    char *path = xstrdup(dir);
     int rc = 0;
     for (char *p = path + 1; *p && rc == 0; p++) {
         if (*p != '/') continue;
@@ -234,8 +236,7 @@ static int lock_dir(store_t *st, const char *dir, char *err, size_t errlen)
 
 int store_open(const char *dir, uint64_t map_size_mb, store_t **out, char *err, size_t errlen)
 {
-    store_t *st = codec_xmalloc(sizeof(*st));
-    memset(st, 0, sizeof(*st));
+    store_t *st = xcalloc(1, sizeof(*st));
     MDB_txn *txn = NULL;
     int rc = make_dirs(dir);
     if (rc) {
@@ -300,8 +301,7 @@ void store_close(store_t *st)
 
 int store_wtxn_begin(store_t *st, store_wtxn_t **out)
 {
-    store_wtxn_t *tx = codec_xmalloc(sizeof(*tx));
-    memset(tx, 0, sizeof(*tx));
+    store_wtxn_t *tx = xcalloc(1, sizeof(*tx));
     int rc = mdb_txn_begin(st->env, NULL, 0, &tx->txn);
     if (rc) {
         free(tx);
@@ -316,7 +316,7 @@ int store_wtxn_begin(store_t *st, store_wtxn_t **out)
 
 static void wtxn_free(store_wtxn_t *tx)
 {
-    codec_buf_free(&tx->buf);
+    core_buf_free(&tx->buf);
     free(tx);
 }
 
@@ -482,10 +482,10 @@ static int corrupt_stand_in(store_wtxn_t *tx, uint64_t id, store_delivery_t *d)
         d->id = id;
         d->state = STORE_PENDING;
         d->next_attempt_ms = due;
-        d->subscriber = codec_memdup0(k.mv_data, nl);
-        d->event_id = codec_memdup0("", 0);
-        d->event_type = codec_memdup0("", 0);
-        d->last_error = codec_memdup0("", 0);
+        d->subscriber = xmemdup0(k.mv_data, nl);
+        d->event_id = xstrdup("");
+        d->event_type = xstrdup("");
+        d->last_error = xstrdup("");
     }
     mdb_cursor_close(c);
     if (rc == MDB_NOTFOUND) return -ENOENT;
@@ -567,7 +567,7 @@ static int counters_apply(store_wtxn_t *tx, const char *name, const counters_del
     int rc = tx_get(tx, tx->st->counters, name, nl, &v);
     if (rc == 0 && codec_decode_counters(v.mv_data, v.mv_size, &c)) rc = -EIO;
     if (rc == -ENOENT) {
-        c.last_error = codec_memdup0("", 0);
+        c.last_error = xstrdup("");
         rc = 0;
     }
     if (rc) return rc;
@@ -592,7 +592,7 @@ static void record_attempt(store_delivery_t *d, const store_attempt_t *a)
         memmove(d->history, d->history + 1, (d->nhistory - 1) * sizeof(*d->history));
         d->nhistory--;
     } else {
-        d->history = codec_xrealloc(d->history, (d->nhistory + 1) * sizeof(*d->history));
+        d->history = xrealloc(d->history, (d->nhistory + 1) * sizeof(*d->history));
     }
     store_attempt_t *h = &d->history[d->nhistory++];
     h->at_ms = a->at_ms;
@@ -633,7 +633,7 @@ int store_enqueue(store_wtxn_t *tx, const store_event_in_t *ev, bool *duplicate,
     if (rc != -ENOENT) return rc;
 
     size_t n = ev->nsubscribers;
-    uint64_t *ids = codec_xmalloc(n * sizeof(*ids));
+    uint64_t *ids = xmalloc(n * sizeof(*ids));
     for (size_t i = 0; i < n; i++)
         ids[i] = tx->next_delivery_id++;
     rc = codec_encode_event(&tx->buf, ev->received_ms, ev->type, ev->type_len, ids, n, ev->body,
@@ -646,8 +646,8 @@ int store_enqueue(store_wtxn_t *tx, const store_event_in_t *ev, bool *duplicate,
         rc = tx_put(tx, st->received, k, 8, tx->buf.p, tx->buf.len);
     }
 
-    char *event_id = codec_memdup0(ev->id, ev->id_len);
-    char *event_type = codec_memdup0(ev->type, ev->type_len);
+    char *event_id = xmemdup0(ev->id, ev->id_len);
+    char *event_type = xmemdup0(ev->type, ev->type_len);
     counters_delta_t dl = {.pending = 1};
     for (size_t i = 0; i < n && rc == 0; i++) {
         store_delivery_t d = {
@@ -993,7 +993,7 @@ int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *curso
         if (rc == 0) rc = event_finished(tx, &view, &finished);
         if (rc == 0 && finished) {
             /* id points into the map: copy it before the deletes move pages. */
-            char *idc = codec_memdup0(id.p, id.len);
+            char *idc = xmemdup0(id.p, id.len);
             codec_str_t ids = {idc, id.len};
             rc = prune_event(tx, ids, kb);
             free(idc);
@@ -1050,8 +1050,8 @@ static int claim_fill(store_t *st, MDB_txn *txn, uint64_t id, store_claim_t *out
     out->corrupt = false;
     out->attempts = d.attempts;
     out->first_attempt_ms = d.first_attempt_ms;
-    out->event_id = codec_memdup0(d.event_id.p, d.event_id.len);
-    out->body = codec_memdup0(e.body.p, e.body.len);
+    out->event_id = xmemdup0(d.event_id.p, d.event_id.len);
+    out->body = xmemdup0(e.body.p, e.body.len);
     out->body_len = e.body.len;
     return 0;
 }
@@ -1163,7 +1163,7 @@ int store_get_event(store_t *st, const char *id, size_t id_len, store_event_t *o
     else
         rc = map_err(rc);
     mdb_txn_abort(txn);
-    if (rc == 0) out->id = codec_memdup0(id, id_len);
+    if (rc == 0) out->id = xmemdup0(id, id_len);
     return rc;
 }
 
@@ -1249,7 +1249,7 @@ int store_get_counters(store_t *st, const char *subscriber, store_counters_t *ou
             rc = rc == MDB_NOTFOUND ? 0 : map_err(rc);
         mdb_txn_abort(txn);
     }
-    if (rc == 0 && !out->last_error) out->last_error = codec_memdup0("", 0);
+    if (rc == 0 && !out->last_error) out->last_error = xstrdup("");
     return rc;
 }
 
