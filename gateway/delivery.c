@@ -79,6 +79,8 @@ typedef struct {
     int64_t next_due_ms;     /* earliest known due time of an unclaimed delivery */
     uint64_t fails;          /* failed attempts not yet reported in the log */
     int64_t fail_log_next;   /* mono time from which the next report may be logged */
+    int64_t hold_until_mono; /* no claims before: an outcome of this subscriber could not be
+                                recorded, and its delivery must not be retried at once */
 } sub_t;
 
 /* The clocks, read once per loop iteration or per batch of events and handed to the
@@ -593,7 +595,9 @@ static void drain_done(struct dlv *d, int64_t mono)
         sub_t *s = x->sub;
         d->ncommitting--;
         if (x->done_rc < 0) {
-            /* The once-a-second sweep claims the delivery again. */
+            /* The delivery is still due in the store: claiming it again at once would retry
+             * it at the loop's pace while the store cannot record anything. */
+            s->hold_until_mono = mono + POLL_MAX_MS;
             logrl_printf(&d->rl_record, stderr, mono,
                          "delivery: cannot record an outcome (%s); the delivery stays pending "
                          "and is attempted again",
@@ -713,6 +717,11 @@ static bool claim_round(struct dlv *d, bool sweep, const instant_t *t, int64_t *
     for (size_t k = 0; k < n; k++) {
         sub_t *s = d->map[(d->rr + k) % n];
         if (sweep) s->next_due_ms = INT64_MIN;
+        if (t->mono < s->hold_until_mono) {
+            if (t->now + (s->hold_until_mono - t->mono) < earliest)
+                earliest = t->now + (s->hold_until_mono - t->mono);
+            continue;
+        }
         size_t spare = sub_spare(d, s);
         if (spare == 0) continue; /* a finishing attempt wakes the loop */
         if (s->next_due_ms <= t->now) {

@@ -37,7 +37,7 @@ struct wr {
     int64_t io_failing_since; /* mono ms of the first of a run of failed commits (not
                                  counting a full store); -1 when the last one succeeded */
     bool failing;             /* the last commit failed, whatever the reason */
-    logrl_t failure_log;
+    logrl_t failure_log, recovery_log;
 };
 
 static int64_t mono_ns(void)
@@ -89,13 +89,19 @@ static wr_op_t *take_batch(wr_t *w, bool *stop)
     return batch;
 }
 
-/* Applies the list of ops in one transaction and commits it. */
-static int commit_ops(store_t *st, wr_op_t *ops)
+/* Applies the list of ops in one transaction and commits it. probe: the transaction also
+ * writes a heartbeat, so that its success proves that the store can write and flush again
+ * (LMDB commits a transaction that changed nothing without touching the disk). */
+static int commit_ops(store_t *st, wr_op_t *ops, bool probe)
 {
     store_wtxn_t *tx;
     int rc = store_wtxn_begin(st, &tx);
     if (rc != 0) return rc;
-    bool relaxed = true;
+    if (probe && (rc = store_touch(tx)) != 0) {
+        store_wtxn_abort(tx);
+        return rc;
+    }
+    bool relaxed = ops != NULL;
     for (wr_op_t *op = ops; op; op = op->next) {
         if ((rc = op->apply(op, tx)) != 0) {
             store_wtxn_abort(tx);
@@ -125,7 +131,7 @@ static void commit_succeeded(wr_t *w)
     w->failing = false;
     w->io_failing_since = -1;
     health_commit_ok();
-    fprintf(stderr, "hookgate: store: commits succeed again\n");
+    logrl_printf(&w->recovery_log, stderr, mono_ns() / 1000000, "store: commits succeed again");
 }
 
 /* Records a failed commit, and ends the process when the store cannot recover by itself:
@@ -157,15 +163,7 @@ static void commit_failed(wr_t *w, int rc, int64_t mono_ms)
 /* While commits fail and nothing is queued: can a tiny transaction commit again? */
 static void probe(wr_t *w)
 {
-    store_wtxn_t *tx;
-    int rc = store_wtxn_begin(w->st, &tx);
-    if (rc == 0) {
-        rc = store_touch(tx);
-        if (rc == 0)
-            rc = store_wtxn_commit(tx);
-        else
-            store_wtxn_abort(tx);
-    }
+    int rc = commit_ops(w->st, NULL, true);
     if (rc == 0)
         commit_succeeded(w);
     else
@@ -184,7 +182,7 @@ static void *writer_main(void *arg)
             continue;
         }
         int64_t started = mono_ns();
-        int rc = commit_ops(w->st, batch);
+        int rc = commit_ops(w->st, batch, w->failing);
         w->last_commit_ns = mono_ns() - started; /* read under the lock only by this thread */
         if (rc == 0) {
             commit_succeeded(w);
@@ -198,7 +196,7 @@ static void *writer_main(void *arg)
         for (wr_op_t *op = batch; op;) {
             wr_op_t *next = op->next;
             op->next = NULL;
-            int op_rc = commit_ops(w->st, op);
+            int op_rc = commit_ops(w->st, op, true);
             if (op_rc != 0) commit_failed(w, op_rc, mono_ns() / 1000000);
             any_failed = any_failed || op_rc != 0;
             finish_ops(w, op, op_rc);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -360,13 +361,21 @@ static int tx_get(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, MDB_v
 /* The error of a failed mdb_txn_commit. A failed meta-page write puts LMDB into its
  * fatal state but returns the plain errno (e.g. EIO); only later transactions get
  * MDB_PANIC. Beginning a read transaction tells the two apart, so the commit that broke
- * the environment already reports -ENOTRECOVERABLE. */
+ * the environment already reports -ENOTRECOVERABLE. LMDB also reports a short write as
+ * EIO, which is what a full disk gives: with less than DISK_FULL_BYTES free on the store's
+ * filesystem the failure is taken for a full disk (-ENOSPC), which heals by itself. */
+#define DISK_FULL_BYTES (8u << 20)
 static int commit_err(store_t *st, int rc)
 {
     MDB_txn *probe;
     int prc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &probe);
     if (prc == 0) mdb_txn_abort(probe);
-    return map_err(prc == MDB_PANIC ? prc : rc);
+    if (prc == MDB_PANIC) return -ENOTRECOVERABLE;
+    struct statvfs fs;
+    if (rc == EIO && fstatvfs(st->lock_fd, &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < DISK_FULL_BYTES)
+        return -ENOSPC;
+    return map_err(rc);
 }
 
 static int commit(store_wtxn_t *tx)
