@@ -268,12 +268,16 @@ static void cmd_dlq_list(void)
                                              "attempts", "last_status", "dead_at",    "last_error"};
         table_t t = {.ncols = 8, .head = head};
         size_t n = table_from(&t, &doc, "items", fields);
-        if (n == 0)
-            puts("no dead letters");
-        else
-            table_print(&t);
         char *next = field(&doc, 0, "next_cursor");
-        if (strcmp(next, "-") != 0) printf("(%zu shown; more with --cursor %s)\n", n, next);
+        bool more = strcmp(next, "-") != 0;
+        if (n > 0)
+            table_print(&t);
+        else if (!more)
+            puts("no dead letters");
+        /* A filtered page scans a bounded stretch of the queue and may hold none. */
+        if (more && n > 0) printf("(%zu shown; more with --cursor %s)\n", n, next);
+        if (more && n == 0)
+            printf("(none matched in the stretch scanned; continue with --cursor %s)\n", next);
         free(next);
         json_free(&doc);
     }

@@ -60,9 +60,12 @@ static void reload(void)
     }
     const cfg_t *old = rt_config_hold();
     if (strcmp(old->listen, cfg->listen) != 0 || strcmp(old->data_dir, cfg->data_dir) != 0 ||
-        old->map_size_mb != cfg->map_size_mb)
-        fprintf(stderr, "hookgate: reload: listen, data_dir and map_size_mb changes take "
-                        "effect at the next restart\n");
+        old->map_size_mb != cfg->map_size_mb || old->max_connections != cfg->max_connections ||
+        old->max_buffered_body_bytes != cfg->max_buffered_body_bytes ||
+        old->max_body_bytes != cfg->max_body_bytes)
+        fprintf(stderr, "hookgate: reload: changes of listen, data_dir, map_size_mb, "
+                        "max_connections, max_buffered_body_bytes and the HTTP server's "
+                        "max_body_bytes take effect at the next restart\n");
     rt_config_release(old);
     rt_config_install(cfg);
     fprintf(stderr, "hookgate: config reloaded (%zu subscribers)\n", cfg->nsubscribers);
