@@ -92,8 +92,13 @@ wait_http() {
 # CPU layout: the process under test gets the first half of the CPUs, the load generator
 # (wrk, the ingest client, or the sink in delivery runs) the second half. Prefix commands with
 # "${SERVER_PIN[@]}" / "${CLIENT_PIN[@]}" (arrays, not functions, so $! is the real process).
+# BENCH_PIN=0 turns pinning off (everything shares all CPUs, as on a box running only hookgate).
 NCPU=$(nproc 2>/dev/null || echo 1)
-if ((NCPU >= 2)); then
+if [[ ${BENCH_PIN:-1} == 0 ]]; then
+    SERVER_PIN=()
+    CLIENT_PIN=()
+    PIN_NOTE="not pinned (BENCH_PIN=0): tested process and load side share all $NCPU CPU(s)"
+elif ((NCPU >= 2)); then
     SERVER_CPUS="0-$((NCPU / 2 - 1))"
     CLIENT_CPUS="$((NCPU / 2))-$((NCPU - 1))"
     SERVER_PIN=(taskset -c "$SERVER_CPUS")

@@ -89,16 +89,28 @@ void store_close(store_t *st);
 
 /* ---- writes (writer thread only) ---- */
 
+/* Durability. The environment is opened with MDB_NOMETASYNC, once: a commit flushes its
+ * data pages (one fdatasync) and writes LMDB's meta page, the pointer to them, without
+ * flushing it. That meta page reaches the disk with the next commit's flush or with
+ * store_sync. So the store's durable state is always a prefix of its commits: a machine
+ * crash may undo the commits since the last flush, never corrupt the store or keep a
+ * later commit without an earlier one; a process crash (kill -9) loses nothing. */
+
 int store_wtxn_begin(store_t *st, store_wtxn_t **out);
-/* Commits with fsync: on 0 everything written in the transaction is on disk. The
- * transaction is freed whatever the result; on error nothing of it was written. */
+/* Commits tx. On 0, tx is visible to readers and every transaction committed before it
+ * is durable (this commit flushed the disk after their meta pages were written); tx
+ * itself becomes durable with the next successful store_wtxn_commit or store_sync. A
+ * transaction that changed nothing costs LMDB no flush, so when an earlier commit is still
+ * waiting for one, this call flushes as store_sync does, to keep that promise. The
+ * transaction is freed whatever the result; on error nothing of it was written, and the
+ * earlier commits are not known durable until a store_sync succeeds. */
 int store_wtxn_commit(store_wtxn_t *tx);
-/* Commits with one device flush instead of two: the data is flushed, the pointer to it
- * (LMDB's meta page) only by the next store_wtxn_commit or store_close. A machine crash
- * before then may undo this transaction, never corrupt the store; a process crash loses
- * nothing. For changes whose loss only repeats work, e.g. delivery outcomes (the
- * delivery is then made again, which at-least-once allows). */
-int store_wtxn_commit_relaxed(store_wtxn_t *tx);
+/* Makes every committed transaction durable: on 0 they are all on disk. After a failed
+ * commit or sync (a flush that failed may have left pages marked clean that never reached
+ * the disk, so a second flush could succeed without writing them), it first commits a
+ * heartbeat (store_touch), so that what it flushes is a meta page written afresh. Returns 0
+ * or a negative errno; -ENOTRECOVERABLE as for commits. Writer thread only. */
+int store_sync(store_t *st);
 void store_wtxn_abort(store_wtxn_t *tx);
 /* Writes a tiny heartbeat record (meta "heartbeat"), so that a transaction carrying
  * nothing else still has a page to commit and flush: committing it tests whether the
