@@ -1,6 +1,6 @@
-/* writer.c -- group commit: one thread turns every operation queued while the previous
- * commit was in flight into one fsync'd LMDB transaction; and fail-stop when the store
- * can no longer commit. */
+/* writer.c -- pipelined group commit: one thread turns every operation queued while the
+ * previous commit was in flight into one LMDB transaction, and answers it after the next
+ * flush; and fail-stop when the store can no longer commit. */
 #include "gateway/writer.h"
 
 #include <errno.h>
@@ -23,6 +23,7 @@
 
 struct wr {
     store_t *st;
+    wr_store_ops_t ops;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -37,6 +38,7 @@ struct wr {
     int64_t io_failing_since; /* mono ms of the first of a run of failed commits (not
                                  counting a full store); -1 when the last one succeeded */
     bool failing;             /* the last commit failed, whatever the reason */
+    wr_op_t *unflushed;       /* committed, not relaxed, answered after the next flush */
     logrl_t failure_log, recovery_log;
 };
 
@@ -48,24 +50,39 @@ static int64_t mono_ns(void)
 }
 
 /* The batch is the whole queue: everything that arrived while the previous commit was
- * being fsync'd. A commit costs the same for 1 operation or 100 (two device flushes), so
- * when fewer operations are queued than recent batches held, the writer lingers a
- * little (at most half a commit's duration, and only while they keep arriving) for the
- * rest: clients answered by the last commit are about to send their next requests, and
- * without the pause the clients split into groups that each pay for a commit of their own. */
+ * being flushed.
+ *
+ * With a batch committed but not yet flushed (w->unflushed), the writer never waits. When
+ * at least half as many operations are queued as recent batches held, it takes them at
+ * once: committing them is what flushes the previous batch, one flush per batch. When
+ * fewer are queued (or none), it returns empty-handed without taking them so that the
+ * caller syncs at once: the unflushed batch is answered after one flush instead of
+ * waiting for a commit of the few behind it and that commit's flush, and the next call
+ * lingers for its clients' next requests, so the clients stay in one batch instead of
+ * splitting into two half-size groups that each wait for two flushes. (bench/ingest.sh
+ * on a 2-core VM, 6 runs each, against committing every queue first: median ratio 0.23
+ * against 0.21 at 64 connections, 0.38 against 0.37 at 256, where a batch's worth is
+ * usually queued; runs spread by +-0.04.)
+ *
+ * Otherwise, a commit costs about the same for 1 operation or 100, so when fewer
+ * operations are queued than recent batches held, the writer lingers a little (at most
+ * half a commit's duration, and only while they keep arriving) for the rest: clients
+ * answered by the last flush are about to send their next requests, and without the pause
+ * the clients split into groups that each pay for a commit of their own. */
 static wr_op_t *take_batch(wr_t *w, bool *stop)
 {
+    bool flush_due = w->unflushed != NULL; /* writer thread's own field */
     pthread_mutex_lock(&w->lock);
-    if (w->failing) {
+    if (w->failing && !flush_due) {
         /* Return empty-handed after PROBE_MS without work: the caller probes the store. */
         int64_t until = mono_ns() + (int64_t)PROBE_MS * 1000000;
         struct timespec ts = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
         while (!w->head && !w->stopping)
             if (pthread_cond_timedwait(&w->wake, &w->lock, &ts) == ETIMEDOUT) break;
     }
-    while (!w->head && !w->stopping && !w->failing)
+    while (!w->head && !w->stopping && !w->failing && !flush_due)
         pthread_cond_wait(&w->wake, &w->lock);
-    if (w->head && !w->stopping && w->nqueued < w->expected) {
+    if (w->head && !w->stopping && !flush_due && w->nqueued < w->expected) {
         int64_t linger_ns = w->last_commit_ns / 2;
         if (linger_ns > LINGER_MAX_NS) linger_ns = LINGER_MAX_NS;
         int64_t now = mono_ns(), until = now + linger_ns;
@@ -79,12 +96,16 @@ static wr_op_t *take_batch(wr_t *w, bool *stop)
             if (w->nqueued == before && now >= wake) break;
         }
     }
-    wr_op_t *batch = w->head;
-    size_t n = w->nqueued;
-    w->head = w->tail = NULL;
-    w->nqueued = 0;
-    w->expected = n > w->expected - w->expected / 8 ? n : w->expected - w->expected / 8;
-    *stop = w->stopping && !batch;
+    wr_op_t *batch = NULL;
+    size_t n = 0;
+    if (!flush_due || 2 * w->nqueued >= w->expected) { /* else sync first (see above) */
+        batch = w->head;
+        n = w->nqueued;
+        w->head = w->tail = NULL;
+        w->nqueued = 0;
+    }
+    if (batch) w->expected = n > w->expected - w->expected / 8 ? n : w->expected - w->expected / 8;
+    *stop = w->stopping && !batch && !flush_due;
     pthread_mutex_unlock(&w->lock);
     return batch;
 }
@@ -92,24 +113,22 @@ static wr_op_t *take_batch(wr_t *w, bool *stop)
 /* Applies the list of ops in one transaction and commits it. probe: the transaction also
  * writes a heartbeat, so that its success proves that the store can write and flush again
  * (LMDB commits a transaction that changed nothing without touching the disk). */
-static int commit_ops(store_t *st, wr_op_t *ops, bool probe)
+static int commit_ops(wr_t *w, wr_op_t *ops, bool probe)
 {
     store_wtxn_t *tx;
-    int rc = store_wtxn_begin(st, &tx);
+    int rc = w->ops.begin(w->st, &tx);
     if (rc != 0) return rc;
-    if (probe && (rc = store_touch(tx)) != 0) {
-        store_wtxn_abort(tx);
+    if (probe && (rc = w->ops.touch(tx)) != 0) {
+        w->ops.abort(tx);
         return rc;
     }
-    bool relaxed = ops != NULL;
     for (wr_op_t *op = ops; op; op = op->next) {
         if ((rc = op->apply(op, tx)) != 0) {
-            store_wtxn_abort(tx);
+            w->ops.abort(tx);
             return rc;
         }
-        relaxed = relaxed && op->relaxed;
     }
-    return relaxed ? store_wtxn_commit_relaxed(tx) : store_wtxn_commit(tx);
+    return w->ops.commit(tx);
 }
 
 /* Answers ops; when they are durable and one of them announces, calls the hook once. */
@@ -160,10 +179,51 @@ static void commit_failed(wr_t *w, int rc, int64_t mono_ms)
     }
 }
 
+/* Commits ops as one transaction. On success the previous batch is durable (this
+ * commit's flush carried its meta page) and is answered; ops' relaxed operations are
+ * answered too, the others wait in w->unflushed for the next flush. On failure nothing is
+ * answered and the caller decides. */
+static int commit_batch(wr_t *w, wr_op_t *ops, bool probe)
+{
+    int rc = commit_ops(w, ops, probe);
+    if (rc != 0) return rc;
+    wr_op_t *durable = w->unflushed, *now = NULL, **now_tail = &now, **later_tail = &w->unflushed;
+    w->unflushed = NULL;
+    while (ops) {
+        wr_op_t *next = ops->next;
+        ops->next = NULL;
+        if (ops->relaxed) {
+            *now_tail = ops;
+            now_tail = &ops->next;
+        } else {
+            *later_tail = ops;
+            later_tail = &ops->next;
+        }
+        ops = next;
+    }
+    finish_ops(w, durable, 0);
+    finish_ops(w, now, 0);
+    return 0;
+}
+
+/* Nothing worth committing is queued behind the unflushed batch (the queue is empty or
+ * under half a batch), the last commit failed, or the writer is stopping: flush now and
+ * answer it. A failed sync leaves it not known durable, so its operations fail with the
+ * sync's error. */
+static void flush_unflushed(wr_t *w)
+{
+    wr_op_t *ops = w->unflushed;
+    if (!ops) return;
+    w->unflushed = NULL;
+    int rc = w->ops.sync(w->st);
+    if (rc != 0) commit_failed(w, rc, mono_ns() / 1000000);
+    finish_ops(w, ops, rc);
+}
+
 /* While commits fail and nothing is queued: can a tiny transaction commit again? */
 static void probe(wr_t *w)
 {
-    int rc = commit_ops(w->st, NULL, true);
+    int rc = commit_batch(w, NULL, true);
     if (rc == 0)
         commit_succeeded(w);
     else
@@ -178,28 +238,36 @@ static void *writer_main(void *arg)
         wr_op_t *batch = take_batch(w, &stop);
         if (stop) return NULL;
         if (!batch) {
-            probe(w);
+            if (w->unflushed)
+                flush_unflushed(w); /* little or nothing queued behind it: flush now */
+            else
+                probe(w);
             continue;
         }
         int64_t started = mono_ns();
-        int rc = commit_ops(w->st, batch, w->failing);
+        int rc = commit_batch(w, batch, w->failing);
         w->last_commit_ns = mono_ns() - started; /* read under the lock only by this thread */
         if (rc == 0) {
             commit_succeeded(w);
-            finish_ops(w, batch, 0);
             continue;
         }
+        /* The commit may have failed in its flush, which then carried the unflushed batch's
+         * meta page: that batch is not known durable until a sync succeeds. */
+        commit_failed(w, rc, mono_ns() / 1000000);
+        flush_unflushed(w);
         /* The batch broke (usually a full store): retry each operation alone, so one
          * event that no longer fits does not fail the outcomes riding with it. */
-        commit_failed(w, rc, mono_ns() / 1000000);
         bool any_failed = false;
         for (wr_op_t *op = batch; op;) {
             wr_op_t *next = op->next;
             op->next = NULL;
-            int op_rc = commit_ops(w->st, op, true);
-            if (op_rc != 0) commit_failed(w, op_rc, mono_ns() / 1000000);
-            any_failed = any_failed || op_rc != 0;
-            finish_ops(w, op, op_rc);
+            int op_rc = commit_batch(w, op, true);
+            if (op_rc != 0) {
+                commit_failed(w, op_rc, mono_ns() / 1000000);
+                flush_unflushed(w);
+                finish_ops(w, op, op_rc);
+                any_failed = true;
+            }
             op = next;
         }
         /* The store is healthy again only when every operation could be committed. */
@@ -209,8 +277,21 @@ static void *writer_main(void *arg)
 
 int wr_start(store_t *st, wr_t **out)
 {
+    static const wr_store_ops_t store_ops = {
+        .begin = store_wtxn_begin,
+        .commit = store_wtxn_commit,
+        .abort = store_wtxn_abort,
+        .touch = store_touch,
+        .sync = store_sync,
+    };
+    return wr_start_with(st, &store_ops, out);
+}
+
+int wr_start_with(store_t *st, const wr_store_ops_t *ops, wr_t **out)
+{
     wr_t *w = xcalloc(1, sizeof(*w));
     w->st = st;
+    w->ops = *ops;
     w->io_failing_since = -1;
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_t attr;
@@ -220,6 +301,8 @@ int wr_start(store_t *st, wr_t **out)
     pthread_condattr_destroy(&attr);
     int rc = pthread_create(&w->thread, NULL, writer_main, w);
     if (rc != 0) {
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->wake);
         free(w);
         return -rc;
     }

@@ -1,6 +1,7 @@
 /* writer.h -- the group-commit writer: one thread that applies every queued store
- * operation (ingest, delivery outcomes, admin changes) in one fsync'd transaction, and
- * the gateway's fail-stop policy for a store that can no longer commit. */
+ * operation (ingest, delivery outcomes, admin changes) in one transaction, answers each
+ * once a flush has made it durable, and the gateway's fail-stop policy for a store that
+ * can no longer commit. */
 #ifndef HOOKGATE_WRITER_H
 #define HOOKGATE_WRITER_H
 
@@ -24,12 +25,16 @@ struct wr_op {
      * a broken batch every operation is retried alone, so apply must depend only on its
      * inputs and overwrite its outputs. */
     int (*apply)(wr_op_t *op, store_wtxn_t *tx);
-    /* Called on the writer thread once the batch is durable (rc 0) or when the operation
-     * failed alone (rc < 0, nothing of it written). Must be quick: hand off and return. */
+    /* Called on the writer thread once the operation is durable (rc 0; relaxed: once it
+     * is committed), or with rc < 0 when it failed: nothing of it written, or (after a
+     * failed flush) not known to be on disk although readers may already see it.
+     * Must be quick: hand off and return. */
     void (*on_done)(wr_op_t *op, int rc);
     /* True when losing the operation to a machine crash only repeats work (delivery
-     * outcomes, retention): a batch of only such operations is committed with
-     * store_wtxn_commit_relaxed, one device flush instead of two. */
+     * outcomes, retention): it is answered as soon as its batch is committed (every reader
+     * sees it), without waiting for the flush that makes the batch durable, and a batch of
+     * only such operations never pays a flush of its own: the next commit, or the
+     * store_sync of a later batch or of shutdown, makes it durable. */
     bool relaxed;
     /* True when the operation may have made deliveries due (new events, redrives): once it
      * is durable, the writer calls the announce hook (wr_set_announce). */
@@ -39,7 +44,29 @@ struct wr_op {
 
 typedef struct wr wr_t;
 
+/* The store calls the writer makes, so that a test can run it over a fake store that
+ * records them. wr_start fills them with the store_* functions of the same names; their
+ * contract is store.h's: a successful commit makes the commits before it durable (its
+ * flush carries their meta pages), sync makes every commit durable. */
+typedef struct {
+    int (*begin)(store_t *st, store_wtxn_t **out); /* store_wtxn_begin */
+    int (*commit)(store_wtxn_t *tx);               /* store_wtxn_commit */
+    void (*abort)(store_wtxn_t *tx);               /* store_wtxn_abort */
+    int (*touch)(store_wtxn_t *tx);                /* store_touch */
+    int (*sync)(store_t *st);                      /* store_sync */
+} wr_store_ops_t;
+
 /* Starts the writer thread over an open store. Returns 0 or a negative errno.
+ *
+ * Durability: an operation is answered (on_done with 0) only after a flush that followed
+ * its batch's commit. While at least half as many operations as recent batches held are
+ * queued behind a batch, the writer commits them at once and answers the batch after that
+ * commit, whose flush carried its meta page: one flush per batch. When fewer are queued
+ * (or none), it calls store_sync at once and answers the batch, then takes the queue as
+ * the next batch: a lone request waits for one commit and one flush, and a few requests
+ * behind a batch do not make it wait for a second flush. After a failed commit, the batch
+ * before it is answered only after a successful store_sync (or failed with that sync's
+ * error).
  *
  * Failures: a commit that fails is reported to health.h (so /healthz answers 503) and
  * its operations are retried one by one. While commits fail, the writer probes the store
@@ -50,6 +77,8 @@ typedef struct wr wr_t;
  * and a restart reopens the store from its last durable state. A full store (-ENOSPC) never
  * stops the process: it recovers by itself once space is freed. */
 int wr_start(store_t *st, wr_t **out);
+/* The same over the calls in ops (copied), which get st as it is. For tests. */
+int wr_start_with(store_t *st, const wr_store_ops_t *ops, wr_t **out);
 /* Sets the hook called on the writer thread after a commit that made an operation with
  * `announces` durable (e.g. dlv_notify). Call before submitting such operations. */
 void wr_set_announce(wr_t *w, void (*announce)(void *ctx), void *ctx);

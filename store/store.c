@@ -27,6 +27,10 @@ struct store {
     size_t max_key;
     /* Next ids as last committed; read and written by the writer thread only. */
     uint64_t next_delivery_id, next_event_seq;
+    /* Writer thread only. unsynced: a commit's meta page may not be on disk yet (it is
+     * flushed by the next commit or store_sync). flush_failed: a commit or sync failed
+     * since the last meta page that was written afresh, so a flush alone proves nothing. */
+    bool unsynced, flush_failed;
 };
 
 struct store_wtxn {
@@ -249,11 +253,13 @@ int store_open(const char *dir, uint64_t map_size_mb, store_t **out, char *err, 
         free(st);
         return rc;
     }
-    /* MDB_NOTLS: read transactions are opened on several threads (HTTP, delivery). The
-     * default sync mode keeps "committed = on disk" for ingest. */
+    /* MDB_NOTLS: read transactions are opened on several threads (HTTP, delivery).
+     * MDB_NOMETASYNC, set here once and never changed (changing flags while other threads
+     * begin transactions is a data race): one flush per commit, and the meta page rides
+     * with the next flush (store.h, "Durability"). */
     if ((rc = mdb_env_create(&st->env)) || (rc = mdb_env_set_maxdbs(st->env, 8)) ||
         (rc = mdb_env_set_mapsize(st->env, (size_t)map_size_mb << 20)) ||
-        (rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600))) {
+        (rc = mdb_env_open(st->env, dir, MDB_NOTLS | MDB_NOMETASYNC, 0600))) {
         snprintf(err, errlen, "store: cannot open %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
@@ -275,6 +281,7 @@ int store_open(const char *dir, uint64_t map_size_mb, store_t **out, char *err, 
         return rc;
     }
     rc = mdb_txn_commit(txn);
+    if (rc == 0) rc = mdb_env_sync(st->env, 1); /* a new store's stamp is durable at once */
     if (rc) {
         snprintf(err, errlen, "store: cannot initialise %s: %s", dir, mdb_strerror(rc));
         goto fail;
@@ -292,7 +299,7 @@ fail:
 void store_close(store_t *st)
 {
     if (!st) return;
-    mdb_env_sync(st->env, 1); /* makes relaxed commits durable too */
+    store_sync(st); /* the last commit's meta page */
     mdb_env_close(st->env);
     close(st->lock_fd); /* last: the next opener must find the environment closed */
     free(st);
@@ -378,10 +385,13 @@ static int commit_err(store_t *st, int rc)
     return map_err(rc);
 }
 
-static int commit(store_wtxn_t *tx)
+/* Commits tx without the extra flush of store_wtxn_commit; sets *wrote when LMDB wrote
+ * (and flushed) anything: a transaction that changed nothing costs it no I/O at all. */
+static int commit(store_wtxn_t *tx, bool *wrote)
 {
     store_t *st = tx->st;
     int rc = tx->err;
+    *wrote = false;
     if (rc == 0 && tx->next_delivery_id != st->next_delivery_id) {
         uint8_t b[8];
         codec_put_le64(b, tx->next_delivery_id);
@@ -396,29 +406,60 @@ static int commit(store_wtxn_t *tx)
         store_wtxn_abort(tx);
         return rc;
     }
+    size_t txnid = mdb_txn_id(tx->txn);
     rc = mdb_txn_commit(tx->txn); /* frees the LMDB transaction whatever the result */
     if (rc == 0) {
         st->next_delivery_id = tx->next_delivery_id;
         st->next_event_seq = tx->next_event_seq;
     }
     wtxn_free(tx);
-    return rc ? commit_err(st, rc) : 0;
+    if (rc) {
+        /* A full map is found before any I/O; anything else may have been a failed flush. */
+        if (rc != MDB_MAP_FULL) st->flush_failed = true;
+        return commit_err(st, rc);
+    }
+    MDB_envinfo info;
+    mdb_env_info(st->env, &info);
+    *wrote = info.me_last_txnid == txnid;
+    if (*wrote) st->unsynced = true;
+    return 0;
 }
 
 int store_wtxn_commit(store_wtxn_t *tx)
 {
-    return commit(tx);
+    store_t *st = tx->st;
+    bool wrote;
+    int rc = commit(tx, &wrote);
+    /* No flush happened, but the caller may count on this commit's flush for an earlier
+     * commit's meta page. */
+    if (rc == 0 && !wrote && st->unsynced) rc = store_sync(st);
+    return rc;
 }
 
-int store_wtxn_commit_relaxed(store_wtxn_t *tx)
+int store_sync(store_t *st)
 {
-    /* Only the writer thread commits, so toggling the env flag around its own commit is
-     * safe; readers never look at it. */
-    MDB_env *env = tx->st->env;
-    mdb_env_set_flags(env, MDB_NOMETASYNC, 1);
-    int rc = commit(tx);
-    mdb_env_set_flags(env, MDB_NOMETASYNC, 0);
-    return rc;
+    if (st->flush_failed) {
+        /* Write a meta page afresh: one that was pending when a flush failed may be marked
+         * clean in the page cache without being on disk, and no later flush would write it. */
+        store_wtxn_t *tx;
+        bool wrote;
+        int rc = store_wtxn_begin(st, &tx);
+        if (rc) return rc;
+        if ((rc = store_touch(tx)) != 0) {
+            store_wtxn_abort(tx);
+            return rc;
+        }
+        if ((rc = commit(tx, &wrote)) != 0) return rc;
+        st->flush_failed = false; /* its meta page was written after every failure */
+    }
+    if (!st->unsynced) return 0;
+    int rc = mdb_env_sync(st->env, 1);
+    if (rc) {
+        st->flush_failed = true;
+        return commit_err(st, rc);
+    }
+    st->unsynced = false;
+    return 0;
 }
 
 int store_touch(store_wtxn_t *tx)

@@ -97,13 +97,14 @@ void store_close(store_t *st);
  * later commit without an earlier one; a process crash (kill -9) loses nothing. */
 
 int store_wtxn_begin(store_t *st, store_wtxn_t **out);
-/* Commits tx. On 0, tx is visible to readers and every transaction committed before it
- * is durable (this commit flushed the disk after their meta pages were written); tx
- * itself becomes durable with the next successful store_wtxn_commit or store_sync. A
- * transaction that changed nothing costs LMDB no flush, so when an earlier commit is still
- * waiting for one, this call flushes as store_sync does, to keep that promise. The
- * transaction is freed whatever the result; on error nothing of it was written, and the
- * earlier commits are not known durable until a store_sync succeeds. */
+/* Commits tx. On 0, tx is visible to readers and the transactions committed before it
+ * are durable (this commit flushed the disk after their meta page was written), unless a
+ * commit or store_sync failed after them: then only a successful store_sync says they
+ * are. tx itself becomes durable with the next successful store_wtxn_commit or
+ * store_sync. A transaction that changed nothing costs LMDB no flush, so when an earlier
+ * commit is still waiting for one, this call flushes as store_sync does, to keep that
+ * promise. The transaction is freed whatever the result; on error nothing of it was
+ * written. */
 int store_wtxn_commit(store_wtxn_t *tx);
 /* Makes every committed transaction durable: on 0 they are all on disk. After a failed
  * commit or sync (a flush that failed may have left pages marked clean that never reached

@@ -9,18 +9,21 @@
  * fault, and a line starting with '#' is a comment (faultkit.py writes a generation number
  * there, so that every change is seen as one and resets the counters below):
  *   fsync      fdatasync()/fsync() on data.mdb fail with EIO (nothing is flushed)
- *   meta       pwrite()/pwrite64() on a data.mdb descriptor opened with O_DSYNC (LMDB's
- *              meta-page write) fails with EIO and writes nothing
+ *   meta       LMDB's meta-page write fails with EIO and writes nothing: pwrite()/pwrite64()
+ *              on a data.mdb descriptor opened with O_DSYNC, or at an offset within the
+ *              first two pages (the meta pages; with MDB_NOMETASYNC LMDB writes them
+ *              through its plain descriptor)
  *   fsync:N    the same, but only the first N calls after the content last changed
  *   meta:N
  *   fsync/N    only every Nth call fails (the 1st, N+1th, ...): intermittent failures
  *   meta/N
  *   enospc     injected failures use ENOSPC instead of EIO
  *
- * LMDB writes data pages with lseek+writev on its main descriptor, flushes them with
- * fdatasync, and writes the meta page with pwrite64 on a second O_DSYNC descriptor
- * (PLATFORM.md). Only descriptors whose path ends in "/data.mdb" are touched, so nothing
- * else in the process is affected.
+ * LMDB writes data pages with lseek+writev (or pwrite, never in the first two pages) on
+ * its main descriptor, flushes them with fdatasync, and writes the meta page with pwrite
+ * on a second O_DSYNC descriptor, or on the main one under MDB_NOMETASYNC (PLATFORM.md).
+ * Only descriptors whose path ends in "/data.mdb" are touched, so nothing else in the
+ * process is affected.
  *
  * Under ASan the runtime must come first in LD_PRELOAD: faultkit.py preloads the
  * libasan the binary links (read from ldd) before this shim. */
@@ -177,8 +180,9 @@ static void log_fault(const char *what, int fd, int err)
     close(lfd);
 }
 
-/* Returns the errno to inject for `fault` on fd (0: let the call through). */
-static int should_fail(int fault, int fd)
+/* Returns the errno to inject for `fault` on fd (0: let the call through); off is the
+ * offset of a pwrite (-1 for a flush). */
+static int should_fail(int fault, int fd, off_t off)
 {
     int saved = errno, err = 0;
     pthread_mutex_lock(&lock);
@@ -187,7 +191,8 @@ static int should_fail(int fault, int fd)
         bool target = is_store_fd(fd);
         if (target && fault == F_META) {
             int fl = fcntl(fd, F_GETFL);
-            target = fl >= 0 && (fl & O_DSYNC) == O_DSYNC;
+            target = (fl >= 0 && (fl & O_DSYNC) == O_DSYNC) ||
+                     (off >= 0 && off < 2 * (off_t)sysconf(_SC_PAGESIZE));
         }
         if (target && ctl.calls[fault]++ % ctl.every[fault] == 0) {
             if (ctl.budget[fault] > 0) ctl.budget[fault]--;
@@ -201,7 +206,7 @@ static int should_fail(int fault, int fd)
 
 EXPORT int fsync(int fd)
 {
-    int err = should_fail(F_FSYNC, fd);
+    int err = should_fail(F_FSYNC, fd, -1);
     if (err) {
         log_fault("fsync", fd, err);
         errno = err;
@@ -212,7 +217,7 @@ EXPORT int fsync(int fd)
 
 EXPORT int fdatasync(int fd)
 {
-    int err = should_fail(F_FSYNC, fd);
+    int err = should_fail(F_FSYNC, fd, -1);
     if (err) {
         log_fault("fdatasync", fd, err);
         errno = err;
@@ -223,7 +228,7 @@ EXPORT int fdatasync(int fd)
 
 EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-    int err = should_fail(F_META, fd);
+    int err = should_fail(F_META, fd, (off_t)off);
     if (err) {
         log_fault("pwrite(meta)", fd, err);
         errno = err;
@@ -234,7 +239,7 @@ EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 
 EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
-    int err = should_fail(F_META, fd);
+    int err = should_fail(F_META, fd, (off_t)off);
     if (err) {
         log_fault("pwrite64(meta)", fd, err);
         errno = err;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -489,31 +490,6 @@ static uint64_t make_dead(store_t *st, const char *sub, const char *type, int64_
     uint64_t d = enqueue1(st, id, type, dead_ms - 10, sub);
     if (!d || run_op(st, OP_BURY, d, dead_ms, 500, "HTTP 500")) return 0;
     return d;
-}
-
-/* A relaxed commit is visible at once and still there after close and reopen. */
-static void test_relaxed_commit(void)
-{
-    const char *dir = new_dir();
-    char path[128];
-    snprintf(path, sizeof(path), "%s", dir);
-    store_t *st = open_at(path, 16);
-    CHECK(st != NULL);
-    if (!st) return;
-    uint64_t id = enqueue1(st, "relaxed_evt", "t", 1000, "a");
-    store_wtxn_t *tx;
-    store_attempt_t a = attempt(2000, 200, "");
-    CHECK(store_wtxn_begin(st, &tx) == 0);
-    CHECK(store_ack(tx, id, &a) == 0);
-    CHECK(store_wtxn_commit_relaxed(tx) == 0);
-    CHECK(state_of(st, id) == STORE_DELIVERED);
-    store_close(st);
-    st = open_at(path, 16);
-    CHECK(st != NULL);
-    if (!st) return;
-    CHECK(state_of(st, id) == STORE_DELIVERED);
-    CHECK(counters_are(st, "a", 0, 1, 0, 0));
-    store_close(st);
 }
 
 /* A dead letter buried with an earlier clock than the newest one still goes last. */
@@ -1259,30 +1235,146 @@ static void test_touch(void)
     store_close(st);
 }
 
-/* ---- LMDB's fatal state ---- */
+/* ---- I/O seen by LMDB: meta-page writes and flushes ---- */
 
-/* A failing meta-page write is what puts LMDB into its fatal state. liblmdb calls libc's
- * pwrite, and a definition in the executable takes precedence; the asm name sidesteps
- * the header's renaming of pwrite to pwrite64. When armed, the next write to the first
- * two pages of data.mdb (the meta pages) fails. */
-static volatile int fail_meta_write;
+/* liblmdb calls libc's pwrite and fdatasync, and a definition in the executable takes
+ * precedence (the asm name sidesteps the header's renaming of pwrite to pwrite64). On
+ * data.mdb they are journalled while `journal_on`: "M" a meta-page write (the first two
+ * pages) on a plain descriptor, "D" one on an O_DSYNC descriptor (a flush of its own),
+ * "F" a flush, "f" a flush failed on purpose. Armed faults: fail_meta_write makes the
+ * next meta-page write fail, fail_flush the next fdatasync. */
+static volatile int fail_meta_write, fail_flush, journal_on;
+static char journal[256];
+
+static bool is_data_mdb(int fd)
+{
+    char link[64], target[256];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t tl = readlink(link, target, sizeof(target) - 1);
+    return tl > 9 && memcmp(target + tl - 9, "/data.mdb", 9) == 0;
+}
+
+static void journal_add(char c)
+{
+    size_t n = strlen(journal);
+    if (journal_on && n + 1 < sizeof(journal)) journal[n] = c;
+}
+
+/* Returns the journal since the last call, and empties it. */
+static const char *journal_take(void)
+{
+    static char copy[sizeof(journal)];
+    memcpy(copy, journal, sizeof(copy));
+    memset(journal, 0, sizeof(journal));
+    return copy;
+}
 
 ssize_t meta_fault_pwrite(int fd, const void *buf, size_t n, off_t off) __asm__("pwrite");
 ssize_t meta_fault_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-    if (fail_meta_write && off < 2 * (off_t)sysconf(_SC_PAGESIZE)) {
-        char link[64], target[256];
-        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-        ssize_t tl = readlink(link, target, sizeof(target) - 1);
-        if (tl > 9 && memcmp(target + tl - 9, "/data.mdb", 9) == 0) {
+    if (off < 2 * (off_t)sysconf(_SC_PAGESIZE) && is_data_mdb(fd)) {
+        if (fail_meta_write) {
             fail_meta_write = 0;
             errno = EIO;
             return -1;
         }
+        int fl = fcntl(fd, F_GETFL);
+        journal_add(fl >= 0 && (fl & O_DSYNC) == O_DSYNC ? 'D' : 'M');
     }
     return syscall(SYS_pwrite64, fd, buf, n, off);
 }
 
+int fdatasync(int fd)
+{
+    if (is_data_mdb(fd)) {
+        if (fail_flush) {
+            fail_flush = 0;
+            journal_add('f');
+            errno = EIO;
+            return -1;
+        }
+        journal_add('F');
+    }
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+/* Commits an empty transaction (LMDB then does no I/O of its own). */
+static int commit_nothing(store_t *st)
+{
+    store_wtxn_t *tx;
+    int rc = store_wtxn_begin(st, &tx);
+    return rc ? rc : store_wtxn_commit(tx);
+}
+
+/* One flush per commit; the meta page rides with the next flush or store_sync; after a
+ * failed flush, store_sync writes a meta page afresh before it flushes. */
+static void test_durability(void)
+{
+    const char *dir = new_dir();
+    char path[128];
+    snprintf(path, sizeof(path), "%s", dir);
+    store_t *st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    journal_take();
+    journal_on = 1;
+
+    /* A commit: its data flushed, then its meta page written without a flush. Nothing is
+     * ever written through an O_DSYNC descriptor. */
+    CHECK(enqueue1(st, "d1", "t", 1, "a") != 0);
+    CHECK_STR(journal_take(), "FM");
+    /* The next commit's flush carries d1's meta page; its own waits in turn. */
+    CHECK(enqueue1(st, "d2", "t", 2, "a") != 0);
+    CHECK_STR(journal_take(), "FM");
+    /* A commit that changed nothing costs LMDB no flush, so the store flushes for the
+     * meta page still waiting; once nothing waits, an empty commit and a sync are free. */
+    CHECK(commit_nothing(st) == 0);
+    CHECK_STR(journal_take(), "F");
+    CHECK(commit_nothing(st) == 0);
+    CHECK(store_sync(st) == 0);
+    CHECK_STR(journal_take(), "");
+    CHECK(enqueue1(st, "d3", "t", 3, "a") != 0);
+    CHECK(store_sync(st) == 0);
+    CHECK_STR(journal_take(), "FMF");
+
+    /* A commit whose flush fails: nothing of it stays, and the next sync does not trust a
+     * bare flush: it commits a heartbeat (flush, fresh meta page) and flushes that. */
+    CHECK(enqueue1(st, "d4", "t", 4, "a") != 0);
+    CHECK_STR(journal_take(), "FM");
+    fail_flush = 1;
+    CHECK(enqueue1(st, "d5", "t", 5, "a") == 0);
+    CHECK_STR(journal_take(), "f");
+    CHECK(store_sync(st) == 0);
+    CHECK_STR(journal_take(), "FMF");
+    CHECK(store_sync(st) == 0);
+    CHECK_STR(journal_take(), "");
+
+    /* A failed sync likewise: the next one rewrites the meta page first. */
+    CHECK(enqueue1(st, "d6", "t", 6, "a") != 0);
+    fail_flush = 1;
+    CHECK(store_sync(st) == -EIO);
+    CHECK_STR(journal_take(), "FMf");
+    CHECK(store_sync(st) == 0);
+    CHECK_STR(journal_take(), "FMF");
+    /* ...and a commit after it flushes as usual (its meta page is written afresh). */
+    CHECK(enqueue1(st, "d7", "t", 7, "a") != 0);
+    CHECK_STR(journal_take(), "FM");
+    journal_on = 0;
+    store_close(st);
+
+    st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    CHECK(exists(st, "d1") && exists(st, "d2") && exists(st, "d3") && exists(st, "d4"));
+    CHECK(!exists(st, "d5") && exists(st, "d6") && exists(st, "d7"));
+    CHECK(counters_are(st, "a", 6, 0, 0, 0));
+    store_close(st);
+}
+
+/* ---- LMDB's fatal state ---- */
+
+/* A failing meta-page write (fail_meta_write, above) is what puts LMDB into its fatal
+ * state. */
 static void test_panic(void)
 {
     const char *dir = new_dir();
@@ -1407,7 +1499,6 @@ int main(void)
     test_history_cap();
     test_list_dead();
     test_dead_order_is_commit_order();
-    test_relaxed_commit();
     test_bulk();
     test_prune();
     test_prune_progress();
@@ -1418,6 +1509,7 @@ int main(void)
     test_list_dead_bounded();
     test_corrupt();
     test_touch();
+    test_durability();
     test_panic();
     nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_done();
