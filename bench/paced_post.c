@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +41,7 @@ typedef struct opts {
 
 static opts_t o;
 static conn_t *conns;
-static int ep;
+static int ep, tfd = -1; /* tfd: timerfd that wakes the loop when the next request is due */
 static long next_req, done_req, total_req;
 static long ok_events, unacked_events, failed_requests, non2xx_requests, drops_without_progress;
 static double *lat_ms, *sched_ms; /* 2xx latency from the send / from the request's due time */
@@ -435,6 +436,16 @@ int main(int argc, char **argv)
     conns = xrealloc(NULL, (size_t)o.connections * sizeof(conn_t));
     memset(conns, 0, (size_t)o.connections * sizeof(conn_t));
     ep = epoll_create1(EPOLL_CLOEXEC);
+    tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (tfd >= 0) {
+        struct epoll_event tev;
+        tev.events = EPOLLIN;
+        tev.data.ptr = NULL;
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev) != 0) {
+            close(tfd);
+            tfd = -1;
+        }
+    }
     for (long i = 0; i < o.connections; i++) {
         conns[i].fd = -1;
         conns[i].req = -1;
@@ -467,11 +478,34 @@ int main(int argc, char **argv)
             if (c->state == C_IDLE && due_at(next_req) <= now) send_request(c, next_req++);
         }
         if (next_req < total_req) wait_s = due_at(next_req) - now_mono();
+        /* A request that was due and is still unsent found no idle connection: wait for one to
+         * answer instead of spinning (the spin would take the CPU from whatever shares it, e.g.
+         * the sink). */
+        if (next_req < total_req && due_at(next_req) <= now) wait_s = 0.2;
         if (wait_s < 0) wait_s = 0;
         if (wait_s > 0.2) wait_s = 0.2;
-        nev = epoll_wait(ep, evs, 256, (int)(wait_s * 1000.0 + 0.999));
+        /* epoll_wait counts whole milliseconds, which would send up to 1 ms late (and bias the
+         * latency from the due time); the timerfd fires at the due time itself. */
+        if (tfd >= 0 && wait_s > 0 && wait_s < 0.2) {
+            struct itimerspec its;
+            double due = due_at(next_req);
+            memset(&its, 0, sizeof(its));
+            its.it_value.tv_sec = (time_t)due;
+            its.it_value.tv_nsec = (long)((due - (double)(time_t)due) * 1e9);
+            if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
+            timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
+            nev = epoll_wait(ep, evs, 256, 200);
+        } else {
+            nev = epoll_wait(ep, evs, 256, (int)(wait_s * 1000.0 + 0.999));
+        }
         for (int i = 0; i < nev; i++) {
             conn_t *c = evs[i].data.ptr;
+            if (c == NULL) { /* the timer: just consume its count (EAGAIN if re-armed since) */
+                uint64_t expirations;
+                ssize_t r = read(tfd, &expirations, sizeof(expirations));
+                (void)r;
+                continue;
+            }
             if (c->fd < 0) continue;
             if (evs[i].events & EPOLLERR) {
                 conn_drop(c);
