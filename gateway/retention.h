@@ -10,7 +10,8 @@ typedef struct ret ret_t;
 
 /* Starts the job's thread. Every pass goes through the writer in small transactions, so
  * ingest never waits behind it for more than one of them. retention_hours is read from
- * rt_config() at every pass. Returns 0 or a negative errno. Start after wr_start. */
+ * the config in force (rt_config_hold) at every pass. Returns 0 or a negative errno.
+ * Start after wr_start. */
 int retention_start(store_t *st, wr_t *w, ret_t **out);
 /* Asks for a pass over every stored event at the next tick, e.g. after dead letters were
  * deleted (their events may have become prunable). Any thread; r may be NULL (no-op). */
