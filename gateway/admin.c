@@ -343,12 +343,10 @@ static void respond(admin_job_t *job, h2o_req_t *req)
                                              : "the gateway is shutting down";
         snprintf(detail, sizeof(detail), "%s; %llu dead letters were %s before it stopped", why,
                  (unsigned long long)job->total, verb);
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("5"));
-        http_send_error(req, 503,
-                        job->rc == -ENOSPC ? "store_full"
-                        : job->rc != 0     ? "store_error"
-                                           : "shutting_down",
-                        detail);
+        const char *code = job->rc == -ENOSPC ? "store_full"
+                           : job->rc != 0     ? "store_error"
+                                              : "shutting_down";
+        http_send_unavailable(req, code, detail, 5);
         return;
     }
     if (!job->bulk && job->total == 0) {
@@ -383,8 +381,7 @@ static void on_job_returned(http_deferred_t *d)
 static void submit(h2o_req_t *req, op_kind_t kind, uint64_t id, const query_params_t *p)
 {
     if (http_stopping()) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("5"));
-        http_send_error(req, 503, "shutting_down", "the gateway is shutting down; retry");
+        http_send_unavailable(req, "shutting_down", "the gateway is shutting down; retry", 5);
         return;
     }
     admin_job_t *job = xcalloc(1, sizeof(*job));

@@ -98,15 +98,11 @@ static size_t format_result(char *buf, const ingest_item_t *it)
 static void respond(ingest_job_t *job, h2o_req_t *req)
 {
     if (job->rc == -ENOSPC) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
-                       H2O_STRLIT("30"));
-        http_send_error(req, 503, "store_full", "the event store is full; retry later");
+        http_send_unavailable(req, "store_full", "the event store is full; retry later", 30);
         return;
     }
     if (job->rc != 0) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
-                       H2O_STRLIT("5"));
-        http_send_error(req, 503, "store_error", "the event store failed to commit; retry");
+        http_send_unavailable(req, "store_error", "the event store failed to commit; retry", 5);
         return;
     }
     /* ids are <= 200 bytes of a charset that needs no escaping */
@@ -214,9 +210,7 @@ static int ingest_check(h2o_req_t *req, const cfg_t *cfg)
         return 0;
     }
     if (http_stopping()) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
-                       H2O_STRLIT("5"));
-        http_send_error(req, 503, "shutting_down", "the gateway is shutting down; retry");
+        http_send_unavailable(req, "shutting_down", "the gateway is shutting down; retry", 5);
         return 0;
     }
     if (!content_type_ok(req)) {
