@@ -338,3 +338,9 @@ class Load:
     def snapshot(self):
         with self.lock:
             return list(self.acked), dict(self.statuses), dict(self.errors)
+
+    def wait_acked(self, n, timeout):
+        """Waits until n ids are acknowledged; returns "" or why the load never got going."""
+        if wait_for(lambda: len(self.snapshot()[0]) >= n, timeout=timeout):
+            return ""
+        return "load never got going: %r" % (self.snapshot()[1],)

@@ -39,8 +39,7 @@ class FsyncFailureTest(unittest.TestCase):
         load = Load(gw.port, "fs", threads=4, batch_sizes=(1, 1, 5), max_requests=20000,
                     max_seconds=25 * scale, pace_s=0.002).start()
         try:
-            self.assertTrue(wait_for(lambda: len(load.snapshot()[0]) >= 200, timeout=10 * scale),
-                            "load never got going: %r" % (load.snapshot()[1],))
+            self.assertEqual(load.wait_acked(200, timeout=10 * scale), "")
             log_before = len(gw.logs().splitlines())
             t_on = time.time()
             gw.fault("fsync")
@@ -178,8 +177,7 @@ class FsyncFailureTest(unittest.TestCase):
         load = Load(gw.port, "fi", threads=6, batch_sizes=(1, 1, 1, 5, 20), max_requests=20000,
                     max_seconds=25 * scale, pace_s=0.001).start()
         try:
-            self.assertTrue(wait_for(lambda: len(load.snapshot()[0]) >= 100, timeout=10 * scale),
-                            "load never got going: %r" % (load.snapshot()[1],))
+            self.assertEqual(load.wait_acked(100, timeout=10 * scale), "")
             t_on = time.time()
             gw.fault("fsync/3")
             time.sleep(exit_ms / 1000.0 + 1.5)

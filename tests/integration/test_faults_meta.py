@@ -11,7 +11,7 @@ import unittest
 
 import sinks
 from faultkit import (FaultGateway, Load, envelope, fatal_lines, mdb_stat, missing_events, say,
-                      timing_scale, wait_for)
+                      timing_scale)
 
 
 class MetaWriteFailureTest(unittest.TestCase):
@@ -34,8 +34,7 @@ class MetaWriteFailureTest(unittest.TestCase):
         load = Load(gw.port, "mp", threads=4, batch_sizes=(1, 1, 5), max_requests=20000,
                     max_seconds=15 * scale, pace_s=0.002).start()
         try:
-            self.assertTrue(wait_for(lambda: len(load.snapshot()[0]) >= 200, timeout=10 * scale),
-                            "load never got going: %r" % (load.snapshot()[1],))
+            self.assertEqual(load.wait_acked(200, timeout=10 * scale), "")
             self.assertTrue(self.sink.wait_count(1, timeout=10), "deliveries are not flowing")
             log_before = len(gw.logs().splitlines())
             t_on = time.time()
