@@ -718,8 +718,8 @@ static bool claim_round(struct dlv *d, bool sweep, const instant_t *t, int64_t *
         sub_t *s = d->map[(d->rr + k) % n];
         if (sweep) s->next_due_ms = INT64_MIN;
         if (t->mono < s->hold_until_mono) {
-            if (t->now + (s->hold_until_mono - t->mono) < earliest)
-                earliest = t->now + (s->hold_until_mono - t->mono);
+            int64_t held_until = t->now + (s->hold_until_mono - t->mono);
+            if (held_until < earliest) earliest = held_until;
             continue;
         }
         size_t spare = sub_spare(d, s);

@@ -70,7 +70,6 @@ bool idset_add(idset_t *s, uint64_t id)
         s->has_max = true;
         return added;
     }
-    if (idset_has(s, id)) return false;
     if ((s->count + 1) * 2 > s->mask + 1) {
         uint64_t *old = s->slots;
         size_t oldcap = s->mask + 1;
@@ -79,7 +78,11 @@ bool idset_add(idset_t *s, uint64_t id)
             if (old[i] != EMPTY) s->slots[free_slot(s, old[i])] = old[i];
         free(old);
     }
-    s->slots[free_slot(s, id)] = id;
+    /* One walk of the probe run: it either meets id or ends on the slot for it. */
+    size_t i = home(s, id);
+    for (; s->slots[i] != EMPTY; i = (i + 1) & s->mask)
+        if (s->slots[i] == id) return false;
+    s->slots[i] = id;
     s->count++;
     return true;
 }

@@ -75,19 +75,19 @@ int64_t codec_time_from_key(uint64_t k)
 
 /* ---- output ---- */
 
-static void put_u8(codec_buf_t *b, uint8_t v)
+static void put_u8(core_buf_t *b, uint8_t v)
 {
-    core_buf_put(b, &v, 1);
+    core_buf_putc(b, (char)v);
 }
 
-static void put_u32(codec_buf_t *b, uint32_t v)
+static void put_u32(core_buf_t *b, uint32_t v)
 {
     uint8_t le[4];
     codec_put_le32(le, v);
     core_buf_put(b, le, sizeof(le));
 }
 
-static void put_u64(codec_buf_t *b, uint64_t v)
+static void put_u64(core_buf_t *b, uint64_t v)
 {
     uint8_t le[8];
     codec_put_le64(le, v);
@@ -95,7 +95,7 @@ static void put_u64(codec_buf_t *b, uint64_t v)
 }
 
 /* Caller has checked that len fits in u32. */
-static void put_str(codec_buf_t *b, const char *s, size_t len)
+static void put_str(core_buf_t *b, const char *s, size_t len)
 {
     put_u32(b, (uint32_t)len);
     core_buf_put(b, s, len);
@@ -227,7 +227,7 @@ int codec_dead_key_parse(const void *key, size_t n, int64_t *dead_ms, uint64_t *
     return 0;
 }
 
-void codec_encode_received(codec_buf_t *b, int64_t received_ms, const char *id, size_t id_len)
+void codec_encode_received(core_buf_t *b, int64_t received_ms, const char *id, size_t id_len)
 {
     core_buf_reset(b);
     put_u64(b, (uint64_t)received_ms);
@@ -247,7 +247,7 @@ int codec_received_parse(const void *p, size_t n, int64_t *received_ms, codec_st
 
 /* ---- event ---- */
 
-int codec_encode_event(codec_buf_t *b, int64_t received_ms, const char *type, size_t type_len,
+int codec_encode_event(core_buf_t *b, int64_t received_ms, const char *type, size_t type_len,
                        const uint64_t *ids, size_t n, const char *body, size_t body_len)
 {
     if (type_len > UINT32_MAX || n > UINT32_MAX || body_len > UINT32_MAX) return -EINVAL;
@@ -301,7 +301,7 @@ static int state_valid(uint32_t s)
     return s == STORE_PENDING || s == STORE_DELIVERED || s == STORE_DEAD;
 }
 
-int codec_encode_delivery(codec_buf_t *b, const store_delivery_t *d)
+int codec_encode_delivery(core_buf_t *b, const store_delivery_t *d)
 {
     const char *strs[4] = {d->event_id, d->event_type, d->subscriber, d->last_error};
     if (!state_valid(d->state) || d->nhistory > STORE_MAX_HISTORY) return -EINVAL;
@@ -393,7 +393,7 @@ int codec_decode_delivery(const void *p, size_t n, store_delivery_t *out)
 
 /* ---- counters ---- */
 
-int codec_encode_counters(codec_buf_t *b, const store_counters_t *c)
+int codec_encode_counters(core_buf_t *b, const store_counters_t *c)
 {
     size_t el = cstr_len(c->last_error);
     if (el > UINT32_MAX) return -EINVAL;

@@ -16,13 +16,7 @@
 #include "core/buf.h"
 #include "store/store.h"
 
-/* The encoders' output: a core buffer (core/buf.h); out of memory aborts. */
-typedef core_buf_t codec_buf_t;
-
-static inline void codec_buf_free(codec_buf_t *b)
-{
-    core_buf_free(b);
-}
+/* The encoders write into a core buffer (core/buf.h); out of memory aborts. */
 
 /* A string inside a record being viewed: not NUL-terminated, valid while the record is. */
 typedef struct {
@@ -60,7 +54,7 @@ void codec_dead_key(uint8_t out[CODEC_DEAD_KEY_LEN], int64_t dead_ms, uint64_t i
 int codec_dead_key_parse(const void *key, size_t n, int64_t *dead_ms, uint64_t *id);
 
 /* received index value: received time (LE) then the event id (at least one byte). */
-void codec_encode_received(codec_buf_t *b, int64_t received_ms, const char *id, size_t id_len);
+void codec_encode_received(core_buf_t *b, int64_t received_ms, const char *id, size_t id_len);
 int codec_received_parse(const void *p, size_t n, int64_t *received_ms, codec_str_t *id);
 
 /* ---- event record (its id is the key, not part of the record) ---- */
@@ -74,7 +68,7 @@ typedef struct {
 } codec_event_view_t;
 
 /* -EINVAL when type_len, body_len or n does not fit the u32 fields. */
-int codec_encode_event(codec_buf_t *b, int64_t received_ms, const char *type, size_t type_len,
+int codec_encode_event(core_buf_t *b, int64_t received_ms, const char *type, size_t type_len,
                        const uint64_t *ids, size_t n, const char *body, size_t body_len);
 int codec_event_view(const void *p, size_t n, codec_event_view_t *v);
 uint64_t codec_event_view_id(const codec_event_view_t *v, uint32_t i);
@@ -96,14 +90,14 @@ typedef struct {
 
 /* d->id is not encoded. -EINVAL when a field does not fit its layout (nhistory over
  * STORE_MAX_HISTORY, a state outside store_state_t, a string over 4 GiB). */
-int codec_encode_delivery(codec_buf_t *b, const store_delivery_t *d);
+int codec_encode_delivery(core_buf_t *b, const store_delivery_t *d);
 int codec_delivery_view(const void *p, size_t n, codec_delivery_view_t *v);
 /* Fills out (id left 0) with malloc'd copies; free with store_delivery_clear. */
 int codec_decode_delivery(const void *p, size_t n, store_delivery_t *out);
 
 /* ---- per-subscriber counters ---- */
 
-int codec_encode_counters(codec_buf_t *b, const store_counters_t *c);
+int codec_encode_counters(core_buf_t *b, const store_counters_t *c);
 int codec_decode_counters(const void *p, size_t n, store_counters_t *out);
 
 #endif

@@ -7,14 +7,14 @@
 
 #include "store/codec.h"
 
-static void same_bytes(const codec_buf_t *b, const uint8_t *p, size_t n)
+static void same_bytes(const core_buf_t *b, const uint8_t *p, size_t n)
 {
     if (b->len != n || memcmp(b->p, p, n) != 0) abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    codec_buf_t b = {0};
+    core_buf_t b = {0};
     store_event_t e;
     store_delivery_t d;
     store_counters_t c;
@@ -50,6 +50,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     codec_due_key_parse(data, size, &nl, &t, &id);
     codec_dead_key_parse(data, size, &t, &id);
     codec_received_parse(data, size, &t, &s);
-    codec_buf_free(&b);
+    core_buf_free(&b);
     return 0;
 }

@@ -10,7 +10,7 @@
 
 /* Every proper prefix of an encoding, and the encoding plus one byte, must be refused.
  * Each prefix is copied into its own allocation so that ASan catches any read past it. */
-static int all_truncations_fail(const codec_buf_t *b, int (*decode)(const void *, size_t, void *),
+static int all_truncations_fail(const core_buf_t *b, int (*decode)(const void *, size_t, void *),
                                 void *out)
 {
     for (size_t n = 0; n < b->len; n++) {
@@ -108,19 +108,19 @@ static void test_keys(void)
     CHECK(codec_dead_key_parse(d, sizeof(d) - 1, &due, &id) == -EINVAL);
     CHECK(codec_dead_key_parse(d, 0, &due, &id) == -EINVAL);
 
-    codec_buf_t b = {0};
+    core_buf_t b = {0};
     codec_str_t s;
     codec_encode_received(&b, 1234, "evt_1", 5);
     CHECK(codec_received_parse(b.p, b.len, &due, &s) == 0);
     CHECK(due == 1234 && s.len == 5 && memcmp(s.p, "evt_1", 5) == 0);
     CHECK(codec_received_parse(b.p, 8, &due, &s) == -EINVAL); /* empty id */
     CHECK(codec_received_parse(b.p, 3, &due, &s) == -EINVAL);
-    codec_buf_free(&b);
+    core_buf_free(&b);
 }
 
 static void test_event(void)
 {
-    codec_buf_t b = {0};
+    core_buf_t b = {0};
     uint64_t ids[] = {1, UINT64_C(0xFFFFFFFF00000001), 3};
     const char body[] = "{\"id\":\"e\",\"payload\":{}}";
     CHECK(codec_encode_event(&b, 1700000000999, "message_created", 15, ids, 3, body,
@@ -163,7 +163,7 @@ static void test_event(void)
     CHECK(codec_decode_event(b.p, b.len, &e) == 0);
     CHECK(e.ndeliveries == 0 && e.body_len == 0 && e.received_ms == 5);
     store_event_clear(&e);
-    codec_buf_free(&b);
+    core_buf_free(&b);
 }
 
 static void fill_delivery(store_delivery_t *d, store_attempt_t *h)
@@ -191,7 +191,7 @@ static void fill_delivery(store_delivery_t *d, store_attempt_t *h)
 
 static void test_delivery(void)
 {
-    codec_buf_t b = {0};
+    core_buf_t b = {0};
     store_delivery_t in, out;
     store_attempt_t h[3];
     fill_delivery(&in, h);
@@ -259,12 +259,12 @@ static void test_delivery(void)
     CHECK_STR(out.last_error, "");
     CHECK(out.nhistory == 0 && out.state == STORE_PENDING);
     store_delivery_clear(&out);
-    codec_buf_free(&b);
+    core_buf_free(&b);
 }
 
 static void test_counters(void)
 {
-    codec_buf_t b = {0};
+    core_buf_t b = {0};
     store_counters_t in = {.pending = 3,
                            .delivered = UINT64_MAX,
                            .failed_attempts = 7,
@@ -280,13 +280,13 @@ static void test_counters(void)
     store_counters_clear(&out);
     CHECK(all_truncations_fail(&b, dec_counters, &out));
     CHECK(out.last_error == NULL);
-    codec_buf_free(&b);
+    core_buf_free(&b);
 }
 
 /* Records of one kind fed to the decoders of the others are refused, not misread. */
 static void test_cross_decode(void)
 {
-    codec_buf_t b = {0};
+    core_buf_t b = {0};
     store_event_t e;
     store_delivery_t d;
     store_counters_t c = {.last_error = "x"};
@@ -296,7 +296,7 @@ static void test_cross_decode(void)
     CHECK(codec_encode_event(&b, 1, "t", 1, NULL, 0, "b", 1) == 0);
     CHECK(codec_decode_counters(b.p, b.len, &c) == -EINVAL);
     CHECK(codec_decode_delivery(b.p, b.len, &d) == -EINVAL);
-    codec_buf_free(&b);
+    core_buf_free(&b);
 }
 
 int main(void)
