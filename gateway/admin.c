@@ -58,14 +58,6 @@ static bool method_is(h2o_req_t *req, const char *m)
     return h2o_memis(req->method.base, req->method.len, m, strlen(m));
 }
 
-static void not_allowed(h2o_req_t *req, const char *allow)
-{
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
-    char detail[64];
-    snprintf(detail, sizeof(detail), "use %s", allow);
-    http_send_error(req, 405, "method_not_allowed", detail);
-}
-
 static void put_str_or_null(jbuf_t *b, const char *s)
 {
     if (s && s[0])
@@ -439,11 +431,11 @@ static void route_dead_letter(h2o_req_t *req, const char *tail, size_t n)
     size_t idlen = is_retry ? n - rl : n;
     query_params_t p;
     if (is_retry && !method_is(req, "POST")) {
-        not_allowed(req, "POST");
+        http_send_not_allowed(req, "POST");
         return;
     }
     if (!is_retry && !method_is(req, "GET") && !method_is(req, "DELETE")) {
-        not_allowed(req, "GET, DELETE");
+        http_send_not_allowed(req, "GET, DELETE");
         return;
     }
     if (!parse_params(req, 0, &p)) return;
@@ -473,23 +465,23 @@ int admin_on_req(h2o_handler_t *self, h2o_req_t *req)
         } else if (method_is(req, "DELETE")) {
             if (parse_params(req, QUERY_FILTERS, &p)) submit(req, OP_DELETE, 0, &p);
         } else {
-            not_allowed(req, "GET, DELETE");
+            http_send_not_allowed(req, "GET, DELETE");
         }
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/admin/dead-letters/retry"))) {
         if (!method_is(req, "POST"))
-            not_allowed(req, "POST");
+            http_send_not_allowed(req, "POST");
         else if (parse_params(req, QUERY_FILTERS, &p))
             submit(req, OP_KICK, 0, &p);
     } else if (has_prefix(path, "/admin/dead-letters/", &at) && path.len > at) {
         route_dead_letter(req, path.base + at, path.len - at);
     } else if (has_prefix(path, "/admin/events/", &at) && path.len > at) {
         if (!method_is(req, "GET"))
-            not_allowed(req, "GET");
+            http_send_not_allowed(req, "GET");
         else if (parse_params(req, 0, &p))
             get_event(req, path.base + at, path.len - at);
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/admin/subscribers"))) {
         if (!method_is(req, "GET"))
-            not_allowed(req, "GET");
+            http_send_not_allowed(req, "GET");
         else
             list_subscribers(req);
     } else {

@@ -66,7 +66,8 @@ static struct {
     h2o_linklist_t conns;
     uint64_t max_body_held, body_held; /* bytes of request bodies being handled */
     uint64_t max_body_bytes;
-    logrl_t limit_log;
+    size_t paused; /* connections whose reading is held back */
+    logrl_t admit_log, held_back_log, connections_log;
 } srv = {.control_lock = PTHREAD_MUTEX_INITIALIZER};
 
 bool http_stopping(void)
@@ -153,7 +154,7 @@ static bool admit_body(h2o_req_t *req)
     uint64_t len = req->entity.base ? req->entity.len : 0;
     if (len == 0) return true;
     if (srv.body_held + len > srv.max_body_held) {
-        logrl_printf(&srv.limit_log, stderr, rt_mono_ms(),
+        logrl_printf(&srv.admit_log, stderr, rt_mono_ms(),
                      "http: request bodies in memory reached max_buffered_body_bytes (%llu); "
                      "answering 503",
                      (unsigned long long)srv.max_body_held);
@@ -180,14 +181,10 @@ static int on_error_doc(h2o_handler_t *self, h2o_req_t *req)
     (void)self;
     const char *status = req->path_normalized.base + sizeof(ERROR_PATH) - 1;
     size_t n = req->path_normalized.len - (sizeof(ERROR_PATH) - 1);
-    if (n == 3 && memcmp(status, "413", 3) == 0) {
-        char detail[96];
-        snprintf(detail, sizeof(detail), "body exceeds max_body_bytes (%llu)",
-                 (unsigned long long)srv.max_body_bytes);
-        http_send_error(req, 413, "payload_too_large", detail);
-    } else {
+    if (n == 3 && memcmp(status, "413", 3) == 0)
+        http_send_too_large(req, srv.max_body_bytes);
+    else
         http_send_error(req, 400, "bad_request", "malformed request framing");
-    }
     return 0;
 }
 
@@ -211,12 +208,14 @@ static void pause_reading(conn_t *c)
 {
     c->paused_read = c->sock->_cb.read;
     h2o_socket_read_stop(c->sock);
+    srv.paused++;
 }
 
 static void resume_reading(conn_t *c)
 {
     h2o_socket_read_start(c->sock, c->paused_read);
     c->paused_read = NULL;
+    srv.paused--;
 }
 
 /* h2o reads a whole request body into the connection's buffer before a handler sees it,
@@ -232,6 +231,7 @@ static void check_buffers(void)
     for (h2o_linklist_t *n = srv.conns.next; n != &srv.conns; n = n->next)
         total += buffered(H2O_STRUCT_FROM_MEMBER(conn_t, link, n)->sock);
     bool over = total > srv.max_body_held;
+    if (!over && srv.paused == 0) return; /* the common case: nothing to hold or release */
     conn_t *reader = NULL, *oldest_paused = NULL;
     size_t held_back = 0;
     for (h2o_linklist_t *n = srv.conns.next; n != &srv.conns; n = n->next) {
@@ -257,7 +257,7 @@ static void check_buffers(void)
         held_back--;
     }
     if (held_back > 0)
-        logrl_printf(&srv.limit_log, stderr, rt_mono_ms(),
+        logrl_printf(&srv.held_back_log, stderr, rt_mono_ms(),
                      "http: request bodies buffered (%llu bytes) exceed max_buffered_body_bytes; "
                      "%zu connections held back",
                      (unsigned long long)total, held_back);
@@ -266,6 +266,7 @@ static void check_buffers(void)
 static void on_connection_closed(void *data)
 {
     conn_t *c = data;
+    if (c->paused_read) srv.paused--;
     h2o_linklist_unlink(&c->link);
     free(c);
     srv.connections--;
@@ -285,7 +286,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         if (srv.connections >= srv.max_connections) {
             srv.accept_paused = true;
             h2o_socket_read_stop(listener);
-            logrl_printf(&srv.limit_log, stderr, rt_mono_ms(),
+            logrl_printf(&srv.connections_log, stderr, rt_mono_ms(),
                          "http: max_connections (%zu) reached; new connections wait",
                          srv.max_connections);
             return;
@@ -298,9 +299,6 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_linklist_insert(&srv.conns, &c->link);
         sock->on_close.cb = on_connection_closed;
         sock->on_close.data = c;
-        int fd = h2o_socket_get_fd(sock);
-        int rcvbuf = CONNECTION_RCVBUF;
-        if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
         h2o_accept(&srv.accept_ctx, sock);
     }
 }
@@ -365,8 +363,9 @@ static int open_listener(const cfg_t *cfg, char *err, size_t errlen)
         return -EINVAL;
     }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
+    int one = 1, rcvbuf = CONNECTION_RCVBUF; /* accepted connections inherit it */
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) != 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
         int e = errno;
         snprintf(err, errlen, "listen %s: %s", cfg->listen, strerror(e));

@@ -11,7 +11,7 @@
 
 #include "gateway/jbuf.h"
 
-void http_send_json(h2o_req_t *req, int status, const char *body, size_t len)
+void http_send_body(h2o_req_t *req, int status, const char *ctype, const char *body, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
     h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
@@ -19,10 +19,23 @@ void http_send_json(h2o_req_t *req, int status, const char *body, size_t len)
     req->res.reason = status < 300 ? "OK" : "Error";
     /* Without a content length HTTP/1.1 falls back to chunked + close (PLATFORM.md). */
     req->res.content_length = len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype,
+                   strlen(ctype));
     h2o_start_response(req, &generator);
     h2o_send(req, &buf, 1, 1);
+}
+
+void http_send_json(h2o_req_t *req, int status, const char *body, size_t len)
+{
+    http_send_body(req, status, "application/json", body, len);
+}
+
+void http_send_not_allowed(h2o_req_t *req, const char *allow)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
+    char text[128];
+    snprintf(text, sizeof(text), "use %s", allow);
+    http_send_error(req, 405, "method_not_allowed", text);
 }
 
 void http_send_error(h2o_req_t *req, int status, const char *code, const char *detail)
@@ -35,6 +48,14 @@ void http_send_error(h2o_req_t *req, int status, const char *code, const char *d
     jbuf_puts(&b, "}");
     http_send_json(req, status, b.p, b.len);
     jbuf_free(&b);
+}
+
+void http_send_too_large(h2o_req_t *req, uint64_t max_body_bytes)
+{
+    char detail[96];
+    snprintf(detail, sizeof(detail), "body exceeds max_body_bytes (%llu)",
+             (unsigned long long)max_body_bytes);
+    http_send_error(req, 413, "payload_too_large", detail);
 }
 
 void http_send_unavailable(h2o_req_t *req, const char *code, const char *detail,

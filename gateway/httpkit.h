@@ -6,6 +6,7 @@
 #include <h2o.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gateway/delivery.h"
 #include "gateway/writer.h"
@@ -18,10 +19,16 @@ typedef struct {
     dlv_t *d;
 } http_deps_t;
 
+/* Sends a response of content type ctype (a static string); body is copied. */
+void http_send_body(h2o_req_t *req, int status, const char *ctype, const char *body, size_t len);
 /* Sends a JSON response; body is copied. */
 void http_send_json(h2o_req_t *req, int status, const char *body, size_t len);
 /* Sends {"error": code, "detail": detail}. */
 void http_send_error(h2o_req_t *req, int status, const char *code, const char *detail);
+/* Sends 405 method_not_allowed with Allow: allow (a static string), e.g. "GET, DELETE". */
+void http_send_not_allowed(h2o_req_t *req, const char *allow);
+/* Sends 413 payload_too_large naming the limit max_body_bytes. */
+void http_send_too_large(h2o_req_t *req, uint64_t max_body_bytes);
 /* Sends 503 {"error": code, "detail": detail} with Retry-After: retry_after_s. */
 void http_send_unavailable(h2o_req_t *req, const char *code, const char *detail,
                            unsigned retry_after_s);

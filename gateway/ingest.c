@@ -218,10 +218,7 @@ static int ingest_check(h2o_req_t *req, const cfg_t *cfg)
         return 0;
     }
     if (req->entity.len > cfg->max_body_bytes) {
-        char detail[96];
-        snprintf(detail, sizeof(detail), "body exceeds max_body_bytes (%llu)",
-                 (unsigned long long)cfg->max_body_bytes);
-        http_send_error(req, 413, "payload_too_large", detail);
+        http_send_too_large(req, cfg->max_body_bytes);
         return 0;
     }
     return 1;
@@ -235,8 +232,7 @@ int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("POST"));
-        http_send_error(req, 405, "method_not_allowed", "use POST /events");
+        http_send_not_allowed(req, "POST");
         return 0;
     }
     const cfg_t *cfg = rt_config_hold();
@@ -278,15 +274,15 @@ int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
     int64_t now_ms = rt_now_ms();
     char now_text[32];
     civil_format_rfc3339(now_ms, now_text);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         prepare_item(&job->items[i], &doc, &envs[i], cfg, now_ms, now_text);
+        job->op.announces = job->op.announces || job->items[i].nsubscribers > 0;
+    }
     json_free(&doc);
 
     http_defer(&job->defer, req, on_job_returned);
     job->op.apply = apply_job;
     job->op.on_done = on_job_committed;
-    for (size_t i = 0; i < n; i++)
-        job->op.announces = job->op.announces || job->items[i].nsubscribers > 0;
     wr_submit(ing.deps.w, &job->op);
     return 0;
 }

@@ -169,7 +169,7 @@ int main(int argc, char **argv)
     http_deps_t deps = {.st = st, .w = w, .d = worker};
     ingest_init(&deps);
     admin_init(&deps);
-    scrape_init(st, worker);
+    scrape_init(&deps);
     http_route("/events", ingest_on_req);
     http_route("/admin", admin_on_req);
     http_route("/metrics", scrape_on_req);

@@ -1,29 +1,22 @@
 /* scrape.c -- GET /metrics: metrics_scrape over the store and the delivery worker. */
 #include "gateway/scrape.h"
 
-#include <string.h>
-
 #include "gateway/http.h"
 #include "gateway/metrics.h"
 #include "gateway/runtime.h"
 
 /* What the gauges are read from; the readers' ctx. */
-typedef struct {
-    store_t *st;
-    dlv_t *d;
-} sources_t;
-
-static sources_t scr;
+static http_deps_t scr;
 
 static int read_pending_subscribers(void *ctx, void (*fn)(void *arg, const char *name), void *arg)
 {
-    return store_pending_subscribers(((sources_t *)ctx)->st, fn, arg);
+    return store_pending_subscribers(((http_deps_t *)ctx)->st, fn, arg);
 }
 
 static int read_counters(void *ctx, const char *subscriber, uint64_t *pending, uint64_t *dead)
 {
     store_counters_t c;
-    int rc = store_get_counters(((sources_t *)ctx)->st, subscriber, &c);
+    int rc = store_get_counters(((http_deps_t *)ctx)->st, subscriber, &c);
     if (rc != 0) return rc;
     *pending = c.pending;
     *dead = c.dead;
@@ -33,20 +26,19 @@ static int read_counters(void *ctx, const char *subscriber, uint64_t *pending, u
 
 static size_t read_in_flight(void *ctx, const char *subscriber)
 {
-    return dlv_in_flight(((sources_t *)ctx)->d, subscriber);
+    return dlv_in_flight(((http_deps_t *)ctx)->d, subscriber);
 }
 
 static int read_usage(void *ctx, uint64_t *file_bytes, uint64_t *used_bytes)
 {
-    return store_usage(((sources_t *)ctx)->st, file_bytes, used_bytes);
+    return store_usage(((http_deps_t *)ctx)->st, file_bytes, used_bytes);
 }
 
 int scrape_on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET"));
-        http_send_error(req, 405, "method_not_allowed", "use GET");
+        http_send_not_allowed(req, "GET");
         return 0;
     }
     const metrics_source_t src = {.ctx = &scr,
@@ -64,21 +56,12 @@ int scrape_on_req(h2o_handler_t *self, h2o_req_t *req)
         http_send_error(req, 500, "store_error", err);
         return 0;
     }
-    static h2o_generator_t generator = {NULL, NULL};
-    h2o_iovec_t body = h2o_strdup(&req->pool, b.p, b.len);
+    http_send_body(req, 200, METRICS_CONTENT_TYPE, b.p, b.len);
     jbuf_free(&b);
-    req->res.status = 200;
-    req->res.reason = "OK";
-    req->res.content_length = body.len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   H2O_STRLIT(METRICS_CONTENT_TYPE));
-    h2o_start_response(req, &generator);
-    h2o_send(req, &body, 1, 1);
     return 0;
 }
 
-void scrape_init(store_t *st, dlv_t *d)
+void scrape_init(const http_deps_t *deps)
 {
-    scr.st = st;
-    scr.d = d;
+    scr = *deps;
 }

@@ -5,12 +5,11 @@
 
 #include <h2o.h>
 
-#include "gateway/delivery.h"
-#include "store/store.h"
+#include "gateway/httpkit.h"
 
 /* Keeps the store the gauges are read from and the delivery worker that knows what is in
- * flight (both borrowed; they outlive the serving loop). Loop thread, before serving. */
-void scrape_init(store_t *st, dlv_t *d);
+ * flight (both borrowed; they outlive the serving loop). Main thread, before serving. */
+void scrape_init(const http_deps_t *deps);
 /* The h2o handler for /metrics: 200 with the exposition, or 500 with a JSON error body when
  * a store read fails (Prometheus then reports the target down rather than a wrong value).
  * Loop thread. */
