@@ -93,7 +93,8 @@ static int key_cmp(const void *a, const void *b)
     return x->at < y->at ? -1 : x->at > y->at;
 }
 
-#define KEY_SHOW 64 /* bytes of a repeated key quoted in the detail */
+#define KEY_SHOW 64     /* bytes of a repeated key quoted in the detail */
+#define KEYS_ON_STACK 16 /* envelopes have a handful of keys: no allocation for those */
 
 /* Refuses an envelope that repeats a top-level key (compared decoded, so "id" and
  * "\u0069d" are the same key). JSON leaves repeated keys to the reader and readers
@@ -106,7 +107,8 @@ static int check_repeated_keys(const json_doc_t *doc, int obj, const char *prefi
 {
     int nkeys = doc->tok[obj].size;
     if (nkeys < 2) return 0;
-    seen_key_t *keys = xmalloc(sizeof(*keys) * (size_t)nkeys);
+    seen_key_t small[KEYS_ON_STACK];
+    seen_key_t *keys = nkeys <= KEYS_ON_STACK ? small : xmalloc(sizeof(*keys) * (size_t)nkeys);
     int k = obj + 1;
     for (int i = 0; i < nkeys; i++) {
         const char *raw = json_tok_ptr(doc, k);
@@ -130,7 +132,7 @@ static int check_repeated_keys(const json_doc_t *doc, int obj, const char *prefi
     }
     for (int i = 0; i < nkeys; i++)
         free(keys[i].owned);
-    free(keys);
+    if (keys != small) free(keys);
     if (first < 0) return 0;
     if (err && errlen) {
         const char *raw = json_tok_ptr(doc, tok);
