@@ -42,7 +42,6 @@
 #define FAIL_LOG_MS 10000 /* at most one failure report per subscriber per period */
 #define BACKLOG 8         /* outcomes awaiting their commit, per unit of the global cap */
 #define REMOVED_REASON "subscriber removed"
-#define CORRUPT_REASON "corrupt record"
 
 /* ---- small helpers ---- */
 
@@ -128,6 +127,8 @@ typedef struct xfer {
     /* The outcome op's inputs and outputs. */
     attempt_result_t res; /* verdict, due time and error text */
     const char *reason;   /* ATTEMPT_DEAD without an attempt: replaces last_error */
+    bool corrupt;         /* the claim was corrupt: buried by its due key */
+    int64_t due_ms;       /* the claim's due time */
     bool has_attempt;
     store_attempt_t attempt; /* attempt.error points at res.error */
     double seconds;          /* the attempt's duration for metrics; -1 without one */
@@ -303,7 +304,10 @@ static int on_apply(wr_op_t *op, store_wtxn_t *tx)
     case ATTEMPT_DELIVERED: rc = store_ack(tx, x->id, a); break;
     case ATTEMPT_RETRY: rc = store_reschedule(tx, x->id, x->res.due_ms, a); break;
     /* stamped at commit time so dead letters enter the index in commit order */
-    default: rc = store_bury(tx, x->id, rt_now_ms(), a, x->reason); break;
+    default:
+        rc = x->corrupt ? store_bury_corrupt(tx, x->sub->name, x->due_ms, x->id, rt_now_ms())
+                        : store_bury(tx, x->id, rt_now_ms(), a, x->reason);
+        break;
     }
     x->apply_rc = rc;
     /* -ENOENT: the delivery was redriven, deleted or finished meanwhile; nothing to record. */
@@ -352,6 +356,8 @@ static xfer_t *xfer_claim(struct dlv *d, sub_t *s, store_claim_t *c)
 {
     xfer_t *x = xfer_get(d);
     x->claim = *c;
+    x->corrupt = c->corrupt;
+    x->due_ms = c->due_ms;
     x->id = c->id;
     x->attempts = c->attempts;
     x->sub = s;
@@ -487,8 +493,8 @@ static void record_attempt(struct dlv *d, xfer_t *x, const cfg_retry_t *policy, 
     submit(d, x);
 }
 
-/* Dead-letters x without an attempt (its subscriber was removed, or its record is
- * corrupt), reason replacing its last error. */
+/* Dead-letters x without an attempt: its record is corrupt (the store names the error), or
+ * its subscriber was removed (reason replaces its last error). */
 static void bury_claim(struct dlv *d, xfer_t *x, const char *reason)
 {
     x->res.verdict = ATTEMPT_DEAD;
@@ -700,7 +706,7 @@ static void adopt_claims(struct dlv *d, sub_t *s, store_claim_t *c, int got, con
                      "delivery: subscriber %s: delivery %" PRIu64
                      " has a corrupt record; dead-lettered without an attempt",
                      s->name, x->id);
-        bury_claim(d, x, CORRUPT_REASON);
+        bury_claim(d, x, NULL);
     }
 }
 
@@ -804,7 +810,7 @@ static bool bury_removed(struct dlv *d, int64_t mono)
                          s->name, got);
         if ((size_t)got == spare) d->removed_more = true;
         for (int j = 0; j < got; j++)
-            bury_claim(d, xfer_claim(d, s, &c[j]), c[j].corrupt ? CORRUPT_REASON : REMOVED_REASON);
+            bury_claim(d, xfer_claim(d, s, &c[j]), REMOVED_REASON);
     }
     for (size_t i = 0; i < r.n; i++)
         free(r.names[i]);

@@ -508,38 +508,27 @@ static int load_delivery(store_wtxn_t *tx, uint64_t id, store_state_t want, stor
     return 0;
 }
 
-/* Stands in for delivery id whose record is missing or cannot be decoded but which the
- * due index still names (store_claim_due hands it out as corrupt): a PENDING record with
- * the subscriber and due time of its due key and nothing else known (the minimal record
- * of FORMAT.md), so that store_bury can dead-letter it with exact counters. There is no
- * index by id, so this walks the due index: O(pending deliveries) on the writer thread,
- * paid once per corrupt record. -ENOENT when the due index does not name id. */
-static int corrupt_stand_in(store_wtxn_t *tx, uint64_t id, store_delivery_t *d)
+/* Stands in for delivery id of subscriber, due at due_ms, whose record is missing or cannot
+ * be decoded: a PENDING record with what its due key says and nothing else known (the
+ * minimal record of FORMAT.md), so that it can be dead-lettered with exact counters.
+ * -ENOENT when the due index does not name it. */
+static int corrupt_stand_in(store_wtxn_t *tx, const char *subscriber, int64_t due_ms,
+                            uint64_t id, store_delivery_t *d)
 {
-    MDB_cursor *c;
-    MDB_val k, v;
-    size_t nl = 0;
-    int64_t due = 0;
-    int rc = mdb_cursor_open(tx->txn, tx->st->due, &c);
-    if (rc) return tx_fail(tx, rc);
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        uint64_t kid;
-        if (codec_due_key_parse(k.mv_data, k.mv_size, &nl, &due, &kid) == 0 && kid == id) break;
-    }
-    if (rc == 0) {
-        memset(d, 0, sizeof(*d));
-        d->id = id;
-        d->state = STORE_PENDING;
-        d->next_attempt_ms = due;
-        d->subscriber = xmemdup0(k.mv_data, nl);
-        d->event_id = xstrdup("");
-        d->event_type = xstrdup("");
-        d->last_error = xstrdup("");
-    }
-    mdb_cursor_close(c);
-    if (rc == MDB_NOTFOUND) return -ENOENT;
-    return rc ? tx_fail(tx, rc) : 0;
+    uint8_t k[KEY_MAX];
+    size_t kl = codec_due_key(k, subscriber, strlen(subscriber), due_ms, id);
+    MDB_val v;
+    int rc = tx_get(tx, tx->st->due, k, kl, &v);
+    if (rc) return rc;
+    memset(d, 0, sizeof(*d));
+    d->id = id;
+    d->state = STORE_PENDING;
+    d->next_attempt_ms = due_ms;
+    d->subscriber = xstrdup(subscriber);
+    d->event_id = xstrdup("");
+    d->event_type = xstrdup("");
+    d->last_error = xstrdup("");
+    return 0;
 }
 
 static int save_delivery(store_wtxn_t *tx, const store_delivery_t *d)
@@ -760,38 +749,53 @@ int store_reschedule(store_wtxn_t *tx, uint64_t id, int64_t due_ms, const store_
     return rc;
 }
 
+/* Dead-letters *d (read or stood in for; cleared here). */
+static int bury(store_wtxn_t *tx, store_delivery_t *d, int64_t now_ms, const store_attempt_t *a,
+                const char *reason)
+{
+    if (d->state != STORE_PENDING) {
+        store_delivery_clear(d);
+        return -ENOENT;
+    }
+    int rc = due_del(tx, d);
+    if (a) record_attempt(d, a);
+    if (reason) replace_str(&d->last_error, error_dup(reason));
+    /* New dead letters always go after every existing one in the dead index (even if the
+     * clock stepped back), so paging through the list by (dead_ms, id) never misses one
+     * that was committed while a client was paging. */
+    int64_t newest = 0;
+    if (rc == 0) rc = last_dead_ms(tx, &newest);
+    d->state = STORE_DEAD;
+    d->next_attempt_ms = 0;
+    d->dead_ms = now_ms > newest ? now_ms : newest;
+    counters_delta_t dl = {.pending = -1,
+                           .dead = 1,
+                           .failed = a != NULL,
+                           .last_error = (a || reason) ? d->last_error : NULL};
+    if (rc == 0) rc = save_delivery(tx, d);
+    if (rc == 0) rc = dead_put(tx, d);
+    if (rc == 0) rc = counters_apply(tx, d->subscriber, &dl);
+    store_delivery_clear(d);
+    return rc;
+}
+
 int store_bury(store_wtxn_t *tx, uint64_t id, int64_t now_ms, const store_attempt_t *a,
                const char *reason)
 {
     store_delivery_t d;
     if (tx->err) return tx->err;
     int rc = read_delivery(tx, id, &d);
-    if (rc == -ENOENT || rc == -EBADMSG) rc = corrupt_stand_in(tx, id, &d);
-    if (rc) return rc;
-    if (d.state != STORE_PENDING) {
-        store_delivery_clear(&d);
-        return -ENOENT;
-    }
-    rc = due_del(tx, &d);
-    if (a) record_attempt(&d, a);
-    if (reason) replace_str(&d.last_error, error_dup(reason));
-    /* New dead letters always go after every existing one in the dead index (even if the
-     * clock stepped back), so paging through the list by (dead_ms, id) never misses one
-     * that was committed while a client was paging. */
-    int64_t newest = 0;
-    if (rc == 0) rc = last_dead_ms(tx, &newest);
-    d.state = STORE_DEAD;
-    d.next_attempt_ms = 0;
-    d.dead_ms = now_ms > newest ? now_ms : newest;
-    counters_delta_t dl = {.pending = -1,
-                           .dead = 1,
-                           .failed = a != NULL,
-                           .last_error = (a || reason) ? d.last_error : NULL};
-    if (rc == 0) rc = save_delivery(tx, &d);
-    if (rc == 0) rc = dead_put(tx, &d);
-    if (rc == 0) rc = counters_apply(tx, d.subscriber, &dl);
-    store_delivery_clear(&d);
-    return rc;
+    return rc ? rc : bury(tx, &d, now_ms, a, reason);
+}
+
+int store_bury_corrupt(store_wtxn_t *tx, const char *subscriber, int64_t due_ms, uint64_t id,
+                       int64_t now_ms)
+{
+    store_delivery_t d;
+    if (tx->err) return tx->err;
+    int rc = read_delivery(tx, id, &d);
+    if (rc == -ENOENT || rc == -EBADMSG) rc = corrupt_stand_in(tx, subscriber, due_ms, id, &d);
+    return rc ? rc : bury(tx, &d, now_ms, NULL, "corrupt record");
 }
 
 int store_kick(store_wtxn_t *tx, uint64_t id, int64_t now_ms)
@@ -1149,7 +1153,7 @@ int store_claim_due(store_t *st, const char *subscriber, int64_t now_ms, size_t 
             continue;
         }
         if (rc) break;
-        n++;
+        out[n++].due_ms = due;
     }
     if (rc == 0 && mrc && mrc != MDB_NOTFOUND) rc = map_err(mrc);
     mdb_cursor_close(c);

@@ -140,12 +140,16 @@ int store_enqueue(store_wtxn_t *tx, const store_event_in_t *ev, bool *duplicate,
 int store_ack(store_wtxn_t *tx, uint64_t id, const store_attempt_t *a);
 int store_reschedule(store_wtxn_t *tx, uint64_t id, int64_t due_ms, const store_attempt_t *a);
 /* Dead-letters a PENDING delivery at now_ms. a may be NULL (no attempt was made, e.g. its
- * subscriber was removed); reason, when not NULL, replaces last_error. A delivery whose
- * record is missing or undecodable but still due (a corrupt claim) becomes a minimal
- * dead letter (store/FORMAT.md: subscriber and id known, event_id and event_type "");
- * finding it walks the due index, so this is slow for that rare case only. */
+ * subscriber was removed); reason, when not NULL, replaces last_error. */
 int store_bury(store_wtxn_t *tx, uint64_t id, int64_t now_ms, const store_attempt_t *a,
                const char *reason);
+/* Dead-letters a corrupt claim (store_claim_t.corrupt) of subscriber, due at due_ms, with
+ * the error "corrupt record". A record that is missing or cannot be decoded is replaced by
+ * a minimal dead letter (store/FORMAT.md: subscriber and id known, event_id and event_type
+ * ""), found through its due key; a readable one is buried as by store_bury. -ENOENT when
+ * it is no longer due. */
+int store_bury_corrupt(store_wtxn_t *tx, const char *subscriber, int64_t due_ms, uint64_t id,
+                       int64_t now_ms);
 /* Redrives a DEAD delivery: PENDING, due at now_ms, attempts reset to 0 (history kept).
  * -ENOENT when it is not DEAD. */
 int store_kick(store_wtxn_t *tx, uint64_t id, int64_t now_ms);
@@ -188,11 +192,10 @@ int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *curso
 typedef struct {
     uint64_t id;
     /* The record (or its event) is missing or could not be decoded: event_id and body
-     * are NULL and
-     * attempts/first_attempt_ms are 0. The caller should bury it with
-     * store_bury(tx, id, now, NULL, "corrupt record"), which replaces it by a minimal
-     * dead letter instead of retrying it forever. */
+     * are NULL and attempts/first_attempt_ms are 0. The caller should bury it with
+     * store_bury_corrupt instead of retrying it forever. */
     bool corrupt;
+    int64_t due_ms; /* its due time (with the subscriber, its key in the due index) */
     uint32_t attempts; /* attempts made so far */
     int64_t first_attempt_ms;
     char *event_id;

@@ -1119,12 +1119,13 @@ static void be64(uint8_t k[8], uint64_t v)
         k[i] = (uint8_t)(v >> (56 - 8 * i));
 }
 
-static int bury_corrupt(store_t *st, uint64_t id, int64_t now)
+/* Buries delivery id of subscriber "c", due at due (its claim's due_ms), as corrupt. */
+static int bury_corrupt(store_t *st, int64_t due, uint64_t id, int64_t now)
 {
     store_wtxn_t *tx;
     int rc = store_wtxn_begin(st, &tx);
     if (rc) return rc;
-    rc = store_bury(tx, id, now, NULL, "corrupt record");
+    rc = store_bury_corrupt(tx, "c", due, id, now);
     int crc = store_wtxn_commit(tx);
     return rc ? rc : crc;
 }
@@ -1172,17 +1173,18 @@ static void test_corrupt(void)
         CHECK(c[2].id == no_ev && c[2].corrupt && !c[2].body);
         CHECK(c[3].id == good && !c[3].corrupt);
         CHECK_STR(c[3].event_id, "c_good");
+        CHECK(c[0].due_ms == 100 && c[1].due_ms == 200 && c[2].due_ms == 300);
     }
     for (int i = 0; i < n; i++)
         store_claim_clear(&c[i]);
     CHECK(counters_are(st, "c", 4, 1, 0, 0));
 
     /* Buried, they stop being due; counters stay exact. */
-    CHECK(bury_corrupt(st, bad_rec, 2000) == 0);
-    CHECK(bury_corrupt(st, bad_ev, 2001) == 0);
-    CHECK(bury_corrupt(st, no_ev, 2002) == 0);
-    CHECK(bury_corrupt(st, bad_rec, 2003) == -ENOENT);
-    CHECK(bury_corrupt(st, 999999, 2003) == -ENOENT);
+    CHECK(bury_corrupt(st, 100, bad_rec, 2000) == 0);
+    CHECK(bury_corrupt(st, 200, bad_ev, 2001) == 0);
+    CHECK(bury_corrupt(st, 300, no_ev, 2002) == 0);
+    CHECK(bury_corrupt(st, 100, bad_rec, 2003) == -ENOENT);
+    CHECK(bury_corrupt(st, 100, 999999, 2003) == -ENOENT);
     CHECK(counters_are(st, "c", 1, 1, 0, 3));
     CHECK(counters_are(st, "d", 1, 0, 0, 0));
     n = store_claim_due(st, "c", 1000, 8, NULL, NULL, c, &next);
