@@ -427,6 +427,47 @@ static bool valid_filter_path(const char *s)
 
 /* ---- sections ---- */
 
+static void parse_log_format(ctx_t *c, int t, cfg_t *cfg)
+{
+    char *v = get_string(c, t, "log_format");
+    if (v && strcmp(v, "json") == 0)
+        cfg->log_json = true;
+    else if (v && strcmp(v, "text") != 0)
+        fail(c, "log_format", "expected \"text\" or \"json\"");
+    free(v);
+}
+
+enum { TLS_CERT, TLS_KEY, TLS_COUNT };
+
+/* Both paths are required; whether the files are readable PEM is checked when the
+ * listener's TLS context is built (at --check and at start), not by the parser. */
+static void parse_tls(ctx_t *c, int t, cfg_t *cfg)
+{
+    if (tok_type(c, t) != JSMN_OBJECT) {
+        fail(c, "tls", "expected an object");
+        return;
+    }
+    field_t f[TLS_COUNT] = {[TLS_CERT] = {"cert_file", -1}, [TLS_KEY] = {"key_file", -1}};
+    scan_fields(c, t, "tls", f, TLS_COUNT);
+    char *paths[TLS_COUNT] = {NULL, NULL};
+    for (int i = 0; i < TLS_COUNT; i++) {
+        char p[PATH_CAP];
+        field_path(p, "tls", &f[i]);
+        if (f[i].tok < 0) {
+            fail(c, p, "required");
+            continue;
+        }
+        paths[i] = get_string(c, f[i].tok, p);
+        if (paths[i] && !*paths[i]) {
+            fail(c, p, "expected a non-empty path");
+            free(paths[i]);
+            paths[i] = NULL;
+        }
+    }
+    cfg->tls_cert_file = paths[TLS_CERT];
+    cfg->tls_key_file = paths[TLS_KEY];
+}
+
 enum { R_MAX_ATTEMPTS, R_INITIAL, R_MULTIPLIER, R_MAX_DELAY, R_JITTER, R_COUNT };
 
 /* Overrides the fields of r present in the retry object at t, then checks that the
@@ -507,10 +548,75 @@ static void get_filter_value(ctx_t *c, int t, const char *path, const char *expe
     }
 }
 
+/* A non-empty array of scalar filter values at t; expected describes the accepted shapes
+ * when t is something else. */
+static void get_filter_values(ctx_t *c, int t, const char *path, const char *expected,
+                              cfg_filter_t *f)
+{
+    const json_doc_t *d = c->doc;
+    if (tok_type(c, t) != JSMN_ARRAY || d->tok[t].size == 0) {
+        fail(c, path, "%s", expected);
+        return;
+    }
+    f->values = xcalloc((size_t)d->tok[t].size, sizeof(*f->values));
+    for (int e = t + 1, j = 0; j < d->tok[t].size; j++, e = json_skip(d, e)) {
+        char q[PATH_CAP];
+        index_path(q, path, (size_t)j);
+        get_filter_value(c, e, q, "expected a string, number or boolean", &f->values[f->nvalues++]);
+    }
+}
+
+static const struct {
+    const char *name;
+    cfg_filter_op_t op;
+} filter_ops[] = {
+    {"gt", CFG_FILTER_GT},   {"gte", CFG_FILTER_GTE},       {"lt", CFG_FILTER_LT},
+    {"lte", CFG_FILTER_LTE}, {"prefix", CFG_FILTER_PREFIX}, {"exists", CFG_FILTER_EXISTS},
+    {"in", CFG_FILTER_IN},   {"not_in", CFG_FILTER_NOT_IN},
+};
+
+/* An operator object at t: exactly one known operator with an operand of its type. */
+static void parse_filter_op(ctx_t *c, int t, const char *path, cfg_filter_t *f)
+{
+    const json_doc_t *d = c->doc;
+    if (d->tok[t].size != 1) {
+        fail(c, path,
+             "expected exactly one operator: gt, gte, lt, lte, prefix, exists, in or not_in");
+        return;
+    }
+    int k = t + 1, v = t + 2;
+    char p[PATH_CAP];
+    key_path(p, path, json_tok_ptr(d, k), json_tok_len(d, k));
+    size_t i = 0, nops = sizeof(filter_ops) / sizeof(filter_ops[0]);
+    while (i < nops && !json_tok_eq(d, k, filter_ops[i].name, strlen(filter_ops[i].name)))
+        i++;
+    if (i == nops) {
+        fail(c, p, "unknown operator (expected gt, gte, lt, lte, prefix, exists, in or not_in)");
+        return;
+    }
+    f->op = filter_ops[i].op;
+    if (f->op == CFG_FILTER_IN || f->op == CFG_FILTER_NOT_IN) {
+        get_filter_values(c, v, p, "expected a non-empty array of strings, numbers or booleans", f);
+        return;
+    }
+    const char *expected = f->op == CFG_FILTER_PREFIX   ? "expected a string"
+                           : f->op == CFG_FILTER_EXISTS ? "expected true or false"
+                                                        : "expected a number";
+    bool fits = f->op == CFG_FILTER_PREFIX   ? tok_type(c, v) == JSMN_STRING
+                : f->op == CFG_FILTER_EXISTS ? is_bool(c, v)
+                                             : is_number(c, v);
+    f->values = xcalloc(1, sizeof(*f->values));
+    f->nvalues = 1;
+    if (fits)
+        get_filter_value(c, v, p, expected, &f->values[0]);
+    else
+        fail(c, p, "%s", expected);
+}
+
 static void parse_filter(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
 {
-    static const char scalar_or_array[] =
-        "expected a string, number or boolean, or a non-empty array of them";
+    static const char value_shapes[] = "expected a string, number or boolean, a non-empty array "
+                                       "of them, or an object with one operator";
     const json_doc_t *d = c->doc;
     if (tok_type(c, t) != JSMN_OBJECT) {
         fail(c, path, "expected an object");
@@ -535,22 +641,14 @@ static void parse_filter(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
                 }
             }
         }
-        if (tok_type(c, v) != JSMN_ARRAY) {
+        if (tok_type(c, v) == JSMN_OBJECT) {
+            parse_filter_op(c, v, p, f);
+        } else if (tok_type(c, v) == JSMN_ARRAY) {
+            get_filter_values(c, v, p, value_shapes, f);
+        } else {
             f->values = xcalloc(1, sizeof(*f->values));
             f->nvalues = 1;
-            get_filter_value(c, v, p, scalar_or_array, &f->values[0]);
-            continue;
-        }
-        if (d->tok[v].size == 0) {
-            fail(c, p, "%s", scalar_or_array);
-            continue;
-        }
-        f->values = xcalloc((size_t)d->tok[v].size, sizeof(*f->values));
-        for (int e = v + 1, j = 0; j < d->tok[v].size; j++, e = json_skip(d, e)) {
-            char q[PATH_CAP];
-            index_path(q, p, (size_t)j);
-            get_filter_value(c, e, q, "expected a string, number or boolean",
-                             &f->values[f->nvalues++]);
+            get_filter_value(c, v, p, value_shapes, &f->values[0]);
         }
     }
 }
@@ -656,6 +754,76 @@ static void parse_events(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
     }
 }
 
+/* Subscriber health: circuit_breaker, rate_limit_per_s, ordered (top level and per
+ * subscriber, parsed alike). */
+
+enum { B_THRESHOLD, B_OPEN, B_MAX_OPEN, B_COUNT };
+
+/* true, false or an object whose fields default to the SPEC's values; replaces *b whole. */
+static void parse_breaker(ctx_t *c, int t, const char *path, cfg_breaker_t *b)
+{
+    cfg_breaker_t nb = {
+        .enabled = true, .failure_threshold = 10, .open_ms = 30000, .max_open_ms = 600000};
+    if (is_bool(c, t)) {
+        nb.enabled = *json_tok_ptr(c->doc, t) == 't';
+        *b = nb;
+        return;
+    }
+    if (tok_type(c, t) != JSMN_OBJECT) {
+        fail(c, path, "expected true, false or an object");
+        return;
+    }
+    field_t f[B_COUNT] = {
+        [B_THRESHOLD] = {"failure_threshold", -1},
+        [B_OPEN] = {"open_ms", -1},
+        [B_MAX_OPEN] = {"max_open_ms", -1},
+    };
+    scan_fields(c, t, path, f, B_COUNT);
+    char p[PATH_CAP];
+    bool ok = true;
+    if (f[B_THRESHOLD].tok >= 0) {
+        field_path(p, path, &f[B_THRESHOLD]);
+        ok &= get_u32(c, f[B_THRESHOLD].tok, p, 1, 1000000, &nb.failure_threshold);
+    }
+    if (f[B_OPEN].tok >= 0) {
+        field_path(p, path, &f[B_OPEN]);
+        ok &= get_uint(c, f[B_OPEN].tok, p, 1, MAX_DELAY_MS, &nb.open_ms);
+    }
+    if (f[B_MAX_OPEN].tok >= 0) {
+        field_path(p, path, &f[B_MAX_OPEN]);
+        ok &= get_uint(c, f[B_MAX_OPEN].tok, p, 1, MAX_DELAY_MS, &nb.max_open_ms);
+    }
+    if (ok && nb.max_open_ms < nb.open_ms) {
+        const field_t *at = f[B_MAX_OPEN].tok >= 0 ? &f[B_MAX_OPEN] : &f[B_OPEN];
+        field_path(p, path, at);
+        if (at == &f[B_MAX_OPEN])
+            fail(c, p, "must be >= open_ms (%" PRIu64 ")", nb.open_ms);
+        else
+            fail(c, p, "must be <= max_open_ms (%" PRIu64 ")", nb.max_open_ms);
+        return;
+    }
+    *b = nb;
+}
+
+#define RATE_LIMIT_MAX 10000 /* attempts per second; the limiter keeps one slot per attempt */
+
+static void parse_rate_limit(ctx_t *c, int t, const char *path, double *out)
+{
+    double x = is_number(c, t) ? number_value(c, t) : 0;
+    if (x > 0 && x <= RATE_LIMIT_MAX)
+        *out = x;
+    else
+        fail(c, path, "expected a number > 0 and <= %d", RATE_LIMIT_MAX);
+}
+
+static void parse_bool(ctx_t *c, int t, const char *path, bool *out)
+{
+    if (is_bool(c, t))
+        *out = *json_tok_ptr(c->doc, t) == 't';
+    else
+        fail(c, path, "expected true or false");
+}
+
 enum {
     S_NAME,
     S_URL,
@@ -666,6 +834,9 @@ enum {
     S_TIMEOUT,
     S_MAX_IN_FLIGHT,
     S_RETRY,
+    S_BREAKER,
+    S_RATE_LIMIT,
+    S_ORDERED,
     S_COUNT
 };
 
@@ -675,16 +846,26 @@ static void parse_subscriber(ctx_t *c, int t, const char *path, const cfg_t *cfg
     s->timeout_ms = 10000;
     s->max_in_flight = 32;
     s->retry = cfg->retry;
+    s->breaker = cfg->breaker;
+    s->rate_limit_per_s = cfg->rate_limit_per_s;
+    s->ordered = cfg->ordered;
     if (tok_type(c, t) != JSMN_OBJECT) {
         fail(c, path, "expected an object");
         return;
     }
     field_t f[S_COUNT] = {
-        [S_NAME] = {"name", -1},          [S_URL] = {"url", -1},
-        [S_EVENTS] = {"events", -1},      [S_FILTER] = {"filter", -1},
-        [S_SECRET] = {"secret", -1},      [S_HEADERS] = {"headers", -1},
-        [S_TIMEOUT] = {"timeout_ms", -1}, [S_MAX_IN_FLIGHT] = {"max_in_flight", -1},
+        [S_NAME] = {"name", -1},
+        [S_URL] = {"url", -1},
+        [S_EVENTS] = {"events", -1},
+        [S_FILTER] = {"filter", -1},
+        [S_SECRET] = {"secret", -1},
+        [S_HEADERS] = {"headers", -1},
+        [S_TIMEOUT] = {"timeout_ms", -1},
+        [S_MAX_IN_FLIGHT] = {"max_in_flight", -1},
         [S_RETRY] = {"retry", -1},
+        [S_BREAKER] = {"circuit_breaker", -1},
+        [S_RATE_LIMIT] = {"rate_limit_per_s", -1},
+        [S_ORDERED] = {"ordered", -1},
     };
     scan_fields(c, t, path, f, S_COUNT);
     char p[PATH_CAP];
@@ -749,6 +930,18 @@ static void parse_subscriber(ctx_t *c, int t, const char *path, const cfg_t *cfg
         field_path(p, path, &f[S_RETRY]);
         parse_retry(c, f[S_RETRY].tok, p, &s->retry);
     }
+    if (f[S_BREAKER].tok >= 0) {
+        field_path(p, path, &f[S_BREAKER]);
+        parse_breaker(c, f[S_BREAKER].tok, p, &s->breaker);
+    }
+    if (f[S_RATE_LIMIT].tok >= 0) {
+        field_path(p, path, &f[S_RATE_LIMIT]);
+        parse_rate_limit(c, f[S_RATE_LIMIT].tok, p, &s->rate_limit_per_s);
+    }
+    if (f[S_ORDERED].tok >= 0) {
+        field_path(p, path, &f[S_ORDERED]);
+        parse_bool(c, f[S_ORDERED].tok, p, &s->ordered);
+    }
 }
 
 /* An optional token: absent or empty means none. */
@@ -783,7 +976,12 @@ enum {
     T_MAX_CONNECTIONS,
     T_MAX_BUFFERED,
     T_STORE_FAILURE_EXIT,
+    T_LOG_FORMAT,
+    T_TLS,
     T_RETRY,
+    T_BREAKER,
+    T_RATE_LIMIT,
+    T_ORDERED,
     T_SUBSCRIBERS,
     T_COUNT
 };
@@ -804,7 +1002,12 @@ static void parse_root(ctx_t *c, cfg_t *cfg)
         [T_MAX_CONNECTIONS] = {"max_connections", -1},
         [T_MAX_BUFFERED] = {"max_buffered_body_bytes", -1},
         [T_STORE_FAILURE_EXIT] = {"store_failure_exit_ms", -1},
+        [T_LOG_FORMAT] = {"log_format", -1},
+        [T_TLS] = {"tls", -1},
         [T_RETRY] = {"retry", -1},
+        [T_BREAKER] = {"circuit_breaker", -1},
+        [T_RATE_LIMIT] = {"rate_limit_per_s", -1},
+        [T_ORDERED] = {"ordered", -1},
         [T_SUBSCRIBERS] = {"subscribers", -1},
     };
     scan_fields(c, 0, "", f, T_COUNT);
@@ -859,8 +1062,14 @@ static void parse_root(ctx_t *c, cfg_t *cfg)
         fail(c, "max_buffered_body_bytes", "must be >= max_body_bytes (%" PRIu64 ")",
              cfg->max_body_bytes);
     }
+    if (f[T_LOG_FORMAT].tok >= 0) parse_log_format(c, f[T_LOG_FORMAT].tok, cfg);
+    if (f[T_TLS].tok >= 0) parse_tls(c, f[T_TLS].tok, cfg);
     /* Before the subscribers: theirs override it field by field. */
     if (f[T_RETRY].tok >= 0) parse_retry(c, f[T_RETRY].tok, "retry", &cfg->retry);
+    if (f[T_BREAKER].tok >= 0) parse_breaker(c, f[T_BREAKER].tok, "circuit_breaker", &cfg->breaker);
+    if (f[T_RATE_LIMIT].tok >= 0)
+        parse_rate_limit(c, f[T_RATE_LIMIT].tok, "rate_limit_per_s", &cfg->rate_limit_per_s);
+    if (f[T_ORDERED].tok >= 0) parse_bool(c, f[T_ORDERED].tok, "ordered", &cfg->ordered);
 
     int t = f[T_SUBSCRIBERS].tok;
     if (t < 0) return;
@@ -1001,6 +1210,8 @@ void cfg_free(cfg_t *cfg)
     free(cfg->data_dir);
     free(cfg->ingest_token);
     free(cfg->admin_token);
+    free(cfg->tls_cert_file);
+    free(cfg->tls_key_file);
     for (size_t i = 0; i < cfg->nsubscribers; i++)
         free_subscriber(&cfg->subscribers[i]);
     free(cfg->subscribers);

@@ -25,16 +25,39 @@ typedef struct {
     bool boolean;  /* BOOL */
 } cfg_value_t;
 
+/* How a filter key tests the value at its path. Strings, numbers and booleans are the
+ * comparable kinds; a value of another kind (object, array, null) never matches, except
+ * under EXISTS. */
+typedef enum {
+    CFG_FILTER_IN,     /* a plain value or array, or {"in": [..]}: equal to one of values */
+    CFG_FILTER_NOT_IN, /* {"not_in": [..]}: the path is missing, or equal to none of values */
+    CFG_FILTER_GT,     /* {"gt": N} etc.: a number compared with values[0].number */
+    CFG_FILTER_GTE,
+    CFG_FILTER_LT,
+    CFG_FILTER_LTE,
+    CFG_FILTER_PREFIX, /* {"prefix": "s"}: a string that starts with values[0].str */
+    CFG_FILTER_EXISTS, /* {"exists": b}: the path is present (any value) iff values[0].boolean */
+} cfg_filter_op_t;
+
 typedef struct {
     char *path; /* dotted path into the envelope, e.g. "payload.product_id" */
-    cfg_value_t *values;
-    size_t nvalues; /* >= 1 */
+    cfg_filter_op_t op;
+    cfg_value_t *values; /* the operand(s); exactly one unless op is IN or NOT_IN */
+    size_t nvalues;      /* >= 1 */
 } cfg_filter_t;
 
 typedef struct {
     char *name;
     char *value;
 } cfg_header_t;
+
+/* A subscriber's circuit breaker (off unless the config turns it on). */
+typedef struct {
+    bool enabled;
+    uint32_t failure_threshold; /* consecutive failed attempts that open it; default 10 */
+    uint64_t open_ms;           /* first open period; default 30000 */
+    uint64_t max_open_ms;       /* >= open_ms; the doubling stops here; default 600000 */
+} cfg_breaker_t;
 
 typedef struct {
     char *name; /* [A-Za-z0-9_.-]{1,64}, unique */
@@ -51,6 +74,11 @@ typedef struct {
     uint32_t timeout_ms;    /* default 10000 */
     uint32_t max_in_flight; /* default 32 */
     cfg_retry_t retry;      /* the global retry policy overridden field by field */
+    /* Subscriber health and flow control: the top-level values unless the subscriber sets
+     * its own (a circuit_breaker value replaces the top-level one whole). */
+    cfg_breaker_t breaker;
+    double rate_limit_per_s; /* > 0; 0 when there is no limit */
+    bool ordered;            /* one attempt at a time, in accept order */
 } cfg_subscriber_t;
 
 typedef struct {
@@ -73,7 +101,14 @@ typedef struct {
     /* extension: how long store commits may keep failing before the gateway exits (fail-stop)
      * so that a supervisor restarts it; default 10000 */
     uint32_t store_failure_exit_ms;
+    bool log_json; /* extension: "log_format": "json" (true) or "text" (false, the default) */
+    /* extension: "tls": {"cert_file", "key_file"}, PEM paths; both NULL without "tls" */
+    char *tls_cert_file, *tls_key_file;
     cfg_retry_t retry;
+    /* defaults of the subscribers' keys of the same names */
+    cfg_breaker_t breaker;
+    double rate_limit_per_s;
+    bool ordered;
     cfg_subscriber_t *subscribers;
     size_t nsubscribers;
 } cfg_t;

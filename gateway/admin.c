@@ -18,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/xalloc.h"
+#include "gateway/admin_health.h"
+#include "gateway/civil.h"
 #include "gateway/jbuf.h"
 #include "gateway/query.h"
 #include "gateway/runtime.h"
@@ -44,6 +47,7 @@ typedef struct admin_job {
     bool more;
     int rc; /* the commit's result */
     uint64_t total;
+    char client[HTTP_PEER_MAX]; /* the peer's address, for the audit line */
 } admin_job_t;
 
 static struct {
@@ -262,7 +266,11 @@ static void list_subscribers(h2o_req_t *req)
     for (size_t i = 0; i < cfg->nsubscribers; i++) {
         const cfg_subscriber_t *s = &cfg->subscribers[i];
         store_counters_t c;
-        if (store_get_counters(adm.deps.st, s->name, &c) != 0) {
+        bool paused;
+        dlv_circuit_t circuit;
+        dlv_circuit(adm.deps.d, s->name, rt_now_ms(), &circuit);
+        if (store_is_paused(adm.deps.st, s->name, &paused) != 0 ||
+            store_get_counters(adm.deps.st, s->name, &c) != 0) {
             jbuf_free(&b);
             rt_config_release(cfg);
             store_failed(req);
@@ -287,6 +295,9 @@ static void list_subscribers(h2o_req_t *req)
         jbuf_time(&b, c.last_success_ms);
         jbuf_puts(&b, ",\"last_error\":");
         put_str_or_null(&b, c.last_error);
+        jbuf_printf(&b, ",\"paused\":%s,\"circuit\":\"%s\",\"circuit_open_until\":",
+                    paused ? "true" : "false", circuit_state_name(circuit.state));
+        jbuf_time(&b, circuit.open_until_ms);
         jbuf_puts(&b, "}");
         store_counters_clear(&c);
     }
@@ -350,6 +361,31 @@ static void respond(admin_job_t *job, h2o_req_t *req)
     http_send_json(req, job->kind == OP_KICK ? 202 : 200, body, (size_t)len);
 }
 
+/* One audit line per finished change: who, which letters were selected, how many were
+ * changed, and why it stopped short if it did. Written whether or not the client is still
+ * there to receive the answer. */
+static void audit(const admin_job_t *job)
+{
+    const char *action = job->kind == OP_KICK ? "redrive" : job->bulk ? "purge" : "delete";
+    const char *verb = job->kind == OP_KICK ? "requeued" : "deleted";
+    const char *stopped = job->rc == -ENOSPC ? " (stopped: the store is full)"
+                          : job->rc != 0     ? " (stopped: the store failed to commit)"
+                          : job->more        ? " (stopped: shutting down)"
+                                             : "";
+    if (!job->bulk) {
+        log_audit(job->client, action, "id=%llu %s%s", (unsigned long long)job->id,
+                  job->total ? verb : "not found (no dead letter with this id)", stopped);
+        return;
+    }
+    const query_params_t *p = &job->params;
+    char since[32] = "-", until[32] = "-";
+    if (p->has_since) civil_format_rfc3339(p->since_ms, since);
+    if (p->has_until) civil_format_rfc3339(p->until_ms, until);
+    log_audit(job->client, action, "subscriber=%s type=%s since=%s until=%s %s=%llu%s",
+              *p->subscriber ? p->subscriber : "*", *p->type ? p->type : "*", since, until, verb,
+              (unsigned long long)job->total, stopped);
+}
+
 /* Back on the loop thread after a chunk's commit. */
 static void on_job_returned(http_deferred_t *d)
 {
@@ -364,6 +400,7 @@ static void on_job_returned(http_deferred_t *d)
         wr_submit(adm.deps.w, &job->op);
         return;
     }
+    audit(job);
     h2o_req_t *req = http_defer_end(d);
     if (req) respond(job, req);
     free(job);
@@ -380,6 +417,7 @@ static void submit(h2o_req_t *req, op_kind_t kind, uint64_t id, const query_para
     job->kind = kind;
     job->id = id;
     job->now_ms = rt_now_ms();
+    http_peer_address(req, job->client);
     if (p) {
         job->bulk = true;
         job->params = *p;
@@ -484,6 +522,8 @@ int admin_on_req(h2o_handler_t *self, h2o_req_t *req)
             http_send_not_allowed(req, "GET");
         else
             list_subscribers(req);
+    } else if (has_prefix(path, "/admin/subscribers/", &at) && path.len > at) {
+        admin_health_on_req(req, path.base + at, path.len - at);
     } else {
         http_send_error(req, 404, "not_found", "no such admin endpoint");
     }
@@ -500,4 +540,5 @@ void admin_set_retention(ret_t *r)
 void admin_init(const http_deps_t *deps)
 {
     adm.deps = *deps;
+    admin_health_init(deps);
 }

@@ -26,12 +26,15 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "core/log.h"
 #include "core/xalloc.h"
 #include "gateway/attempt.h"
+#include "gateway/circuit.h"
 #include "gateway/health.h"
 #include "gateway/idset.h"
 #include "gateway/logrl.h"
 #include "gateway/metrics.h"
+#include "gateway/ratelimit.h"
 #include "gateway/runtime.h"
 #include "gateway/sign.h"
 
@@ -45,14 +48,14 @@
 
 /* ---- small helpers ---- */
 
-__attribute__((format(printf, 1, 2))) static void dlog(const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void dlog(log_level_t level, const char *fmt, ...)
 {
     char line[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "hookgate: delivery: %s\n", line);
+    log_line(level, "delivery: %s", line);
 }
 
 /* ---- per-subscriber state ---- */
@@ -80,6 +83,16 @@ typedef struct {
     int64_t fail_log_next;   /* mono time from which the next report may be logged */
     int64_t hold_until_mono; /* no claims before: an outcome of this subscriber could not be
                                 recorded, and its delivery must not be retried at once */
+    /* Health and flow control (README "Subscriber health and flow control"). */
+    bool paused;          /* as last read from the store */
+    bool paused_read;     /* refresh_paused's scratch */
+    circuit_t circuit;    /* mono times */
+    ratelimit_t rate;     /* mono times */
+    uint64_t fail_streak; /* failed attempts since the last success, for the recovery line */
+    /* The circuit as shown to other threads: circuit_state_t, and the wall time at which an
+     * open circuit lets its probe go (0 when closed). */
+    atomic_int shown_state;
+    _Atomic int64_t shown_open_until_ms;
 } sub_t;
 
 /* The clocks, read once per loop iteration or per batch of events and handed to the
@@ -130,6 +143,7 @@ typedef struct xfer {
     bool corrupt;         /* the claim was corrupt: buried by its due key */
     int64_t due_ms;       /* the claim's due time */
     bool has_attempt;
+    bool probe;              /* the half-open circuit's single attempt */
     store_attempt_t attempt; /* attempt.error points at res.error */
     double seconds;          /* the attempt's duration for metrics; -1 without one */
     int apply_rc, done_rc;
@@ -211,7 +225,8 @@ static profile_t *profile_new(const cfg_t *cfg, const cfg_subscriber_t *cs)
         p->nkeys = cs->nsecrets;
     } else {
         p->unsignable = true; /* logged once per config; each attempt records the error */
-        dlog("subscriber %s: secret %zu cannot be decoded; its deliveries fail without being "
+        dlog(LOG_ERROR,
+             "subscriber %s: secret %zu cannot be decoded; its deliveries fail without being "
              "sent until the config is fixed",
              cs->name, bad);
     }
@@ -226,6 +241,8 @@ static sub_t *sub_get(struct dlv *d, const char *name)
     sub_t *s = xcalloc(1, sizeof(*s));
     s->name = xstrdup(name);
     atomic_init(&s->in_flight, 0);
+    atomic_init(&s->shown_state, (int)CIRCUIT_CLOSED);
+    atomic_init(&s->shown_open_until_ms, 0);
     s->next_due_ms = INT64_MIN;
     pthread_mutex_lock(&d->subs_mu);
     if (d->nsubs == d->subs_cap) {
@@ -360,6 +377,7 @@ static xfer_t *xfer_claim(struct dlv *d, sub_t *s, store_claim_t *c)
     x->due_ms = c->due_ms;
     x->id = c->id;
     x->attempts = c->attempts;
+    x->probe = false;
     x->sub = s;
     pthread_mutex_lock(&d->inflight_mu);
     idset_add(&d->inflight, x->id);
@@ -460,13 +478,66 @@ static void log_failure(sub_t *s, const char *error, int64_t mono)
     s->fails++;
     if (mono < s->fail_log_next) return;
     if (s->fails > 1)
-        dlog("subscriber %s: attempt failed: %s (%" PRIu64
+        dlog(LOG_WARN,
+             "subscriber %s: attempt failed: %s (%" PRIu64
              " failed attempts since the last report)",
              s->name, error, s->fails);
     else
-        dlog("subscriber %s: attempt failed: %s", s->name, error);
+        dlog(LOG_WARN, "subscriber %s: attempt failed: %s", s->name, error);
     s->fails = 0;
     s->fail_log_next = mono + FAIL_LOG_MS;
+}
+
+/* The breaker in force for s (off while s is not configured). */
+static const cfg_breaker_t *policy_breaker(const sub_t *s)
+{
+    static const cfg_breaker_t off = {0};
+    return s->prof ? &s->prof->cs->breaker : &off;
+}
+
+static void publish_circuit(sub_t *s, const instant_t *t)
+{
+    const circuit_t *c = &s->circuit;
+    int64_t until = c->state == CIRCUIT_OPEN ? t->now + (c->open_until - t->mono) : 0;
+    atomic_store(&s->shown_open_until_ms, until);
+    atomic_store(&s->shown_state, (int)c->state);
+}
+
+/* Feeds the outcome of x's attempt to its subscriber's circuit and failure streak, and
+ * logs what changed. A failed half-open probe is never dead-lettered because its attempts
+ * ran out: it waits for the circuit like the deliveries behind it (410 still buries). */
+static void note_health(xfer_t *x, const cfg_breaker_t *b, const attempt_in_t *in,
+                        const instant_t *t)
+{
+    sub_t *s = x->sub;
+    bool gone = in->transport == ATTEMPT_RESPONSE && in->status == 410;
+    circuit_result_t r = x->res.verdict == ATTEMPT_DELIVERED ? CIRCUIT_SUCCESS
+                         : gone                              ? CIRCUIT_NEUTRAL
+                                                             : CIRCUIT_FAILURE;
+    circuit_change_t ch = circuit_record(&s->circuit, b, x->probe, r, t->mono);
+    if (ch == CIRCUIT_OPENED) {
+        dlog(LOG_WARN,
+             "subscriber %s: circuit opened for %" PRIu64 " ms (%s; last error: %s); "
+             "its deliveries wait, keeping their attempt counts",
+             s->name, s->circuit.open_for_ms,
+             x->probe ? "the half-open attempt failed" : "too many consecutive failures",
+             x->res.error);
+    } else if (ch == CIRCUIT_CLOSED_AGAIN) {
+        dlog(LOG_INFO, "subscriber %s: circuit closed: the half-open attempt succeeded", s->name);
+    }
+    if (x->probe && r == CIRCUIT_FAILURE && x->res.verdict == ATTEMPT_DEAD) {
+        x->res.verdict = ATTEMPT_RETRY;
+        x->res.due_ms = t->now + (s->circuit.open_until - t->mono);
+    }
+    publish_circuit(s, t);
+    if (r == CIRCUIT_FAILURE) {
+        s->fail_streak++;
+    } else if (r == CIRCUIT_SUCCESS && s->fail_streak > 0) {
+        dlog(LOG_INFO,
+             "subscriber %s: recovered: an attempt succeeded after %" PRIu64 " failed attempts",
+             s->name, s->fail_streak);
+        s->fail_streak = 0;
+    }
 }
 
 /* Decides the outcome of x's attempt (in: how it went, completed here), records the
@@ -489,6 +560,7 @@ static void record_attempt(struct dlv *d, xfer_t *x, const cfg_retry_t *policy, 
     x->attempt.error = x->res.error;
     x->seconds = seconds >= 0 ? seconds : (double)x->attempt.duration_ms / 1e3;
     if (x->res.verdict != ATTEMPT_DELIVERED) log_failure(x->sub, x->res.error, t->mono);
+    note_health(x, policy_breaker(x->sub), in, t);
     store_claim_clear(&x->claim);
     submit(d, x);
 }
@@ -604,10 +676,10 @@ static void drain_done(struct dlv *d, int64_t mono)
             /* The delivery is still due in the store: claiming it again at once would retry
              * it at the loop's pace while the store cannot record anything. */
             s->hold_until_mono = mono + POLL_MAX_MS;
-            logrl_printf(&d->rl_record, stderr, mono,
-                         "delivery: cannot record an outcome (%s); the delivery stays pending "
-                         "and is attempted again",
-                         strerror(-x->done_rc));
+            logrl_line(&d->rl_record, LOG_WARN, mono,
+                       "delivery: cannot record an outcome (%s); the delivery stays pending "
+                       "and is attempted again",
+                       strerror(-x->done_rc));
         } else if (x->apply_rc == 0) {
             static const metrics_outcome_t outcome[] = {
                 [ATTEMPT_DELIVERED] = METRICS_SUCCESS,
@@ -618,6 +690,8 @@ static void drain_done(struct dlv *d, int64_t mono)
             if (x->res.verdict == ATTEMPT_RETRY && x->res.due_ms < s->next_due_ms)
                 s->next_due_ms = x->res.due_ms;
         }
+        /* An ordered subscriber's next delivery may start now (or its head is due later). */
+        if (s->prof && s->prof->cs->ordered) s->next_due_ms = INT64_MIN;
         xfer_release(d, x);
         x = next;
     }
@@ -658,6 +732,7 @@ static bool sync_config(struct dlv *d)
         sub_t *s = sub_get(d, cfg->subscribers[i].name);
         s->prof = profile_new(cfg, &cfg->subscribers[i]);
         s->next_due_ms = INT64_MIN;
+        ratelimit_set(&s->rate, cfg->subscribers[i].rate_limit_per_s);
         d->map[i] = s;
     }
     /* Idle keep-alive connections worth caching: at most one per concurrent request. The
@@ -699,15 +774,73 @@ static void adopt_claims(struct dlv *d, sub_t *s, store_claim_t *c, int got, con
     for (int i = 0; i < got; i++) {
         xfer_t *x = xfer_claim(d, s, &c[i]);
         if (!c[i].corrupt) {
+            ratelimit_take(&s->rate, t->mono);
+            x->probe = circuit_started(&s->circuit);
             start_attempt(d, x, s->prof, t);
             continue;
         }
-        logrl_printf(&d->rl_corrupt, stderr, t->mono,
-                     "delivery: subscriber %s: delivery %" PRIu64
-                     " has a corrupt record; dead-lettered without an attempt",
-                     s->name, x->id);
+        logrl_line(&d->rl_corrupt, LOG_WARN, t->mono,
+                   "delivery: subscriber %s: delivery %" PRIu64
+                   " has a corrupt record; dead-lettered without an attempt",
+                   s->name, x->id);
         bury_claim(d, x, NULL);
     }
+}
+
+/* How many of spare attempts s may start at t under its circuit, ordering and rate limit.
+ * When none may, *blocked_until is the wall time at which that may change by itself
+ * (INT64_MAX when only a finishing attempt can change it: that wakes the loop). */
+static size_t health_allowance(sub_t *s, size_t spare, const instant_t *t, int64_t *blocked_until)
+{
+    const cfg_subscriber_t *cs = s->prof->cs;
+    size_t busy = atomic_load_explicit(&s->in_flight, memory_order_relaxed);
+    *blocked_until = INT64_MAX;
+    circuit_state_t before = s->circuit.state;
+    size_t n = circuit_allowance(&s->circuit, &cs->breaker, t->mono, busy);
+    if (s->circuit.state != before) publish_circuit(s, t);
+    if (n == 0) {
+        if (s->circuit.state == CIRCUIT_OPEN)
+            *blocked_until = t->now + (s->circuit.open_until - t->mono);
+        return 0;
+    }
+    if (cs->ordered && busy > 0) return 0; /* the previous one's outcome comes first */
+    size_t rate = ratelimit_available(&s->rate, t->mono);
+    if (rate == 0) {
+        *blocked_until = t->now + (ratelimit_next(&s->rate, t->mono) - t->mono);
+        return 0;
+    }
+    if (cs->ordered) n = 1;
+    if (rate < n) n = rate;
+    return spare < n ? spare : n;
+}
+
+static void on_paused(void *ctx, const char *name)
+{
+    struct dlv *d = ctx;
+    for (size_t i = 0; i < d->nsubs; i++)
+        if (strcmp(d->subs[i]->name, name) == 0) d->subs[i]->paused_read = true;
+}
+
+/* Reads which subscribers are paused (pause and resume commit through the writer, whose
+ * announce makes the next round a sweep). On a failed read the flags stay as they were.
+ * Returns false when the read failed. */
+static bool refresh_paused(struct dlv *d, int64_t mono)
+{
+    for (size_t i = 0; i < d->nsubs; i++)
+        d->subs[i]->paused_read = false;
+    int rc = store_paused_subscribers(d->st, on_paused, d);
+    if (rc < 0) {
+        logrl_line(&d->rl_list, LOG_WARN, mono, "delivery: cannot read paused subscribers: %s",
+                   strerror(-rc));
+        return false;
+    }
+    for (size_t i = 0; i < d->nsubs; i++) {
+        sub_t *s = d->subs[i];
+        if (s->paused == s->paused_read) continue;
+        s->paused = s->paused_read;
+        dlog(LOG_INFO, "subscriber %s: %s", s->name, s->paused ? "paused" : "resumed");
+    }
+    return true;
 }
 
 /* Claims and starts what is due at t for every configured subscriber with spare capacity.
@@ -717,7 +850,7 @@ static void adopt_claims(struct dlv *d, sub_t *s, store_claim_t *c, int got, con
  * read failed. */
 static bool claim_round(struct dlv *d, bool sweep, const instant_t *t, int64_t *wait_ms)
 {
-    bool read_ok = true;
+    bool read_ok = !sweep || refresh_paused(d, t->mono);
     int64_t earliest = INT64_MAX;
     size_t n = d->cfg->nsubscribers;
     for (size_t k = 0; k < n; k++) {
@@ -728,17 +861,27 @@ static bool claim_round(struct dlv *d, bool sweep, const instant_t *t, int64_t *
             if (held_until < earliest) earliest = held_until;
             continue;
         }
+        if (s->paused) continue; /* a resume notifies the worker */
         size_t spare = sub_spare(d, s);
         if (spare == 0) continue; /* a finishing attempt wakes the loop */
+        int64_t blocked_until;
+        spare = health_allowance(s, spare, t, &blocked_until);
+        if (spare == 0) {
+            if (blocked_until < earliest) earliest = blocked_until;
+            continue;
+        }
         if (s->next_due_ms <= t->now) {
             store_claim_t *c = scratch(d, spare);
             int64_t next_due = INT64_MAX;
-            int got = store_claim_due(d->st, s->name, t->now, spare, skip_in_flight, &d->inflight,
-                                      c, &next_due);
+            int got = s->prof->cs->ordered
+                          ? store_claim_first(d->st, s->name, t->now, skip_in_flight, &d->inflight,
+                                              c, &next_due)
+                          : store_claim_due(d->st, s->name, t->now, spare, skip_in_flight,
+                                            &d->inflight, c, &next_due);
             if (got < 0) {
-                logrl_printf(&d->rl_claim, stderr, t->mono,
-                             "delivery: subscriber %s: cannot read due deliveries: %s", s->name,
-                             strerror(-got));
+                logrl_line(&d->rl_claim, LOG_WARN, t->mono,
+                           "delivery: subscriber %s: cannot read due deliveries: %s", s->name,
+                           strerror(-got));
                 read_ok = false;
                 s->next_due_ms = t->now + POLL_MAX_MS;
                 continue;
@@ -780,9 +923,8 @@ static bool bury_removed(struct dlv *d, int64_t mono)
     removed_t r = {.cfg = d->cfg};
     int rc = store_pending_subscribers(d->st, on_pending_subscriber, &r);
     if (rc < 0)
-        logrl_printf(&d->rl_list, stderr, mono,
-                     "delivery: cannot list subscribers with pending deliveries: %s",
-                     strerror(-rc));
+        logrl_line(&d->rl_list, LOG_WARN, mono,
+                   "delivery: cannot list subscribers with pending deliveries: %s", strerror(-rc));
     bool read_ok = rc >= 0;
     d->removed_more = false;
     for (size_t i = 0; i < r.n; i++) {
@@ -797,17 +939,17 @@ static bool bury_removed(struct dlv *d, int64_t mono)
         int got = store_claim_due(d->st, s->name, INT64_MAX, spare, skip_in_flight, &d->inflight, c,
                                   &next_due);
         if (got < 0) {
-            logrl_printf(&d->rl_claim, stderr, mono,
-                         "delivery: subscriber %s (removed): cannot read pending deliveries: %s",
-                         s->name, strerror(-got));
+            logrl_line(&d->rl_claim, LOG_WARN, mono,
+                       "delivery: subscriber %s (removed): cannot read pending deliveries: %s",
+                       s->name, strerror(-got));
             read_ok = false;
             continue;
         }
         if (got > 0)
-            logrl_printf(&d->rl_removed, stderr, mono,
-                         "delivery: subscriber %s is no longer configured: dead-lettering %d "
-                         "pending deliveries",
-                         s->name, got);
+            logrl_line(&d->rl_removed, LOG_WARN, mono,
+                       "delivery: subscriber %s is no longer configured: dead-lettering %d "
+                       "pending deliveries",
+                       s->name, got);
         if ((size_t)got == spare) d->removed_more = true;
         for (int j = 0; j < got; j++)
             bury_claim(d, xfer_claim(d, s, &c[j]), REMOVED_REASON);
@@ -831,7 +973,7 @@ static void abandon_running(struct dlv *d)
         xfer_release(d, x);
         n++;
     }
-    if (n > 0) dlog("grace period over: %zu attempts abandoned (still pending)", n);
+    if (n > 0) dlog(LOG_WARN, "grace period over: %zu attempts abandoned (still pending)", n);
 }
 
 /* Reads the clocks; curl's timer callback uses d->mono as its base. */
@@ -886,7 +1028,7 @@ static void *worker_main(void *arg)
     /* Producers wait for ingest; deliveries can catch up a moment later. When the CPUs are
      * busy, the scheduler favours the front end and the writer over this thread. */
     if (setpriority(PRIO_PROCESS, (id_t)gettid(), DELIVERY_NICE) != 0)
-        dlog("cannot lower the delivery thread's priority: %s", strerror(errno));
+        dlog(LOG_WARN, "cannot lower the delivery thread's priority: %s", strerror(errno));
     health_worker_running(true, rt_mono_ms());
     bool stopping = false;
     int64_t deadline = 0;
@@ -898,8 +1040,8 @@ static void *worker_main(void *arg)
             stopping = true;
             deadline = t.mono + d->grace_ms;
             if (d->nrunning > 0)
-                dlog("stopping: waiting up to %" PRIu32 " ms for %zu attempts", d->grace_ms,
-                     d->nrunning);
+                dlog(LOG_INFO, "stopping: waiting up to %" PRIu32 " ms for %zu attempts",
+                     d->grace_ms, d->nrunning);
         }
         int64_t wait = POLL_MAX_MS;
         bool changed = !stopping && sync_config(d);
@@ -1010,6 +1152,23 @@ size_t dlv_in_flight(dlv_t *d, const char *subscriber)
     return n;
 }
 
+void dlv_circuit(dlv_t *d, const char *subscriber, int64_t now_ms, dlv_circuit_t *out)
+{
+    out->state = CIRCUIT_CLOSED;
+    out->open_until_ms = 0;
+    pthread_mutex_lock(&d->subs_mu);
+    for (size_t i = 0; i < d->nsubs; i++) {
+        if (strcmp(d->subs[i]->name, subscriber) != 0) continue;
+        out->state = (circuit_state_t)atomic_load(&d->subs[i]->shown_state);
+        out->open_until_ms = atomic_load(&d->subs[i]->shown_open_until_ms);
+        break;
+    }
+    pthread_mutex_unlock(&d->subs_mu);
+    /* Its period is over: the probe goes as soon as the worker looks. */
+    if (out->state == CIRCUIT_OPEN && now_ms >= out->open_until_ms) out->state = CIRCUIT_HALF_OPEN;
+    if (out->state != CIRCUIT_OPEN) out->open_until_ms = 0;
+}
+
 bool dlv_is_in_flight(dlv_t *d, uint64_t id)
 {
     /* The worker alone changes the set (under the lock); its own lookups need none. */
@@ -1038,6 +1197,7 @@ void dlv_stop(dlv_t *d, uint32_t grace_ms)
     }
     for (size_t i = 0; i < d->nsubs; i++) {
         profile_unref(d->subs[i]->prof);
+        ratelimit_free(&d->subs[i]->rate);
         free(d->subs[i]->name);
         free(d->subs[i]);
     }

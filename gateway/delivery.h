@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gateway/circuit.h"
 #include "gateway/writer.h"
 #include "store/store.h"
 
@@ -25,6 +26,15 @@ void dlv_notify(dlv_t *d);
 /* Deliveries of subscriber currently being attempted (or awaiting their outcome's
  * commit); 0 for an unknown subscriber. Any thread. */
 size_t dlv_in_flight(dlv_t *d, const char *subscriber);
+/* A subscriber's circuit as the worker last left it (gateway/circuit.h): closed for an
+ * unknown subscriber or one without a breaker; open_until_ms is the wall time at which
+ * an open circuit lets its half-open attempt go, 0 unless open. now_ms: the wall clock.
+ * Any thread. */
+typedef struct {
+    circuit_state_t state;
+    int64_t open_until_ms;
+} dlv_circuit_t;
+void dlv_circuit(dlv_t *d, const char *subscriber, int64_t now_ms, dlv_circuit_t *out);
 /* True while delivery id is being attempted (or its outcome awaits its commit). Any thread. */
 bool dlv_is_in_flight(dlv_t *d, uint64_t id);
 /* Stops claiming, lets in-flight attempts finish for up to grace_ms, abandons the rest (they

@@ -1,6 +1,11 @@
 /* scrape.c -- GET /metrics: metrics_scrape over the store and the delivery worker. */
 #include "gateway/scrape.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/xalloc.h"
 #include "gateway/http.h"
 #include "gateway/metrics.h"
 #include "gateway/runtime.h"
@@ -34,6 +39,38 @@ static int read_usage(void *ctx, uint64_t *file_bytes, uint64_t *used_bytes)
     return store_usage(((http_deps_t *)ctx)->st, file_bytes, used_bytes);
 }
 
+/* The subscriber health gauges of every configured subscriber: paused (from the store) and
+ * circuit open (from the worker; half-open counts as open: the subscriber is not trusted
+ * yet). Returns 0 or the store's error. */
+static int put_health(jbuf_t *b, const cfg_t *cfg)
+{
+    bool *paused = xcalloc(cfg->nsubscribers ? cfg->nsubscribers : 1, sizeof(*paused));
+    for (size_t i = 0; i < cfg->nsubscribers; i++) {
+        int rc = store_is_paused(scr.st, cfg->subscribers[i].name, &paused[i]);
+        if (rc != 0) {
+            free(paused);
+            return rc;
+        }
+    }
+    jbuf_puts(b, "# HELP hookgate_subscriber_paused 1 while the subscriber is paused\n"
+                 "# TYPE hookgate_subscriber_paused gauge\n");
+    for (size_t i = 0; i < cfg->nsubscribers; i++)
+        jbuf_printf(b, "hookgate_subscriber_paused{subscriber=\"%s\"} %d\n",
+                    cfg->subscribers[i].name, paused[i] ? 1 : 0);
+    free(paused);
+    jbuf_puts(b, "# HELP hookgate_subscriber_circuit_open 1 while the subscriber's circuit "
+                 "breaker is open or half-open\n"
+                 "# TYPE hookgate_subscriber_circuit_open gauge\n");
+    int64_t now = rt_now_ms();
+    for (size_t i = 0; i < cfg->nsubscribers; i++) {
+        dlv_circuit_t c;
+        dlv_circuit(scr.d, cfg->subscribers[i].name, now, &c);
+        jbuf_printf(b, "hookgate_subscriber_circuit_open{subscriber=\"%s\"} %d\n",
+                    cfg->subscribers[i].name, c.state == CIRCUIT_CLOSED ? 0 : 1);
+    }
+    return 0;
+}
+
 int scrape_on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
@@ -50,6 +87,8 @@ int scrape_on_req(h2o_handler_t *self, h2o_req_t *req)
     char err[200];
     const cfg_t *cfg = rt_config_hold();
     int rc = metrics_scrape(&b, cfg, &src, err, sizeof(err));
+    if (rc == 0 && (rc = put_health(&b, cfg)) != 0)
+        snprintf(err, sizeof(err), "cannot read paused subscribers: %s", strerror(-rc));
     rt_config_release(cfg);
     if (rc != 0) {
         jbuf_free(&b);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/xalloc.h"
 #include "gateway/health.h"
 #include "gateway/logrl.h"
@@ -150,7 +151,7 @@ static void commit_succeeded(wr_t *w)
     w->failing = false;
     w->io_failing_since = -1;
     health_commit_ok();
-    logrl_printf(&w->recovery_log, stderr, mono_ns() / 1000000, "store: commits succeed again");
+    logrl_line(&w->recovery_log, LOG_INFO, mono_ns() / 1000000, "store: commits succeed again");
 }
 
 /* Records a failed commit, and ends the process when the store cannot recover by itself:
@@ -158,23 +159,26 @@ static void commit_succeeded(wr_t *w)
 static void commit_failed(wr_t *w, int rc, int64_t mono_ms)
 {
     if (rc == -ENOTRECOVERABLE) {
-        fprintf(stderr, "hookgate: store: fatal LMDB error (MDB_PANIC); exiting with status %d so "
-                        "that a supervisor restarts the gateway\n", WR_EXIT_STORE_FAILED);
+        log_line(LOG_ERROR,
+                 "store: fatal LMDB error (MDB_PANIC); exiting with status %d so that a "
+                 "supervisor restarts the gateway",
+                 WR_EXIT_STORE_FAILED);
         _exit(WR_EXIT_STORE_FAILED);
     }
     w->failing = true;
     health_commit_failed(rc, mono_ms);
-    logrl_printf(&w->failure_log, stderr, mono_ms, "store: commit failed (%s)",
-                 rc == -ENOSPC ? "store full" : strerror(-rc));
+    logrl_line(&w->failure_log, LOG_ERROR, mono_ms, "store: commit failed (%s)",
+               rc == -ENOSPC ? "store full" : strerror(-rc));
     if (rc == -ENOSPC) return; /* freeing space heals it; a restart would not */
     if (w->io_failing_since < 0) w->io_failing_since = mono_ms;
     const cfg_t *cfg = rt_config_hold();
     int64_t limit = cfg ? cfg->store_failure_exit_ms : 0;
     rt_config_release(cfg);
     if (mono_ms - w->io_failing_since >= limit) {
-        fprintf(stderr, "hookgate: store: commits have failed for %lld ms (%s); exiting with "
-                        "status %d so that a supervisor restarts the gateway\n",
-                (long long)(mono_ms - w->io_failing_since), strerror(-rc), WR_EXIT_STORE_FAILED);
+        log_line(LOG_ERROR,
+                 "store: commits have failed for %lld ms (%s); exiting with status %d "
+                 "so that a supervisor restarts the gateway",
+                 (long long)(mono_ms - w->io_failing_since), strerror(-rc), WR_EXIT_STORE_FAILED);
         _exit(WR_EXIT_STORE_FAILED);
     }
 }

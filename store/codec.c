@@ -177,10 +177,11 @@ static int rd_str(rd_t *r, codec_str_t *s)
     return 0;
 }
 
-static int rd_version(rd_t *r)
+/* The record's version byte, which must be want. */
+static int rd_version(rd_t *r, uint8_t want)
 {
     uint8_t v;
-    if (rd_u8(r, &v) || v != STORE_FORMAT_VERSION) return -EINVAL;
+    if (rd_u8(r, &v) || v != want) return -EINVAL;
     return 0;
 }
 
@@ -209,6 +210,25 @@ int codec_due_key_parse(const void *key, size_t n, size_t *name_len, int64_t *du
     *name_len = nl;
     *due_ms = codec_time_from_key(codec_get_be64(k + nl + 1));
     *id = codec_get_be64(k + nl + 9);
+    return 0;
+}
+
+size_t codec_order_key(uint8_t *out, const char *name, size_t name_len, uint64_t id)
+{
+    memcpy(out, name, name_len);
+    out[name_len] = '\0';
+    codec_put_be64(out + name_len + 1, id);
+    return name_len + CODEC_ORDER_KEY_EXTRA;
+}
+
+int codec_order_key_parse(const void *key, size_t n, size_t *name_len, uint64_t *id)
+{
+    const uint8_t *k = key;
+    if (n < CODEC_ORDER_KEY_EXTRA + 1) return -EINVAL;
+    size_t nl = n - CODEC_ORDER_KEY_EXTRA;
+    if (k[nl] != '\0' || memchr(k, '\0', nl)) return -EINVAL;
+    *name_len = nl;
+    *id = codec_get_be64(k + nl + 1);
     return 0;
 }
 
@@ -247,13 +267,16 @@ int codec_received_parse(const void *p, size_t n, int64_t *received_ms, codec_st
 
 /* ---- event ---- */
 
-int codec_encode_event(core_buf_t *b, int64_t received_ms, const char *type, size_t type_len,
-                       const uint64_t *ids, size_t n, const char *body, size_t body_len)
+int codec_encode_event(core_buf_t *b, int64_t received_ms, uint64_t seq, const char *type,
+                       size_t type_len, const uint64_t *ids, size_t n, const char *body,
+                       size_t body_len)
 {
-    if (type_len > UINT32_MAX || n > UINT32_MAX || body_len > UINT32_MAX) return -EINVAL;
+    if (type_len > UINT32_MAX || n > UINT32_MAX || body_len > UINT32_MAX || seq == 0)
+        return -EINVAL;
     core_buf_reset(b);
-    put_u8(b, STORE_FORMAT_VERSION);
+    put_u8(b, CODEC_EVENT_VERSION);
     put_u64(b, (uint64_t)received_ms);
+    put_u64(b, seq);
     put_str(b, type, type_len);
     put_u32(b, (uint32_t)n);
     for (size_t i = 0; i < n; i++)
@@ -265,10 +288,15 @@ int codec_encode_event(core_buf_t *b, int64_t received_ms, const char *type, siz
 int codec_event_view(const void *p, size_t n, codec_event_view_t *v)
 {
     rd_t r;
+    uint8_t version;
     rd_init(&r, p, n);
-    if (rd_version(&r) || rd_i64(&r, &v->received_ms) || rd_str(&r, &v->type) ||
-        rd_u32(&r, &v->ndeliveries) || rd_bytes(&r, (size_t)v->ndeliveries * 8, &v->ids) ||
-        rd_str(&r, &v->body))
+    v->seq = 0;
+    /* Version 1 records (written before format 2) have no sequence number. */
+    if (rd_u8(&r, &version) || (version != 1 && version != CODEC_EVENT_VERSION) ||
+        rd_i64(&r, &v->received_ms) ||
+        (version == CODEC_EVENT_VERSION && (rd_u64(&r, &v->seq) || v->seq == 0)) ||
+        rd_str(&r, &v->type) || rd_u32(&r, &v->ndeliveries) ||
+        rd_bytes(&r, (size_t)v->ndeliveries * 8, &v->ids) || rd_str(&r, &v->body))
         return -EINVAL;
     return rd_end(&r);
 }
@@ -311,7 +339,7 @@ int codec_encode_delivery(core_buf_t *b, const store_delivery_t *d)
         if (cstr_len(d->history[i].error) > UINT32_MAX) return -EINVAL;
 
     core_buf_reset(b);
-    put_u8(b, STORE_FORMAT_VERSION);
+    put_u8(b, CODEC_RECORD_VERSION);
     put_u8(b, (uint8_t)d->state);
     put_u32(b, d->attempts);
     put_u64(b, (uint64_t)d->created_ms);
@@ -346,8 +374,8 @@ int codec_delivery_view(const void *p, size_t n, codec_delivery_view_t *v)
     rd_t r;
     uint8_t state;
     rd_init(&r, p, n);
-    if (rd_version(&r) || rd_u8(&r, &state) || !state_valid(state) || rd_u32(&r, &v->attempts) ||
-        rd_i64(&r, &v->created_ms) || rd_i64(&r, &v->next_attempt_ms) ||
+    if (rd_version(&r, CODEC_RECORD_VERSION) || rd_u8(&r, &state) || !state_valid(state) ||
+        rd_u32(&r, &v->attempts) || rd_i64(&r, &v->created_ms) || rd_i64(&r, &v->next_attempt_ms) ||
         rd_i64(&r, &v->first_attempt_ms) || rd_i64(&r, &v->dead_ms) ||
         rd_i32(&r, &v->last_status) || rd_str(&r, &v->event_id) || rd_str(&r, &v->event_type) ||
         rd_str(&r, &v->subscriber) || rd_str(&r, &v->last_error) || rd_u32(&r, &v->nhistory) ||
@@ -398,7 +426,7 @@ int codec_encode_counters(core_buf_t *b, const store_counters_t *c)
     size_t el = cstr_len(c->last_error);
     if (el > UINT32_MAX) return -EINVAL;
     core_buf_reset(b);
-    put_u8(b, STORE_FORMAT_VERSION);
+    put_u8(b, CODEC_RECORD_VERSION);
     put_u64(b, c->pending);
     put_u64(b, c->delivered);
     put_u64(b, c->failed_attempts);
@@ -414,9 +442,10 @@ int codec_decode_counters(const void *p, size_t n, store_counters_t *out)
     codec_str_t e;
     memset(out, 0, sizeof(*out));
     rd_init(&r, p, n);
-    if (rd_version(&r) || rd_u64(&r, &out->pending) || rd_u64(&r, &out->delivered) ||
-        rd_u64(&r, &out->failed_attempts) || rd_u64(&r, &out->dead) ||
-        rd_i64(&r, &out->last_success_ms) || rd_str(&r, &e) || rd_end(&r)) {
+    if (rd_version(&r, CODEC_RECORD_VERSION) || rd_u64(&r, &out->pending) ||
+        rd_u64(&r, &out->delivered) || rd_u64(&r, &out->failed_attempts) ||
+        rd_u64(&r, &out->dead) || rd_i64(&r, &out->last_success_ms) || rd_str(&r, &e) ||
+        rd_end(&r)) {
         memset(out, 0, sizeof(*out));
         return -EINVAL;
     }

@@ -49,6 +49,13 @@ size_t codec_due_key(uint8_t *out, const char *name, size_t name_len, int64_t du
 /* Splits a due key; the name is key[0 .. *name_len). -EINVAL when malformed. */
 int codec_due_key_parse(const void *key, size_t n, size_t *name_len, int64_t *due_ms, uint64_t *id);
 
+/* order index (format 2): subscriber name, '\0', delivery id (BE); its value is the due
+ * time (codec_time_key, BE, 8 bytes). out must hold name_len + CODEC_ORDER_KEY_EXTRA bytes;
+ * returns the key length. */
+#define CODEC_ORDER_KEY_EXTRA 9
+size_t codec_order_key(uint8_t *out, const char *name, size_t name_len, uint64_t id);
+int codec_order_key_parse(const void *key, size_t n, size_t *name_len, uint64_t *id);
+
 /* dead index: dead time (codec_time_key, BE), delivery id (BE). */
 void codec_dead_key(uint8_t out[CODEC_DEAD_KEY_LEN], int64_t dead_ms, uint64_t id);
 int codec_dead_key_parse(const void *key, size_t n, int64_t *dead_ms, uint64_t *id);
@@ -57,19 +64,29 @@ int codec_dead_key_parse(const void *key, size_t n, int64_t *dead_ms, uint64_t *
 void codec_encode_received(core_buf_t *b, int64_t received_ms, const char *id, size_t id_len);
 int codec_received_parse(const void *p, size_t n, int64_t *received_ms, codec_str_t *id);
 
+/* Record versions (the first byte of each record), separate from the store's format
+ * version: a format bump that leaves a record's layout alone leaves its version alone, so
+ * the records of an upgraded store stay readable. Delivery and counters records are at
+ * version 1; event records at 2 (1 is still read: it has no sequence number). */
+#define CODEC_RECORD_VERSION 1
+#define CODEC_EVENT_VERSION 2
+
 /* ---- event record (its id is the key, not part of the record) ---- */
 
 typedef struct {
     int64_t received_ms;
+    uint64_t seq; /* its key in the received index; 0 in a version 1 record (unknown) */
     codec_str_t type;
     uint32_t ndeliveries;
     const uint8_t *ids; /* ndeliveries u64 LE; read with codec_event_view_id */
     codec_str_t body;
 } codec_event_view_t;
 
-/* -EINVAL when type_len, body_len or n does not fit the u32 fields. */
-int codec_encode_event(core_buf_t *b, int64_t received_ms, const char *type, size_t type_len,
-                       const uint64_t *ids, size_t n, const char *body, size_t body_len);
+/* Writes a version 2 record. -EINVAL when type_len, body_len or n does not fit the u32
+ * fields, or seq is 0. */
+int codec_encode_event(core_buf_t *b, int64_t received_ms, uint64_t seq, const char *type,
+                       size_t type_len, const uint64_t *ids, size_t n, const char *body,
+                       size_t body_len);
 int codec_event_view(const void *p, size_t n, codec_event_view_t *v);
 uint64_t codec_event_view_id(const codec_event_view_t *v, uint32_t i);
 /* Fills out (id left NULL) with malloc'd copies; free with store_event_clear. type and

@@ -23,8 +23,9 @@
 struct store {
     int lock_fd; /* dir/lock, flock'ed exclusively while the store is open */
     MDB_env *env;
-    MDB_dbi meta, events, received, deliveries, due, dead, counters;
+    MDB_dbi meta, events, received, deliveries, due, dead, counters, order, paused, replayed;
     size_t max_key;
+    uint32_t opened_version; /* the format found at open; an older one is upgraded there */
     /* Next ids as last committed; read and written by the writer thread only. */
     uint64_t next_delivery_id, next_event_seq;
     /* Writer thread only. unsynced: a commit's meta page may not be on disk yet (it is
@@ -117,6 +118,15 @@ static int get_u64_meta(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *o
     return 0;
 }
 
+/* Writes this version's format stamp. Returns an LMDB code. */
+static int stamp_format(store_t *st, MDB_txn *txn)
+{
+    uint8_t b[4];
+    codec_put_le32(b, STORE_FORMAT_VERSION);
+    MDB_val k = val(META_FORMAT, strlen(META_FORMAT)), v = val(b, sizeof(b));
+    return mdb_put(txn, st->meta, &k, &v, 0);
+}
+
 /* Checks the format version of the environment in txn, stamping a new one; on refusal
  * writes the reason to err and returns -EINVAL. */
 static int check_format(store_t *st, MDB_txn *txn, char *err, size_t errlen)
@@ -134,10 +144,8 @@ static int check_format(store_t *st, MDB_txn *txn, char *err, size_t errlen)
     rc = mdb_get(txn, st->meta, &k, &v);
     if (rc == MDB_NOTFOUND && ms.ms_entries == 0) {
         /* A new environment: nothing in it yet, so this is ours to stamp. */
-        uint8_t b[4];
-        codec_put_le32(b, STORE_FORMAT_VERSION);
-        v = val(b, sizeof(b));
-        rc = mdb_put(txn, st->meta, &k, &v, 0);
+        st->opened_version = STORE_FORMAT_VERSION;
+        rc = stamp_format(st, txn);
         if (rc)
             snprintf(err, errlen, "store: cannot write the format version: %s", mdb_strerror(rc));
         return rc ? map_err(rc) : 0;
@@ -155,14 +163,44 @@ static int check_format(store_t *st, MDB_txn *txn, char *err, size_t errlen)
         return -EINVAL;
     }
     uint32_t version = codec_get_le32(v.mv_data);
-    if (version != STORE_FORMAT_VERSION) {
+    if (version < STORE_FORMAT_OLDEST || version > STORE_FORMAT_VERSION) {
         snprintf(err, errlen,
-                 "store: format version %u, but this hookgate reads only version %d "
+                 "store: format version %u, but this hookgate reads only versions %d to %d "
                  "(migrate or use another data_dir)",
-                 version, STORE_FORMAT_VERSION);
+                 version, STORE_FORMAT_OLDEST, STORE_FORMAT_VERSION);
         return -EINVAL;
     }
+    st->opened_version = version;
     return 0;
+}
+
+/* Version 1 had no order index: build it from the due index (which holds the same
+ * deliveries with their due times), then stamp version 2. One transaction at open, so a
+ * crash leaves either the old store or the upgraded one. Returns an LMDB code. */
+static int upgrade_from_v1(store_t *st, MDB_txn *txn)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, st->due, &c);
+    if (rc) return rc;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        size_t nl;
+        int64_t due;
+        uint64_t id;
+        if (codec_due_key_parse(k.mv_data, k.mv_size, &nl, &due, &id)) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        uint8_t ok[KEY_MAX], dv[8];
+        size_t kl = codec_order_key(ok, k.mv_data, nl, id);
+        codec_put_be64(dv, codec_time_key(due));
+        MDB_val okey = val(ok, kl), oval = val(dv, 8);
+        if ((rc = mdb_put(txn, st->order, &okey, &oval, 0))) break;
+    }
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND) return rc;
+    return stamp_format(st, txn);
 }
 
 static int open_dbis(store_t *st, MDB_txn *txn, char *err, size_t errlen)
@@ -172,11 +210,20 @@ static int open_dbis(store_t *st, MDB_txn *txn, char *err, size_t errlen)
         MDB_dbi *dbi;
     } dbs[] = {
         {"events", &st->events}, {"received", &st->received}, {"deliveries", &st->deliveries},
-        {"due", &st->due},       {"dead", &st->dead},         {"counters", &st->counters}};
+        {"due", &st->due},       {"dead", &st->dead},         {"counters", &st->counters},
+        {"order", &st->order},   {"paused", &st->paused},     {"replayed", &st->replayed}};
     for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
         int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
         if (rc) {
             snprintf(err, errlen, "store: cannot open table %s: %s", dbs[i].name, mdb_strerror(rc));
+            return map_err(rc);
+        }
+    }
+    if (st->opened_version < STORE_FORMAT_VERSION) {
+        int rc = upgrade_from_v1(st, txn);
+        if (rc) {
+            snprintf(err, errlen, "store: cannot upgrade the store to format version %d: %s",
+                     STORE_FORMAT_VERSION, mdb_strerror(rc));
             return map_err(rc);
         }
     }
@@ -257,7 +304,7 @@ int store_open(const char *dir, uint64_t map_size_mb, store_t **out, char *err, 
      * MDB_NOMETASYNC, set here once and never changed (changing flags while other threads
      * begin transactions is a data race): one flush per commit, and the meta page rides
      * with the next flush (store.h, "Durability"). */
-    if ((rc = mdb_env_create(&st->env)) || (rc = mdb_env_set_maxdbs(st->env, 8)) ||
+    if ((rc = mdb_env_create(&st->env)) || (rc = mdb_env_set_maxdbs(st->env, 12)) ||
         (rc = mdb_env_set_mapsize(st->env, (size_t)map_size_mb << 20)) ||
         (rc = mdb_env_open(st->env, dir, MDB_NOTLS | MDB_NOMETASYNC, 0600))) {
         snprintf(err, errlen, "store: cannot open %s: %s", dir, mdb_strerror(rc));
@@ -512,8 +559,8 @@ static int load_delivery(store_wtxn_t *tx, uint64_t id, store_state_t want, stor
  * be decoded: a PENDING record with what its due key says and nothing else known (the
  * minimal record of FORMAT.md), so that it can be dead-lettered with exact counters.
  * -ENOENT when the due index does not name it. */
-static int corrupt_stand_in(store_wtxn_t *tx, const char *subscriber, int64_t due_ms,
-                            uint64_t id, store_delivery_t *d)
+static int corrupt_stand_in(store_wtxn_t *tx, const char *subscriber, int64_t due_ms, uint64_t id,
+                            store_delivery_t *d)
 {
     uint8_t k[KEY_MAX];
     size_t kl = codec_due_key(k, subscriber, strlen(subscriber), due_ms, id);
@@ -539,18 +586,29 @@ static int save_delivery(store_wtxn_t *tx, const store_delivery_t *d)
     return tx_put(tx, tx->st->deliveries, k, 8, tx->buf.p, tx->buf.len);
 }
 
+/* A PENDING delivery is in two indexes: due (by due time, for claims) and order (by id,
+ * for ordered subscribers, with its due time as the value). */
 static int due_put(store_wtxn_t *tx, const store_delivery_t *d)
 {
-    uint8_t k[KEY_MAX];
-    size_t kl = codec_due_key(k, d->subscriber, strlen(d->subscriber), d->next_attempt_ms, d->id);
-    return tx_put(tx, tx->st->due, k, kl, "", 0);
+    uint8_t k[KEY_MAX], due[8];
+    size_t nl = strlen(d->subscriber);
+    size_t kl = codec_due_key(k, d->subscriber, nl, d->next_attempt_ms, d->id);
+    int rc = tx_put(tx, tx->st->due, k, kl, "", 0);
+    if (rc) return rc;
+    kl = codec_order_key(k, d->subscriber, nl, d->id);
+    codec_put_be64(due, codec_time_key(d->next_attempt_ms));
+    return tx_put(tx, tx->st->order, k, kl, due, sizeof(due));
 }
 
 static int due_del(store_wtxn_t *tx, const store_delivery_t *d)
 {
     uint8_t k[KEY_MAX];
-    size_t kl = codec_due_key(k, d->subscriber, strlen(d->subscriber), d->next_attempt_ms, d->id);
-    return tx_del(tx, tx->st->due, k, kl);
+    size_t nl = strlen(d->subscriber);
+    size_t kl = codec_due_key(k, d->subscriber, nl, d->next_attempt_ms, d->id);
+    int rc = tx_del(tx, tx->st->due, k, kl);
+    if (rc) return rc;
+    kl = codec_order_key(k, d->subscriber, nl, d->id);
+    return tx_del(tx, tx->st->order, k, kl);
 }
 
 static int dead_put(store_wtxn_t *tx, const store_delivery_t *d)
@@ -573,7 +631,8 @@ static int last_dead_ms(store_wtxn_t *tx, int64_t *out)
     if (rc == MDB_NOTFOUND) return 0;
     if (rc != 0) return tx_fail(tx, rc);
     uint64_t id;
-    if (codec_dead_key_parse(k.mv_data, k.mv_size, out, &id) != 0) return tx_fail(tx, MDB_CORRUPTED);
+    if (codec_dead_key_parse(k.mv_data, k.mv_size, out, &id) != 0)
+        return tx_fail(tx, MDB_CORRUPTED);
     return 0;
 }
 
@@ -675,12 +734,13 @@ int store_enqueue(store_wtxn_t *tx, const store_event_in_t *ev, bool *duplicate,
     uint64_t *ids = xmalloc(n * sizeof(*ids));
     for (size_t i = 0; i < n; i++)
         ids[i] = tx->next_delivery_id++;
-    rc = codec_encode_event(&tx->buf, ev->received_ms, ev->type, ev->type_len, ids, n, ev->body,
-                            ev->body_len);
+    uint64_t seq = tx->next_event_seq++;
+    rc = codec_encode_event(&tx->buf, ev->received_ms, seq, ev->type, ev->type_len, ids, n,
+                            ev->body, ev->body_len);
     if (rc == 0) rc = tx_put(tx, st->events, ev->id, ev->id_len, tx->buf.p, tx->buf.len);
     if (rc == 0) {
         uint8_t k[8];
-        id_key(k, tx->next_event_seq++);
+        id_key(k, seq);
         codec_encode_received(&tx->buf, ev->received_ms, ev->id, ev->id_len);
         rc = tx_put(tx, st->received, k, 8, tx->buf.p, tx->buf.len);
     }
@@ -954,40 +1014,240 @@ int store_delete_dead_matching(store_wtxn_t *tx, const store_dead_filter_t *f,
     return dead_bulk(tx, f, cursor, max, false, 0, done, more);
 }
 
+/* ---- subscriber health: pause and replay ---- */
+
+int store_set_paused(store_wtxn_t *tx, const char *subscriber, bool paused, int64_t now_ms)
+{
+    size_t nl = strlen(subscriber);
+    if (tx->err) return tx->err;
+    if (nl == 0 || nl > tx->st->max_key) return -EINVAL;
+    if (!paused) return tx_del(tx, tx->st->paused, subscriber, nl);
+    uint8_t v[8];
+    codec_put_le64(v, (uint64_t)now_ms);
+    return tx_put(tx, tx->st->paused, subscriber, nl, v, sizeof(v));
+}
+
+uint64_t store_wtxn_event_seq_end(store_wtxn_t *tx)
+{
+    return tx->next_event_seq;
+}
+
+/* replayed index key: the event's sequence number, then the delivery id (both BE). */
+static void replayed_key(uint8_t k[16], uint64_t seq, uint64_t id)
+{
+    codec_put_be64(k, seq);
+    codec_put_be64(k + 8, id);
+}
+
+/* Adds a PENDING delivery of event id (sequence number seq, record view v read in this
+ * transaction) for subscriber, due at now_ms, and links it to the event in the replayed
+ * index. Keyed by sequence number, a replay walking in ingest order appends to that index
+ * instead of rewriting event records all over the events table, which kept the disk busy
+ * enough to slow ingest down. A version 1 event record (no sequence number) is rewritten
+ * once as version 2, so that lookups of the event find the link. v points into the map,
+ * so what is needed from it is copied before the first write. */
+static int replay_event(store_wtxn_t *tx, codec_str_t id, uint64_t seq, const codec_event_view_t *v,
+                        const char *subscriber, int64_t now_ms)
+{
+    store_t *st = tx->st;
+    char *event_id = xmemdup0(id.p, id.len);
+    char *type = xmemdup0(v->type.p, v->type.len);
+    int rc = 0;
+    if (v->seq == 0) {
+        size_t n = v->ndeliveries;
+        uint64_t *ids = xmalloc((n ? n : 1) * sizeof(*ids));
+        for (uint32_t i = 0; i < n; i++)
+            ids[i] = codec_event_view_id(v, i);
+        char *body = xmemdup0(v->body.p, v->body.len);
+        rc = codec_encode_event(&tx->buf, v->received_ms, seq, type, strlen(type), ids, n, body,
+                                v->body.len);
+        if (rc == 0) rc = tx_put(tx, st->events, event_id, id.len, tx->buf.p, tx->buf.len);
+        free(body);
+        free(ids);
+    }
+    store_delivery_t d = {
+        .id = tx->next_delivery_id++,
+        .event_id = event_id,
+        .event_type = type,
+        .subscriber = (char *)subscriber,
+        .state = STORE_PENDING,
+        .created_ms = now_ms,
+        .next_attempt_ms = now_ms,
+        .last_error = "",
+    };
+    counters_delta_t dl = {.pending = 1};
+    uint8_t k[16];
+    replayed_key(k, seq, d.id);
+    if (rc == 0) rc = save_delivery(tx, &d);
+    if (rc == 0) rc = due_put(tx, &d);
+    if (rc == 0) rc = counters_apply(tx, subscriber, &dl);
+    if (rc == 0) rc = tx_put(tx, st->replayed, k, sizeof(k), "", 0);
+    free(event_id);
+    free(type);
+    return rc;
+}
+
+/* Calls fn(ctx, delivery id) for each delivery that replays added to event seq, in txn,
+ * until fn returns false. Returns 0 or an LMDB code. */
+static int each_replayed(MDB_txn *txn, MDB_dbi dbi, uint64_t seq,
+                         bool (*fn)(void *ctx, uint64_t id), void *ctx)
+{
+    MDB_cursor *c;
+    uint8_t kb[16];
+    int rc = mdb_cursor_open(txn, dbi, &c);
+    if (rc) return rc;
+    replayed_key(kb, seq, 0);
+    MDB_val k = val(kb, sizeof(kb)), v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 16 || codec_get_be64(k.mv_data) != seq) break;
+        if (!fn(ctx, codec_get_be64((const uint8_t *)k.mv_data + 8))) break;
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* A growable list of delivery ids. */
+typedef struct {
+    uint64_t *ids;
+    size_t n, cap;
+} id_list_t;
+
+static bool id_list_add(void *ctx, uint64_t id)
+{
+    id_list_t *l = ctx;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 8;
+        l->ids = xrealloc(l->ids, l->cap * sizeof(*l->ids));
+    }
+    l->ids[l->n++] = id;
+    return true;
+}
+
+int store_replay(store_wtxn_t *tx, const char *subscriber, uint64_t *cursor, uint64_t end_seq,
+                 size_t max, int64_t now_ms, store_replay_select_t select, void *ctx, size_t *added,
+                 bool *more)
+{
+    store_t *st = tx->st;
+    MDB_cursor *c;
+    *added = 0;
+    *more = false;
+    if (tx->err) return tx->err;
+    size_t nl = strlen(subscriber);
+    if (nl == 0 || nl + CODEC_DUE_KEY_EXTRA > st->max_key) return -EINVAL;
+    int rc = mdb_cursor_open(tx->txn, st->received, &c);
+    if (rc) return tx_fail(tx, rc);
+    uint64_t seq = *cursor;
+    for (size_t examined = 0;; examined++) {
+        uint8_t kb[8];
+        MDB_val k, v, ev;
+        int64_t received_ms;
+        codec_str_t id;
+        codec_event_view_t view;
+        /* Sought afresh each time: the writes below may move the pages under a cursor. */
+        id_key(kb, seq);
+        k = val(kb, 8);
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc) {
+            rc = tx_fail(tx, rc);
+            break;
+        }
+        if (k.mv_size != 8 || codec_received_parse(v.mv_data, v.mv_size, &received_ms, &id)) {
+            rc = -EIO;
+            break;
+        }
+        seq = codec_get_be64(k.mv_data);
+        if (seq >= end_seq) break;
+        if (examined == max) {
+            *more = true;
+            break;
+        }
+        rc = tx_get(tx, st->events, id.p, id.len, &ev);
+        if (rc == -ENOENT) rc = -EIO; /* the received index names an event that must exist */
+        if (rc == 0 && codec_event_view(ev.mv_data, ev.mv_size, &view)) rc = -EIO;
+        if (rc == 0 &&
+            select(ctx, view.type.p, view.type.len, view.body.p, view.body.len, view.received_ms)) {
+            rc = replay_event(tx, id, seq, &view, subscriber, now_ms);
+            if (rc == 0) (*added)++;
+        }
+        if (rc) break;
+        seq++;
+    }
+    mdb_cursor_close(c);
+    if (rc == 0) *cursor = seq;
+    return rc;
+}
+
 /* ---- retention ---- */
 
 /* Whether every delivery of the event is DELIVERED or gone. */
-static int event_finished(store_wtxn_t *tx, const codec_event_view_t *ev, bool *finished)
+/* Whether delivery id is DELIVERED or gone. */
+static int delivery_finished(store_wtxn_t *tx, uint64_t id, bool *finished)
 {
+    uint8_t k[8];
+    MDB_val v;
+    codec_delivery_view_t d;
+    id_key(k, id);
+    int rc = tx_get(tx, tx->st->deliveries, k, 8, &v);
     *finished = true;
-    for (uint32_t i = 0; i < ev->ndeliveries && *finished; i++) {
-        uint8_t k[8];
-        MDB_val v;
-        codec_delivery_view_t d;
-        id_key(k, codec_event_view_id(ev, i));
-        int rc = tx_get(tx, tx->st->deliveries, k, 8, &v);
-        if (rc == -ENOENT) continue;
-        if (rc) return rc;
-        if (codec_delivery_view(v.mv_data, v.mv_size, &d)) return -EIO;
-        *finished = d.state == STORE_DELIVERED;
-    }
+    if (rc == -ENOENT) return 0;
+    if (rc) return rc;
+    if (codec_delivery_view(v.mv_data, v.mv_size, &d)) return -EIO;
+    *finished = d.state == STORE_DELIVERED;
     return 0;
 }
 
-/* Deletes the event id (its record and deliveries) and its received entry rkey. */
+/* Whether every delivery of the event (sequence number seq) is DELIVERED or gone, those
+ * that replays added included. */
+static int event_finished(store_wtxn_t *tx, const codec_event_view_t *ev, uint64_t seq,
+                          bool *finished)
+{
+    *finished = true;
+    int rc = 0;
+    for (uint32_t i = 0; i < ev->ndeliveries && *finished && rc == 0; i++)
+        rc = delivery_finished(tx, codec_event_view_id(ev, i), finished);
+    id_list_t extra = {0};
+    if (rc == 0 && *finished) {
+        int mrc = each_replayed(tx->txn, tx->st->replayed, seq, id_list_add, &extra);
+        if (mrc) rc = tx_fail(tx, mrc);
+    }
+    for (size_t i = 0; i < extra.n && *finished && rc == 0; i++)
+        rc = delivery_finished(tx, extra.ids[i], finished);
+    free(extra.ids);
+    return rc;
+}
+
+/* Deletes the event id (its record, its deliveries, those replays added and their links)
+ * and its received entry rkey (its sequence number). */
 static int prune_event(store_wtxn_t *tx, codec_str_t id, const uint8_t rkey[8])
 {
     store_t *st = tx->st;
     MDB_val v;
     store_event_t ev;
+    id_list_t extra = {0};
+    uint64_t seq = codec_get_be64(rkey);
     int rc = tx_get(tx, st->events, id.p, id.len, &v);
     if (rc) return rc == -ENOENT ? -EIO : rc;
     if (codec_decode_event(v.mv_data, v.mv_size, &ev)) return -EIO;
+    int mrc = each_replayed(tx->txn, st->replayed, seq, id_list_add, &extra);
+    if (mrc) rc = tx_fail(tx, mrc);
     for (size_t i = 0; i < ev.ndeliveries && rc == 0; i++) {
         uint8_t k[8];
         id_key(k, ev.delivery_ids[i]);
         rc = tx_del(tx, st->deliveries, k, 8);
     }
+    for (size_t i = 0; i < extra.n && rc == 0; i++) {
+        uint8_t k[8], rk[16];
+        id_key(k, extra.ids[i]);
+        replayed_key(rk, seq, extra.ids[i]);
+        rc = tx_del(tx, st->deliveries, k, 8);
+        if (rc == 0) rc = tx_del(tx, st->replayed, rk, sizeof(rk));
+    }
+    free(extra.ids);
     store_event_clear(&ev);
     if (rc == 0) rc = tx_del(tx, st->events, id.p, id.len);
     if (rc == 0) rc = tx_del(tx, st->received, rkey, 8);
@@ -1044,7 +1304,7 @@ int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *curso
         rc = tx_get(tx, st->events, id.p, id.len, &ev);
         if (rc == -ENOENT) rc = -EIO; /* the received index names an event that must exist */
         if (rc == 0 && codec_event_view(ev.mv_data, ev.mv_size, &view)) rc = -EIO;
-        if (rc == 0) rc = event_finished(tx, &view, &finished);
+        if (rc == 0) rc = event_finished(tx, &view, seq, &finished);
         if (rc == 0 && finished) {
             /* id points into the map: copy it before the deletes move pages. */
             char *idc = xmemdup0(id.p, id.len);
@@ -1167,6 +1427,109 @@ int store_claim_due(store_t *st, const char *subscriber, int64_t now_ms, size_t 
     return (int)n;
 }
 
+/* The ordered subscriber's next delivery is the first entry of its range in the order
+ * index: the lowest delivery id still PENDING, whatever its due time. */
+int store_claim_first(store_t *st, const char *subscriber, int64_t now_ms,
+                      bool (*skip)(void *ctx, uint64_t id), void *ctx, store_claim_t *out,
+                      int64_t *next_due_ms)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    size_t nl = strlen(subscriber);
+    int n = 0;
+    *next_due_ms = INT64_MAX;
+    if (nl + CODEC_DUE_KEY_EXTRA > st->max_key) return 0;
+    int rc = rtxn_begin(st, &txn);
+    if (rc) return rc;
+    int mrc = mdb_cursor_open(txn, st->order, &c);
+    if (mrc) {
+        mdb_txn_abort(txn);
+        return map_err(mrc);
+    }
+    uint8_t prefix[KEY_MAX];
+    memcpy(prefix, subscriber, nl);
+    prefix[nl] = '\0';
+    MDB_val k = val(prefix, nl + 1), v;
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        size_t kn;
+        uint64_t id;
+        if (k.mv_size < nl + 1 || memcmp(k.mv_data, prefix, nl + 1) != 0) break;
+        if (codec_order_key_parse(k.mv_data, k.mv_size, &kn, &id) || kn != nl || v.mv_size != 8) {
+            rc = -EIO;
+            break;
+        }
+        int64_t due = codec_time_from_key(codec_get_be64(v.mv_data));
+        if (skip && skip(ctx, id)) break; /* the head is being attempted: nothing else may */
+        if (due > now_ms) {
+            *next_due_ms = due;
+            break;
+        }
+        if ((rc = claim_fill(st, txn, id, out)) == -ESTALE) {
+            rc = 0; /* a stale entry: the record says it is finished */
+            continue;
+        }
+        if (rc == 0) {
+            out->due_ms = due;
+            n = 1;
+        }
+        break;
+    }
+    if (rc == 0 && mrc && mrc != MDB_NOTFOUND) rc = map_err(mrc);
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    if (rc) {
+        if (n) store_claim_clear(out);
+        *next_due_ms = INT64_MAX;
+        return rc;
+    }
+    return n;
+}
+
+int store_is_paused(store_t *st, const char *subscriber, bool *paused)
+{
+    MDB_txn *txn;
+    MDB_val v;
+    size_t nl = strlen(subscriber);
+    *paused = false;
+    if (nl == 0 || nl > st->max_key) return 0;
+    int rc = rtxn_begin(st, &txn);
+    if (rc) return rc;
+    MDB_val k = val(subscriber, nl);
+    rc = mdb_get(txn, st->paused, &k, &v);
+    mdb_txn_abort(txn);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc) return map_err(rc);
+    *paused = true;
+    return 0;
+}
+
+int store_paused_subscribers(store_t *st, void (*fn)(void *ctx, const char *name), void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    int rc = rtxn_begin(st, &txn);
+    if (rc) return rc;
+    int mrc = mdb_cursor_open(txn, st->paused, &c);
+    if (mrc) {
+        mdb_txn_abort(txn);
+        return map_err(mrc);
+    }
+    MDB_val k, v;
+    char name[KEY_MAX + 1];
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size == 0 || k.mv_size > KEY_MAX) continue;
+        memcpy(name, k.mv_data, k.mv_size);
+        name[k.mv_size] = '\0';
+        fn(ctx, name);
+    }
+    if (mrc != MDB_NOTFOUND) rc = map_err(mrc);
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
 int store_pending_subscribers(store_t *st, void (*fn)(void *ctx, const char *name), void *ctx)
 {
     MDB_txn *txn;
@@ -1211,11 +1574,26 @@ int store_get_event(store_t *st, const char *id, size_t id_len, store_event_t *o
     int rc = rtxn_begin(st, &txn);
     if (rc) return rc;
     MDB_val k = val(id, id_len);
+    codec_event_view_t view;
     rc = mdb_get(txn, st->events, &k, &v);
     if (rc == 0)
-        rc = codec_decode_event(v.mv_data, v.mv_size, out) ? -EIO : 0;
+        rc = codec_event_view(v.mv_data, v.mv_size, &view) ||
+                     codec_decode_event(v.mv_data, v.mv_size, out)
+                 ? -EIO
+                 : 0;
     else
         rc = map_err(rc);
+    if (rc == 0 && view.seq != 0) {
+        /* The deliveries replays added follow the event's own. */
+        id_list_t l = {out->delivery_ids, out->ndeliveries, out->ndeliveries};
+        int mrc = each_replayed(txn, st->replayed, view.seq, id_list_add, &l);
+        out->delivery_ids = l.ids;
+        out->ndeliveries = l.n;
+        if (mrc) {
+            rc = map_err(mrc);
+            store_event_clear(out);
+        }
+    }
     mdb_txn_abort(txn);
     if (rc == 0) out->id = xmemdup0(id, id_len);
     return rc;

@@ -17,7 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_FORMAT_VERSION 1
+#define STORE_FORMAT_VERSION 2
+#define STORE_FORMAT_OLDEST 1 /* older versions this one opens, upgrading them at open */
 #define STORE_MAX_HISTORY 100 /* attempts kept per delivery; older ones are dropped */
 
 typedef struct store store_t;
@@ -59,7 +60,7 @@ typedef struct {
     int64_t received_ms;
     char *body; /* the envelope exactly as delivered */
     size_t body_len;
-    uint64_t *delivery_ids;
+    uint64_t *delivery_ids; /* those made at ingest, then those replays added */
     size_t ndeliveries;
 } store_event_t;
 
@@ -179,8 +180,34 @@ int store_kick_dead(store_wtxn_t *tx, const store_dead_filter_t *f, store_dead_c
 int store_delete_dead_matching(store_wtxn_t *tx, const store_dead_filter_t *f,
                                store_dead_cursor_t *cursor, size_t max, size_t *done, bool *more);
 
-/* Retention: deletes events received before cutoff_ms all of whose deliveries are
- * DELIVERED (with those deliveries and their idempotency entry), examining at most max
+/* ---- subscriber health (writer thread) ---- */
+
+/* Marks subscriber paused (stamped with now_ms) or not. Paused state is independent of the
+ * config: it is kept for a name until it is resumed. */
+int store_set_paused(store_wtxn_t *tx, const char *subscriber, bool paused, int64_t now_ms);
+
+/* The sequence number the next event stored will get: a replay that starts now examines
+ * the events before it. */
+uint64_t store_wtxn_event_seq_end(store_wtxn_t *tx);
+
+/* Whether a replay takes a stored event: its type, envelope body and receive time. The
+ * pointers are valid during the call only. Called on the writer thread. */
+typedef bool (*store_replay_select_t)(void *ctx, const char *type, size_t type_len,
+                                      const char *body, size_t body_len, int64_t received_ms);
+
+/* Replay: examines up to max stored events in ingest order from event sequence number
+ * *cursor (0 = the oldest) up to, not including, end_seq, and adds one PENDING delivery
+ * to subscriber, due at now_ms with no attempts, for each event select takes (the event
+ * lists it, like its other deliveries, so retention keeps the event until it is
+ * delivered). *added counts them; *more is true when events before end_seq remain;
+ * *cursor is advanced. Replaying the same events twice adds two deliveries each. */
+int store_replay(store_wtxn_t *tx, const char *subscriber, uint64_t *cursor, uint64_t end_seq,
+                 size_t max, int64_t now_ms, store_replay_select_t select, void *ctx,
+                 size_t *added, bool *more);
+
+/* Retention: deletes events received before cutoff_ms all of whose deliveries (replayed
+ * ones included) are DELIVERED or gone (with those deliveries and their idempotency
+ * entry), examining at most max
  * events from *cursor on (0 = the oldest). *pruned counts deleted events; *more is
  * false when the scan reached cutoff_ms. */
 int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *cursor,
@@ -213,6 +240,20 @@ void store_claim_clear(store_claim_t *c);
 int store_claim_due(store_t *st, const char *subscriber, int64_t now_ms, size_t max,
                     bool (*skip)(void *ctx, uint64_t id), void *ctx, store_claim_t *out,
                     int64_t *next_due_ms);
+
+/* For an ordered subscriber: its PENDING delivery with the lowest id (the first accepted),
+ * filled into out when it is due at now_ms and not skipped; returns 1, or 0 when it is not
+ * due (*next_due_ms is then its due time), is being attempted (skip says so; then
+ * *next_due_ms is INT64_MAX: its outcome comes first) or there is none. Never returns a
+ * later delivery while an earlier one is pending. A negative errno on a failed read. */
+int store_claim_first(store_t *st, const char *subscriber, int64_t now_ms,
+                      bool (*skip)(void *ctx, uint64_t id), void *ctx, store_claim_t *out,
+                      int64_t *next_due_ms);
+
+/* Whether subscriber is paused (false for a name never paused). */
+int store_is_paused(store_t *st, const char *subscriber, bool *paused);
+/* Calls fn once for each paused subscriber name (configured or not). */
+int store_paused_subscribers(store_t *st, void (*fn)(void *ctx, const char *name), void *ctx);
 
 /* Calls fn once for each subscriber name that has PENDING deliveries (configured or not). */
 int store_pending_subscribers(store_t *st, void (*fn)(void *ctx, const char *name), void *ctx);

@@ -26,11 +26,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t id;
 
     if (codec_decode_event(data, size, &e) == 0) {
-        if (codec_event_view(data, size, &ev) ||
-            codec_encode_event(&b, e.received_ms, e.type, ev.type.len, e.delivery_ids,
-                               e.ndeliveries, e.body, e.body_len))
-            abort();
-        same_bytes(&b, data, size);
+        if (codec_event_view(data, size, &ev)) abort();
+        /* A version 1 record (seq 0) is written back as version 2: only those round-trip. */
+        if (ev.seq != 0) {
+            if (codec_encode_event(&b, e.received_ms, ev.seq, e.type, ev.type.len,
+                                   e.delivery_ids, e.ndeliveries, e.body, e.body_len))
+                abort();
+            same_bytes(&b, data, size);
+        }
         store_event_clear(&e);
     }
     /* The structs hold C strings, so a string with a NUL inside re-encodes shorter: only

@@ -207,7 +207,10 @@ class ReadTest(AdminCase):
         self.assertEqual([s["name"] for s in subs], ["alpha", "beta"])
         for s, n in zip(subs, (self.nalpha, self.nbeta)):
             self.assertEqual(set(s), {"name", "url", "events", "pending", "in_flight", "delivered",
-                                      "failed_attempts", "dead", "last_success_at", "last_error"})
+                                      "failed_attempts", "dead", "last_success_at", "last_error",
+                                      "paused", "circuit", "circuit_open_until"})
+            self.assertEqual((s["paused"], s["circuit"], s["circuit_open_until"]),
+                             (False, "closed", None))
             self.assertEqual(s["url"], self.sink_.url)
             self.assertEqual((s["pending"], s["in_flight"], s["delivered"]), (0, 0, 0))
             self.assertEqual(s["dead"], n)

@@ -78,6 +78,27 @@ static void test_integers(void)
     CHECK(ordered);
 }
 
+static void test_order_key(void)
+{
+    uint8_t k[64], k2[64];
+    size_t nl;
+    uint64_t id;
+    size_t kl = codec_order_key(k, "crm", 3, 42);
+    CHECK(kl == 3 + CODEC_ORDER_KEY_EXTRA);
+    CHECK(memcmp(k, "crm\0", 4) == 0);
+    CHECK(codec_order_key_parse(k, kl, &nl, &id) == 0);
+    CHECK(nl == 3 && id == 42);
+    /* A higher id sorts after a lower one of the same subscriber, and before "crm2"'s. */
+    codec_order_key(k2, "crm", 3, 256);
+    CHECK(memcmp(k, k2, kl) < 0);
+    codec_order_key(k2, "crm2", 4, 1);
+    CHECK(memcmp(k, k2, kl) < 0);
+    for (size_t n = 0; n < kl; n++)
+        if (codec_order_key_parse(k, n, &nl, &id) != -EINVAL) CHECK(!"truncated order key");
+    k[1] = '\0';
+    CHECK(codec_order_key_parse(k, kl, &nl, &id) == -EINVAL);
+}
+
 static void test_keys(void)
 {
     uint8_t k[64];
@@ -123,9 +144,9 @@ static void test_event(void)
     core_buf_t b = {0};
     uint64_t ids[] = {1, UINT64_C(0xFFFFFFFF00000001), 3};
     const char body[] = "{\"id\":\"e\",\"payload\":{}}";
-    CHECK(codec_encode_event(&b, 1700000000999, "message_created", 15, ids, 3, body,
+    CHECK(codec_encode_event(&b, 1700000000999, 77, "message_created", 15, ids, 3, body,
                              sizeof(body) - 1) == 0);
-    CHECK(b.p[0] == STORE_FORMAT_VERSION);
+    CHECK(b.p[0] == CODEC_EVENT_VERSION);
 
     store_event_t e;
     CHECK(codec_decode_event(b.p, b.len, &e) == 0);
@@ -142,24 +163,49 @@ static void test_event(void)
     CHECK(codec_event_view(b.p, b.len, &v) == 0);
     CHECK(v.ndeliveries == 3 && codec_event_view_id(&v, 1) == ids[1]);
     CHECK(v.body.len == sizeof(body) - 1);
+    CHECK(v.seq == 77 && v.received_ms == 1700000000999);
+
+    /* A version 1 record (no sequence number) is still read, with seq 0. */
+    core_buf_t old = {0};
+    core_buf_put(&old, "\x01", 1);
+    core_buf_put(&old, b.p + 1, 8);
+    core_buf_put(&old, b.p + 17, b.len - 17);
+    CHECK(codec_event_view(old.p, old.len, &v) == 0);
+    CHECK(v.seq == 0 && v.received_ms == 1700000000999 && v.ndeliveries == 3);
+    CHECK(codec_decode_event(old.p, old.len, &e) == 0);
+    CHECK_STR(e.type, "message_created");
+    CHECK(e.body_len == sizeof(body) - 1 && e.delivery_ids[2] == 3);
+    store_event_clear(&e);
+    CHECK(all_truncations_fail(&old, view_event, &v));
+    core_buf_free(&old);
+    /* Sequence numbers start at 1: a version 2 record with 0 is corrupt, and none is made. */
+    CHECK(codec_encode_event(&b, 1, 0, "t", 1, NULL, 0, "", 0) == -EINVAL);
+    CHECK(codec_encode_event(&b, 1700000000999, 77, "message_created", 15, ids, 3, body,
+                             sizeof(body) - 1) == 0);
 
     CHECK(all_truncations_fail(&b, dec_event, &e));
     CHECK(all_truncations_fail(&b, view_event, &v));
     CHECK(e.type == NULL && e.body == NULL && e.delivery_ids == NULL); /* nothing leaked */
 
-    /* Another format version is refused. */
-    b.p[0] = STORE_FORMAT_VERSION + 1;
+    /* Another record version is refused. */
+    b.p[0] = CODEC_EVENT_VERSION + 1;
+    CHECK(codec_decode_event(b.p, b.len, &e) == -EINVAL);
+    b.p[0] = 0;
+    CHECK(codec_decode_event(b.p, b.len, &e) == -EINVAL);
+    b.p[0] = CODEC_EVENT_VERSION;
+    memset(b.p + 9, 0, 8); /* seq 0 */
     CHECK(codec_decode_event(b.p, b.len, &e) == -EINVAL);
 
     /* A count that claims more ids than there are bytes is refused, not allocated. */
-    uint8_t forged[1 + 8 + 4 + 4];
+    uint8_t forged[1 + 8 + 8 + 4 + 4];
     memset(forged, 0, sizeof(forged));
-    forged[0] = STORE_FORMAT_VERSION;
-    codec_put_le32(forged + 13, 0xFFFFFFFFu);
+    forged[0] = CODEC_EVENT_VERSION;
+    forged[9] = 1; /* seq */
+    codec_put_le32(forged + 21, 0xFFFFFFFFu);
     CHECK(codec_decode_event(forged, sizeof(forged), &e) == -EINVAL);
 
     /* No deliveries, empty body. */
-    CHECK(codec_encode_event(&b, 5, "t", 1, NULL, 0, "", 0) == 0);
+    CHECK(codec_encode_event(&b, 5, 1, "t", 1, NULL, 0, "", 0) == 0);
     CHECK(codec_decode_event(b.p, b.len, &e) == 0);
     CHECK(e.ndeliveries == 0 && e.body_len == 0 && e.received_ms == 5);
     store_event_clear(&e);
@@ -196,7 +242,7 @@ static void test_delivery(void)
     store_attempt_t h[3];
     fill_delivery(&in, h);
     CHECK(codec_encode_delivery(&b, &in) == 0);
-    CHECK(b.p[0] == STORE_FORMAT_VERSION);
+    CHECK(b.p[0] == CODEC_RECORD_VERSION);
 
     CHECK(codec_decode_delivery(b.p, b.len, &out) == 0);
     CHECK(out.id == 0); /* the id is the key, not part of the record */
@@ -293,7 +339,7 @@ static void test_cross_decode(void)
     CHECK(codec_encode_counters(&b, &c) == 0);
     CHECK(codec_decode_event(b.p, b.len, &e) == -EINVAL);
     CHECK(codec_decode_delivery(b.p, b.len, &d) == -EINVAL);
-    CHECK(codec_encode_event(&b, 1, "t", 1, NULL, 0, "b", 1) == 0);
+    CHECK(codec_encode_event(&b, 1, 1, "t", 1, NULL, 0, "b", 1) == 0);
     CHECK(codec_decode_counters(b.p, b.len, &c) == -EINVAL);
     CHECK(codec_decode_delivery(b.p, b.len, &d) == -EINVAL);
     core_buf_free(&b);
@@ -303,6 +349,7 @@ int main(void)
 {
     test_integers();
     test_keys();
+    test_order_key();
     test_event();
     test_delivery();
     test_counters();

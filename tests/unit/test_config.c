@@ -690,12 +690,12 @@ static void test_filters(void)
 {
     parse_fails(sub_with("\"filter\": {\"a\": null, \"b\": {}, \"c\": [], \"d\": [1, [2], null, "
                          "{}], \"e\": 1e999}"),
-                "subscribers[0].filter.a: expected a string, number or boolean, or a non-empty "
-                "array of them\n"
-                "subscribers[0].filter.b: expected a string, number or boolean, or a non-empty "
-                "array of them\n"
-                "subscribers[0].filter.c: expected a string, number or boolean, or a non-empty "
-                "array of them\n"
+                "subscribers[0].filter.a: expected a string, number or boolean, a non-empty "
+                "array of them, or an object with one operator\n"
+                "subscribers[0].filter.b: expected exactly one operator: gt, gte, lt, lte, "
+                "prefix, exists, in or not_in\n"
+                "subscribers[0].filter.c: expected a string, number or boolean, a non-empty "
+                "array of them, or an object with one operator\n"
                 "subscribers[0].filter.d[1]: expected a string, number or boolean\n"
                 "subscribers[0].filter.d[2]: expected a string, number or boolean\n"
                 "subscribers[0].filter.d[3]: expected a string, number or boolean\n"
@@ -721,6 +721,91 @@ static void test_filters(void)
         CHECK(s->filters[1].nvalues == 2 && s->filters[1].values[1].number == 0);
     }
     cfg_free(cfg);
+}
+
+/* Operator objects: {"gt": N} and friends, one operator each, operands of its type. */
+static void test_filter_operators(void)
+{
+    cfg_t *cfg = parse_ok(sub_with(
+        "\"filter\": {\"p.gt\": {\"gt\": 1}, \"p.gte\": {\"gte\": -2.5}, \"p.lt\": {\"lt\": 1e3}, "
+        "\"p.lte\": {\"lte\": 0}, \"p.prefix\": {\"prefix\": \"ord_\\u0041\"}, "
+        "\"p.ex\": {\"exists\": true}, \"p.nex\": {\"exists\": false}, "
+        "\"p.in\": {\"in\": [\"a\", 2, true]}, \"p.nin\": {\"not_in\": [\"x\"]}, "
+        "\"p.plain\": [1, 2], \"p.one\": \"v\", \"p.empty\": {\"prefix\": \"\"}}"));
+    if (cfg) {
+        const cfg_filter_t *f = cfg->subscribers[0].filters;
+        CHECK(cfg->subscribers[0].nfilters == 12);
+        CHECK(f[0].op == CFG_FILTER_GT && f[0].nvalues == 1 && f[0].values[0].number == 1);
+        CHECK(f[1].op == CFG_FILTER_GTE && f[1].values[0].number == -2.5);
+        CHECK(f[2].op == CFG_FILTER_LT && f[2].values[0].number == 1000);
+        CHECK(f[3].op == CFG_FILTER_LTE && f[3].values[0].kind == CFG_VALUE_NUMBER);
+        CHECK(f[4].op == CFG_FILTER_PREFIX && f[4].values[0].kind == CFG_VALUE_STRING);
+        CHECK_STR(f[4].values[0].str, "ord_A");
+        CHECK(f[4].values[0].len == 5);
+        CHECK(f[5].op == CFG_FILTER_EXISTS && f[5].values[0].boolean);
+        CHECK(f[6].op == CFG_FILTER_EXISTS && !f[6].values[0].boolean);
+        CHECK(f[7].op == CFG_FILTER_IN && f[7].nvalues == 3);
+        CHECK(f[7].values[1].kind == CFG_VALUE_NUMBER && f[7].values[2].kind == CFG_VALUE_BOOL);
+        CHECK(f[8].op == CFG_FILTER_NOT_IN && f[8].nvalues == 1);
+        CHECK_STR(f[8].values[0].str, "x");
+        CHECK(f[9].op == CFG_FILTER_IN && f[9].nvalues == 2);
+        CHECK(f[10].op == CFG_FILTER_IN && f[10].nvalues == 1);
+        CHECK(f[11].op == CFG_FILTER_PREFIX && f[11].values[0].len == 0);
+    }
+    cfg_free(cfg);
+
+    /* Wrong operand types, each naming the operator's path. */
+    parse_fails(
+        sub_with("\"filter\": {\"payload.amount\": {\"gte\": \"5\"}, \"a\": {\"gt\": true}, "
+                 "\"b\": {\"lt\": null}, \"c\": {\"lte\": [1]}, \"d\": {\"gt\": 1e999}, "
+                 "\"e\": {\"prefix\": 1}, \"f\": {\"prefix\": [\"x\"]}, \"g\": {\"exists\": 1}, "
+                 "\"h\": {\"exists\": \"true\"}, \"i\": {\"in\": \"x\"}, \"j\": {\"in\": []}, "
+                 "\"k\": {\"not_in\": 1}, \"l\": {\"not_in\": [1, null, {}, [2]]}, "
+                 "\"m\": {\"prefix\": \"a\\u0000\"}}"),
+        "subscribers[0].filter[\"payload.amount\"].gte: expected a number\n"
+        "subscribers[0].filter.a.gt: expected a number\n"
+        "subscribers[0].filter.b.lt: expected a number\n"
+        "subscribers[0].filter.c.lte: expected a number\n"
+        "subscribers[0].filter.d.gt: number out of range\n"
+        "subscribers[0].filter.e.prefix: expected a string\n"
+        "subscribers[0].filter.f.prefix: expected a string\n"
+        "subscribers[0].filter.g.exists: expected true or false\n"
+        "subscribers[0].filter.h.exists: expected true or false\n"
+        "subscribers[0].filter.i.in: expected a non-empty array of strings, numbers or "
+        "booleans\n"
+        "subscribers[0].filter.j.in: expected a non-empty array of strings, numbers or "
+        "booleans\n"
+        "subscribers[0].filter.k.not_in: expected a non-empty array of strings, numbers or "
+        "booleans\n"
+        "subscribers[0].filter.l.not_in[1]: expected a string, number or boolean\n"
+        "subscribers[0].filter.l.not_in[2]: expected a string, number or boolean\n"
+        "subscribers[0].filter.l.not_in[3]: expected a string, number or boolean\n"
+        "subscribers[0].filter.m.prefix: contains a NUL character\n");
+
+    /* Unknown operators and objects with no operator or several. Operator names are
+     * exact: no "$gte", no "GT", no escaped spelling. */
+    parse_fails(
+        sub_with("\"filter\": {\"payload.amount\": {\"$gte\": 5}, \"a\": {\"GT\": 1}, "
+                 "\"b\": {\"eq\": 1}, \"c\": {\"g\\u0074\": 1}, \"d\": {}, "
+                 "\"e\": {\"gt\": 1, \"lt\": 5}, \"f\": {\"gt\": 1, \"gt\": 2}}"),
+        "subscribers[0].filter[\"payload.amount\"][\"$gte\"]: unknown operator (expected gt, "
+        "gte, lt, lte, prefix, exists, in or not_in)\n"
+        "subscribers[0].filter.a.GT: unknown operator (expected gt, gte, lt, lte, prefix, "
+        "exists, in or not_in)\n"
+        "subscribers[0].filter.b.eq: unknown operator (expected gt, gte, lt, lte, prefix, "
+        "exists, in or not_in)\n"
+        "subscribers[0].filter.c[\"g\\u0074\"]: unknown operator (expected gt, gte, lt, lte, "
+        "prefix, exists, in or not_in)\n"
+        "subscribers[0].filter.d: expected exactly one operator: gt, gte, lt, lte, prefix, "
+        "exists, in or not_in\n"
+        "subscribers[0].filter.e: expected exactly one operator: gt, gte, lt, lte, prefix, "
+        "exists, in or not_in\n"
+        "subscribers[0].filter.f: expected exactly one operator: gt, gte, lt, lte, prefix, "
+        "exists, in or not_in\n");
+
+    /* An operator object inside an array is not a value. */
+    parse_fails(sub_with("\"filter\": {\"a\": [1, {\"gt\": 1}]}"),
+                "subscribers[0].filter.a[1]: expected a string, number or boolean\n");
 }
 
 /* All problems come back together, in a stable order, without secret values. */
@@ -845,7 +930,82 @@ static void test_load_file(const char *example)
     CHECK(f && f->filters[0].nvalues == 1 && strcmp(f->filters[0].values[0].str, "prod_123") == 0);
     const cfg_subscriber_t *form = cfg_find_subscriber(cfg, "contact-form");
     CHECK(form && form->nfilters == 1 && strcmp(form->filters[0].path, "payload.form_id") == 0);
+    CHECK(form && form->filters[0].op == CFG_FILTER_PREFIX &&
+          strcmp(form->filters[0].values[0].str, "form_") == 0);
     cfg_free(cfg);
+}
+
+/* circuit_breaker, rate_limit_per_s and ordered: defaults, top-level defaults, per-subscriber
+ * overrides (a circuit_breaker value replaces the top-level one whole) and every error. */
+static void test_subscriber_health(void)
+{
+    cfg_t *cfg = parse_ok(sub_with(""));
+    if (cfg) {
+        const cfg_subscriber_t *s = &cfg->subscribers[0];
+        CHECK(!s->breaker.enabled && s->rate_limit_per_s == 0 && !s->ordered);
+        cfg_free(cfg);
+    }
+    cfg = parse_ok(
+        sub_with("\"circuit_breaker\": true, \"rate_limit_per_s\": 2.5, \"ordered\": true"));
+    if (cfg) {
+        const cfg_subscriber_t *s = &cfg->subscribers[0];
+        CHECK(s->breaker.enabled && s->breaker.failure_threshold == 10);
+        CHECK(s->breaker.open_ms == 30000 && s->breaker.max_open_ms == 600000);
+        CHECK(s->rate_limit_per_s == 2.5 && s->ordered);
+        cfg_free(cfg);
+    }
+    cfg = parse_ok(sub_with("\"circuit_breaker\": {\"failure_threshold\": 5, \"open_ms\": 200}"));
+    if (cfg) {
+        const cfg_breaker_t *b = &cfg->subscribers[0].breaker;
+        CHECK(b->enabled && b->failure_threshold == 5 && b->open_ms == 200);
+        CHECK(b->max_open_ms == 600000);
+        cfg_free(cfg);
+    }
+    /* Top-level defaults, and a subscriber that turns the breaker off for itself. */
+    cfg = parse_ok("{" HEAD "\"circuit_breaker\": {\"failure_threshold\": 3}, "
+                   "\"rate_limit_per_s\": 50, \"ordered\": true, \"subscribers\": ["
+                   "{\"name\": \"a\", \"url\": \"http://h/\", \"events\": [\"*\"]},"
+                   "{\"name\": \"b\", \"url\": \"http://h/\", \"events\": [\"*\"], "
+                   "\"circuit_breaker\": false, \"rate_limit_per_s\": 0.5, \"ordered\": false},"
+                   "{\"name\": \"c\", \"url\": \"http://h/\", \"events\": [\"*\"], "
+                   "\"circuit_breaker\": {\"open_ms\": 10}}]}");
+    if (cfg) {
+        CHECK(cfg->breaker.enabled && cfg->breaker.failure_threshold == 3);
+        const cfg_subscriber_t *a = &cfg->subscribers[0], *b = &cfg->subscribers[1],
+                               *c = &cfg->subscribers[2];
+        CHECK(a->breaker.enabled && a->breaker.failure_threshold == 3);
+        CHECK(a->rate_limit_per_s == 50 && a->ordered);
+        CHECK(!b->breaker.enabled && b->rate_limit_per_s == 0.5 && !b->ordered);
+        CHECK(c->breaker.enabled && c->breaker.failure_threshold == 10 && c->breaker.open_ms == 10);
+        cfg_free(cfg);
+    }
+    parse_fails(sub_with("\"circuit_breaker\": 1"),
+                "subscribers[0].circuit_breaker: expected true, false or an object\n");
+    parse_fails(sub_with("\"circuit_breaker\": {\"open\": 1}"),
+                "subscribers[0].circuit_breaker.open: unknown key\n");
+    parse_fails(sub_with("\"circuit_breaker\": {\"failure_threshold\": 0}"),
+                "subscribers[0].circuit_breaker.failure_threshold: expected an integer "
+                "1..1000000\n");
+    parse_fails(sub_with("\"circuit_breaker\": {\"open_ms\": 0}"),
+                "subscribers[0].circuit_breaker.open_ms: expected an integer 1..2592000000\n");
+    parse_fails(sub_with("\"circuit_breaker\": {\"open_ms\": 5000, \"max_open_ms\": 1000}"),
+                "subscribers[0].circuit_breaker.max_open_ms: must be >= open_ms (5000)\n");
+    parse_fails(sub_with("\"circuit_breaker\": {\"open_ms\": 700000}"),
+                "subscribers[0].circuit_breaker.open_ms: must be <= max_open_ms (600000)\n");
+    parse_fails(sub_with("\"rate_limit_per_s\": 0"),
+                "subscribers[0].rate_limit_per_s: expected a number > 0 and <= 10000\n");
+    parse_fails(sub_with("\"rate_limit_per_s\": -1"),
+                "subscribers[0].rate_limit_per_s: expected a number > 0 and <= 10000\n");
+    parse_fails(sub_with("\"rate_limit_per_s\": \"5\""),
+                "subscribers[0].rate_limit_per_s: expected a number > 0 and <= 10000\n");
+    parse_fails(sub_with("\"rate_limit_per_s\": 10001"),
+                "subscribers[0].rate_limit_per_s: expected a number > 0 and <= 10000\n");
+    parse_fails(sub_with("\"ordered\": 1"), "subscribers[0].ordered: expected true or false\n");
+    parse_fails("{" HEAD "\"ordered\": null, \"rate_limit_per_s\": false, "
+                "\"circuit_breaker\": [], \"subscribers\": []}",
+                "circuit_breaker: expected true, false or an object\n"
+                "rate_limit_per_s: expected a number > 0 and <= 10000\n"
+                "ordered: expected true or false\n");
 }
 
 int main(int argc, char **argv)
@@ -863,6 +1023,8 @@ int main(int argc, char **argv)
     test_secrets();
     test_headers();
     test_filters();
+    test_filter_operators();
+    test_subscriber_health();
     test_many_errors();
     test_load_file(argc > 1 ? argv[1] : "config/example.json");
     return check_done();

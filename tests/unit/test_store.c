@@ -1488,6 +1488,307 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
+/* ---- subscriber health: pause, ordered claims, replay, the version 1 upgrade ---- */
+
+static int set_paused(store_t *st, const char *name, bool paused)
+{
+    store_wtxn_t *tx;
+    int rc = store_wtxn_begin(st, &tx);
+    if (rc) return rc;
+    rc = store_set_paused(tx, name, paused, 1000);
+    int crc = store_wtxn_commit(tx);
+    return rc ? rc : crc;
+}
+
+static void test_paused(void)
+{
+    const char *dir = new_dir();
+    char path[128];
+    snprintf(path, sizeof(path), "%s", dir);
+    store_t *st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    bool p = true;
+    CHECK(store_is_paused(st, "a", &p) == 0 && !p);
+    CHECK(set_paused(st, "a", true) == 0 && set_paused(st, "gone", true) == 0);
+    CHECK(set_paused(st, "a", true) == 0); /* pausing twice is fine */
+    CHECK(store_is_paused(st, "a", &p) == 0 && p);
+    store_close(st);
+    st = open_at(path, 16); /* kept across a restart */
+    CHECK(st != NULL);
+    if (!st) return;
+    CHECK(store_is_paused(st, "a", &p) == 0 && p);
+    names_t ns = {0};
+    CHECK(store_paused_subscribers(st, on_name, &ns) == 0);
+    CHECK(ns.n == 2 && strcmp(ns.names[0], "a") == 0 && strcmp(ns.names[1], "gone") == 0);
+    CHECK(set_paused(st, "a", false) == 0 && set_paused(st, "a", false) == 0);
+    CHECK(store_is_paused(st, "a", &p) == 0 && !p);
+    ns.n = 0;
+    CHECK(store_paused_subscribers(st, on_name, &ns) == 0 && ns.n == 1);
+    store_close(st);
+}
+
+/* The ordered head: the lowest pending id, however the due times are ordered. */
+static uint64_t head_of(store_t *st, const char *sub, int64_t now, idset_t *skip, int64_t *next)
+{
+    store_claim_t c;
+    int got = store_claim_first(st, sub, now, in_set, skip, &c, next);
+    if (got != 1) return 0;
+    uint64_t id = c.id;
+    store_claim_clear(&c);
+    return id;
+}
+
+static void test_claim_first(void)
+{
+    store_t *st = open_at(new_dir(), 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    idset_t none = {0};
+    int64_t next;
+    CHECK(head_of(st, "o", 5000, &none, &next) == 0 && next == INT64_MAX);
+    uint64_t a = enqueue1(st, "oa", "t", 100, "o");
+    uint64_t b = enqueue1(st, "ob", "t", 200, "o");
+    uint64_t other = enqueue1(st, "ox", "t", 50, "p");
+    CHECK(a && b && other);
+    CHECK(head_of(st, "o", 5000, &none, &next) == a);
+    /* The head being attempted holds everything back. */
+    idset_t busy = {{a}, 1};
+    CHECK(head_of(st, "o", 5000, &busy, &next) == 0 && next == INT64_MAX);
+    /* The head failed and is due later than b: b still waits for it. */
+    CHECK(run_op(st, OP_RESCHEDULE, a, 300, 500, "HTTP 500") == 0); /* due at 1300 */
+    CHECK(head_of(st, "o", 1000, &none, &next) == 0 && next == 1300);
+    CHECK(head_of(st, "o", 1300, &none, &next) == a);
+    CHECK(run_op(st, OP_ACK, a, 1300, 200, "") == 0);
+    CHECK(head_of(st, "o", 1300, &none, &next) == b);
+    CHECK(run_op(st, OP_BURY, b, 1400, 500, "HTTP 500") == 0);
+    CHECK(head_of(st, "o", 5000, &none, &next) == 0 && next == INT64_MAX);
+    /* A redriven dead letter is pending again with its old (lower) id: first in line. */
+    uint64_t c = enqueue1(st, "oc", "t", 1500, "o");
+    CHECK(run_op(st, OP_KICK, b, 1600, 0, "") == 0);
+    CHECK(head_of(st, "o", 5000, &none, &next) == b);
+    CHECK(c > b);
+    CHECK(head_of(st, "p", 5000, &none, &next) == other);
+    store_close(st);
+}
+
+/* Prunes everything received before cutoff; returns the number of events pruned. */
+static size_t prune_all(store_t *st, int64_t cutoff)
+{
+    uint64_t cursor = 0;
+    size_t total = 0, pruned;
+    bool more = true;
+    while (more) {
+        store_wtxn_t *tx;
+        if (store_wtxn_begin(st, &tx)) return SIZE_MAX;
+        int rc = store_prune(tx, cutoff, 100, &cursor, &pruned, &more);
+        if (store_wtxn_commit(tx) || rc) return SIZE_MAX;
+        total += pruned;
+    }
+    return total;
+}
+
+typedef struct {
+    const char *type; /* take only this type; NULL: all */
+    int calls;
+} sel_t;
+
+static bool select_type(void *ctx, const char *type, size_t type_len, const char *body,
+                        size_t body_len, int64_t received_ms)
+{
+    sel_t *s = ctx;
+    (void)body;
+    (void)received_ms;
+    s->calls++;
+    return body_len > 0 &&
+           (!s->type || (strlen(s->type) == type_len && memcmp(s->type, type, type_len) == 0));
+}
+
+static int replay(store_t *st, const char *sub, uint64_t *cursor, uint64_t end, size_t max,
+                  sel_t *sel, size_t *added, bool *more)
+{
+    store_wtxn_t *tx;
+    int rc = store_wtxn_begin(st, &tx);
+    if (rc) return rc;
+    if (end == 0) end = store_wtxn_event_seq_end(tx);
+    rc = store_replay(tx, sub, cursor, end, max, 9000, select_type, sel, added, more);
+    int crc = store_wtxn_commit(tx);
+    return rc ? rc : crc;
+}
+
+static void test_replay(void)
+{
+    store_t *st = open_at(new_dir(), 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    char id[16];
+    for (int i = 0; i < 7; i++) {
+        snprintf(id, sizeof(id), "r%d", i);
+        CHECK(enqueue1(st, id, i % 2 ? "odd" : "even", 100 + i, "old") != 0);
+    }
+    /* Three chunks of at most 3 events, taking the 4 "even" ones. */
+    sel_t sel = {.type = "even"};
+    uint64_t cursor = 0;
+    size_t added, total = 0;
+    bool more = true;
+    int chunks = 0;
+    while (more && chunks < 10) {
+        CHECK(replay(st, "new", &cursor, 0, 3, &sel, &added, &more) == 0);
+        total += added;
+        chunks++;
+    }
+    CHECK(chunks == 3 && total == 4 && sel.calls == 7);
+    CHECK(counters_are(st, "new", 4, 0, 0, 0));
+    CHECK(counters_are(st, "old", 7, 0, 0, 0));
+    /* The new delivery is listed in its event, pending, due at the replay's time. */
+    store_event_t e;
+    CHECK(store_get_event(st, "r2", 2, &e) == 0);
+    CHECK(e.ndeliveries == 2);
+    store_delivery_t d;
+    CHECK(store_get_delivery(st, e.delivery_ids[1], &d) == 0);
+    CHECK(d.state == STORE_PENDING && d.attempts == 0 && d.next_attempt_ms == 9000);
+    CHECK(strcmp(d.subscriber, "new") == 0 && strcmp(d.event_id, "r2") == 0);
+    CHECK(strcmp(d.event_type, "even") == 0);
+    store_delivery_clear(&d);
+    store_event_clear(&e);
+    /* Claimable, in ingest order for an ordered subscriber. */
+    idset_t none = {0};
+    int64_t next;
+    store_claim_t c;
+    CHECK(store_claim_first(st, "new", 9000, in_set, &none, &c, &next) == 1);
+    CHECK(strcmp(c.event_id, "r0") == 0);
+    store_claim_clear(&c);
+    /* Twice delivers twice; end_seq bounds the walk (events stored later are left out). */
+    sel_t all = {0};
+    cursor = 0;
+    CHECK(replay(st, "new", &cursor, 3, 100, &all, &added, &more) == 0);
+    CHECK(added == 2 && !more); /* sequence numbers 1 and 2 */
+    CHECK(counters_are(st, "new", 6, 0, 0, 0));
+    CHECK(store_get_event(st, "r0", 2, &e) == 0 && e.ndeliveries == 3);
+    uint64_t r0[3];
+    memcpy(r0, e.delivery_ids, sizeof(r0));
+    store_event_clear(&e);
+
+    /* Retention keeps an event while a delivery a replay added is pending, and removes
+     * those deliveries with it once they are delivered. */
+    CHECK(run_op(st, OP_ACK, r0[0], 9100, 200, "") == 0); /* its own delivery */
+    CHECK(prune_all(st, 10000) == 0);
+    CHECK(exists(st, "r0"));
+    CHECK(run_op(st, OP_ACK, r0[1], 9100, 200, "") == 0);
+    CHECK(run_op(st, OP_BURY, r0[2], 9100, 500, "HTTP 500") == 0);
+    CHECK(prune_all(st, 10000) == 0);
+    CHECK(exists(st, "r0"));
+    CHECK(run_op(st, OP_DELETE, r0[2], 9200, 0, "") == 0);
+    CHECK(prune_all(st, 10000) == 1);
+    CHECK(!exists(st, "r0"));
+    store_delivery_t gone;
+    CHECK(store_get_delivery(st, r0[1], &gone) == -ENOENT);
+    store_close(st);
+}
+
+/* Rewrites every event record of txn (at most 16, keys < 64 bytes) in the version 1
+ * layout (no sequence number). Read first, then written: a put that changes a record's
+ * size moves it under an open cursor. */
+static int events_to_v1(MDB_txn *txn)
+{
+    MDB_dbi dbi;
+    MDB_cursor *c;
+    MDB_val k, v;
+    char keys[16][64];
+    uint8_t recs[16][512];
+    size_t klen[16], rlen[16], n = 0;
+    int rc = mdb_dbi_open(txn, "events", 0, &dbi);
+    if (rc == 0) rc = mdb_cursor_open(txn, dbi, &c);
+    if (rc) return rc;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const uint8_t *old = v.mv_data;
+        if (n == 16 || k.mv_size > 64 || v.mv_size > 512 || v.mv_size < 17 || old[0] != 2) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(keys[n], k.mv_data, k.mv_size);
+        klen[n] = k.mv_size;
+        recs[n][0] = 1;
+        memcpy(recs[n] + 1, old + 1, 8);
+        memcpy(recs[n] + 9, old + 17, v.mv_size - 17);
+        rlen[n++] = v.mv_size - 8;
+    }
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND) return rc;
+    rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        MDB_val nk = {klen[i], keys[i]}, nv = {rlen[i], recs[i]};
+        rc = mdb_put(txn, dbi, &nk, &nv, 0);
+    }
+    return rc;
+}
+
+/* Drops the tables version 2 added, writes event records as version 1 did and stamps
+ * version 1: a store as version 1 wrote it. */
+static int forge_v1(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    int rc = mdb_env_create(&env);
+    if (rc) return rc;
+    if ((rc = mdb_env_set_maxdbs(env, 12)) == 0 && (rc = mdb_env_open(env, dir, 0, 0600)) == 0 &&
+        (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0) {
+        static const char *const added[] = {"order", "paused", "replayed"};
+        for (size_t i = 0; i < 3 && rc == 0; i++)
+            if ((rc = mdb_dbi_open(txn, added[i], 0, &dbi)) == 0) rc = mdb_drop(txn, dbi, 1);
+        if (rc == 0) rc = events_to_v1(txn);
+        rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    }
+    mdb_env_close(env);
+    return rc ? rc : forge_version(dir, 1);
+}
+
+static void test_upgrade_v1(void)
+{
+    const char *dir = new_dir();
+    char path[128];
+    snprintf(path, sizeof(path), "%s", dir);
+    store_t *st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    uint64_t a = enqueue1(st, "ua", "t", 100, "o");
+    uint64_t b = enqueue1(st, "ub", "t", 200, "o");
+    CHECK(run_op(st, OP_RESCHEDULE, a, 300, 500, "HTTP 500") == 0); /* due at 1300 */
+    store_close(st);
+    CHECK(forge_v1(path) == 0);
+    st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    idset_t none = {0};
+    int64_t next;
+    CHECK(head_of(st, "o", 1000, &none, &next) == 0 && next == 1300);
+    CHECK(head_of(st, "o", 1300, &none, &next) == a);
+    CHECK(run_op(st, OP_ACK, a, 1300, 200, "") == 0);
+    CHECK(head_of(st, "o", 1300, &none, &next) == b);
+    /* Version 1 event records are read as they are, and replayed: the replayed delivery is
+     * listed with the event (its record is rewritten once, with its sequence number). */
+    store_event_t e;
+    CHECK(store_get_event(st, "ua", 2, &e) == 0 && e.ndeliveries == 1 && e.delivery_ids[0] == a);
+    store_event_clear(&e);
+    sel_t all = {0};
+    uint64_t cursor = 0;
+    size_t added;
+    bool more;
+    CHECK(replay(st, "r", &cursor, 0, 100, &all, &added, &more) == 0 && added == 2);
+    cursor = 0; /* twice: the second finds the records rewritten */
+    CHECK(replay(st, "r", &cursor, 0, 100, &all, &added, &more) == 0 && added == 2);
+    CHECK(store_get_event(st, "ua", 2, &e) == 0 && e.ndeliveries == 3 && e.delivery_ids[0] == a);
+    store_event_clear(&e);
+    CHECK(counters_are(st, "r", 4, 0, 0, 0));
+    store_close(st);
+    /* Upgraded once: it opens again as an ordinary store. */
+    st = open_at(path, 16);
+    CHECK(st != NULL && exists(st, "ub"));
+    if (st) store_close(st);
+}
+
 int main(void)
 {
     snprintf(base, sizeof(base), "/tmp/hookgate-store-XXXXXX");
@@ -1513,6 +1814,10 @@ int main(void)
     test_touch();
     test_durability();
     test_panic();
+    test_paused();
+    test_claim_first();
+    test_replay();
+    test_upgrade_v1();
     nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_done();
 }

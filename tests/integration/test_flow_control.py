@@ -1,0 +1,81 @@
+"""Flow control against the real binary and real sinks: rate_limit_per_s (never much more
+than the rate in any one-second window, nothing failed or lost) and ordered delivery (one
+at a time, in accept order, through failures and retries)."""
+import threading
+import time
+import unittest
+
+from harness import GatewayCase, envelope, list_dead_letters, subscriber, wait_for
+from sinks import Answer, Sink
+
+
+class RateLimitTest(GatewayCase):
+    def test_rate_limit_delays_and_delivers_everything(self):
+        s = self.sink(Sink())
+        gw = self.gateway([{"name": "slow", "url": s.url, "events": ["*"],
+                            "rate_limit_per_s": 50}])
+        ids = ["r_%03d" % i for i in range(300)]
+        self.assertEqual(gw.post([envelope(id_=e) for e in ids]).status, 202)
+        self.assertTrue(s.wait_ids(ids, timeout=30))
+        at = sorted(r.at for r in s.snapshot())
+        self.assertEqual(len(at), 300)  # none failed, none repeated
+        busiest, j = 0, 0
+        for i in range(len(at)):
+            while at[i] - at[j] >= 1.0:
+                j += 1
+            busiest = max(busiest, i - j + 1)
+        self.assertLessEqual(busiest, 60, "%d attempts started within one second" % busiest)
+        # 50 at once, then 50 a second: the last ones cannot start before ~5 s.
+        self.assertGreaterEqual(at[-1] - at[0], 4.5)
+        self.assertEqual(subscriber(gw, "slow")["failed_attempts"], 0)
+        self.assertEqual(list_dead_letters(gw), [])
+
+
+class OrderedTest(GatewayCase):
+    def test_ordered_through_failures(self):
+        # The 3rd event fails twice; every attempt takes a little while, so overlapping
+        # attempts would show.
+        lock = threading.Lock()
+        running = [0, 0]  # now, most at once
+
+        def script(req, n):
+            with lock:
+                running[0] += 1
+                running[1] = max(running[1], running[0])
+            time.sleep(0.01)
+            with lock:
+                running[0] -= 1
+            return Answer(503 if req.webhook_id == "o_02" and n <= 2 else 200)
+
+        s = self.sink(Sink(script))
+        plain = self.sink(Sink())
+        gw = self.gateway([{"name": "fifo", "url": s.url, "events": ["*"], "ordered": True,
+                            "retry": {"initial_delay_ms": 100, "jitter": 0}},
+                           {"name": "plain", "url": plain.url, "events": ["*"]}])
+        ids = ["o_%02d" % i for i in range(20)]
+        # Accept order: two batches, then single events.
+        self.assertEqual(gw.post([envelope(id_=e) for e in ids[:8]]).status, 202)
+        self.assertEqual(gw.post([envelope(id_=e) for e in ids[8:15]]).status, 202)
+        for e in ids[15:]:
+            self.assertEqual(gw.post(envelope(id_=e)).status, 202)
+        self.assertTrue(s.wait(lambda reqs: set(ids) <= {r.webhook_id for r in reqs
+                                                        if r.status == 200}, timeout=30))
+        reqs = s.snapshot()
+        first = []
+        for r in reqs:
+            if r.webhook_id not in first:
+                first.append(r.webhook_id)
+        self.assertEqual(first, ids)
+        # Nothing arrives before its predecessor succeeded: the attempts go strictly one
+        # after another, and the 3rd event's two failures and its success come before the
+        # 4th arrives at all.
+        want = [(e, 200) for e in ids[:2]] + [("o_02", 503)] * 2 + [(e, 200) for e in ids[2:]]
+        self.assertEqual([(r.webhook_id, r.status) for r in reqs], want)
+        self.assertEqual(running[1], 1)
+        # The retry waited its 100 ms, and the 4th waited for it.
+        self.assertGreaterEqual(reqs[3].at - reqs[2].at, 0.09)
+        self.assertTrue(wait_for(lambda: subscriber(gw, "fifo")["pending"] == 0, timeout=20))
+
+
+if __name__ == "__main__":
+    unittest.main()
