@@ -5,6 +5,7 @@
 --   WRK_BODY_BYTES    approximate envelope size (default 600)
 --   WRK_TOKEN         sends "Authorization: Bearer <token>"
 --   WRK_CHECK_STATUS  "1": count every status other than 2xx in the threads (costs wrk some speed)
+--   WRK_KEY_HEADER    "1": also send the id as Idempotency-Key (a balancer hashes on it)
 -- done() prints one parseable line:
 --   WRK_RESULT requests=N duration_s=S rps=R p50_ms=A p99_ms=B non2xx=N status_errors=N connect=N read=N write=N timeout=N
 
@@ -22,7 +23,8 @@ function setup(thread)
 end
 
 local counter = 0
-local head, tail, fixed_len, req_head
+local head, tail, fixed_len, req_head, req_key
+local keyed = os.getenv("WRK_KEY_HEADER") == "1"
 local non2xx = 0
 
 function init(args)
@@ -42,12 +44,17 @@ function init(args)
    if token and token ~= "" then
       req_head = req_head .. "Authorization: Bearer " .. token .. "\r\n"
    end
+   req_key = req_head .. "Idempotency-Key: "
    req_head = req_head .. "Content-Length: "
 end
 
 function request()
    counter = counter + 1
    local c = tostring(counter)
+   if keyed then
+      return req_key .. prefix .. c .. "\r\nContent-Length: " .. (fixed_len + #c) .. "\r\n\r\n"
+         .. head .. prefix .. c .. tail
+   end
    return req_head .. (fixed_len + #c) .. "\r\n\r\n" .. head .. prefix .. c .. tail
 end
 

@@ -195,6 +195,7 @@ static int validate_one(const json_doc_t *doc, int obj, envelope_t *out, const c
     out->type_len = json_tok_len(doc, type);
     out->id = id >= 0 ? json_tok_ptr(doc, id) : NULL;
     out->id_len = id >= 0 ? json_tok_len(doc, id) : 0;
+    out->id_in_body = id >= 0;
     out->has_occurred_at = occurred_at >= 0;
     return 0;
 }
@@ -229,6 +230,25 @@ int envelope_validate(const json_doc_t *doc, envelope_t *out, size_t *n, bool *i
     *n = (size_t)count;
     *is_batch = true;
     return 0;
+}
+
+int envelope_apply_key(const char *key, size_t key_len, envelope_t *envs, size_t n, bool is_batch,
+                       char *err, size_t errlen)
+{
+    if (!key || is_batch || n != 1) return 0;
+    envelope_t *e = &envs[0];
+    if (!e->id) {
+        e->id = key;
+        e->id_len = key_len;
+        return 0;
+    }
+    if (e->id_len == key_len && memcmp(e->id, key, key_len) == 0) return 0;
+    /* Both are ids, whose charset needs no quoting or escaping. */
+    if (err && errlen)
+        snprintf(err, errlen,
+                 "Idempotency-Key \"%.*s\" and the envelope's id \"%.*s\" must be equal",
+                 (int)key_len, key, (int)e->id_len, e->id);
+    return -EINVAL;
 }
 
 void envelope_complete(const char *raw, size_t raw_len, const char *gen_id,

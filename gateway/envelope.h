@@ -16,11 +16,14 @@
 
 /* One validated envelope inside a parsed body. */
 typedef struct {
-    int tok;              /* its object token in the document */
-    const char *type;     /* raw bytes inside the document (charset excludes escapes) */
+    int tok;          /* its object token in the document */
+    const char *type; /* raw bytes inside the document (charset excludes escapes) */
     size_t type_len;
-    const char *id;       /* NULL when absent (then one is generated) */
+    /* its own id, or its Idempotency-Key (envelope_apply_key); NULL when it has neither
+     * (then one is generated) */
+    const char *id;
     size_t id_len;
+    bool id_in_body; /* id is the envelope's own, not one to insert into its body */
     bool has_occurred_at;
 } envelope_t;
 
@@ -30,6 +33,15 @@ typedef struct {
  * batch index for batches ("[3].type: ..."). */
 int envelope_validate(const json_doc_t *doc, envelope_t *out, size_t *n, bool *is_batch,
                       char *err, size_t errlen);
+
+/* Applies a POST's Idempotency-Key header (key/key_len, already checked with
+ * envelope_id_valid; key NULL when there is none) to the n envelopes that
+ * envelope_validate filled. A single envelope without an id takes the key as its id
+ * (envs[0].id then points at key, which must outlive envs); a single envelope with an id
+ * must have the key as that id, else -EINVAL with a detail naming both in err; for a
+ * batch the key only routes and nothing changes. Returns 0 or -EINVAL. */
+int envelope_apply_key(const char *key, size_t key_len, envelope_t *envs, size_t n, bool is_batch,
+                       char *err, size_t errlen);
 
 /* True when s is [A-Za-z0-9_:-]{1,200} (ids) / [A-Za-z0-9_.:-]{1,200} (types; the same
  * check as cfg_event_type_valid). */

@@ -173,7 +173,7 @@ static void prepare_item(ingest_item_t *it, const json_doc_t *doc, const envelop
                          const cfg_t *cfg, int64_t now_ms, const char *now_text)
 {
     char gen_id[37];
-    if (e->id) {
+    if (e->id) { /* its own, or its Idempotency-Key */
         memcpy(it->id, e->id, e->id_len);
         it->id_len = e->id_len;
     } else {
@@ -186,8 +186,8 @@ static void prepare_item(ingest_item_t *it, const json_doc_t *doc, const envelop
     it->id[it->id_len] = '\0';
     size_t raw_len;
     const char *raw = json_value_ptr(doc, e->tok, &raw_len);
-    envelope_complete(raw, raw_len, e->id ? NULL : it->id, e->has_occurred_at ? NULL : now_text,
-                      &it->body, &it->body_len);
+    envelope_complete(raw, raw_len, e->id_in_body ? NULL : it->id,
+                      e->has_occurred_at ? NULL : now_text, &it->body, &it->body_len);
     /* type bytes need no escaping, so they sit unchanged inside the completed body */
     it->type = it->body + (e->type - raw) + (it->body_len - raw_len);
     it->type_len = e->type_len;
@@ -201,9 +201,30 @@ static void prepare_item(ingest_item_t *it, const json_doc_t *doc, const envelop
     }
 }
 
+/* Finds the Idempotency-Key header: sets *key (NULL when absent) and returns 0, or
+ * answers 400 and returns -EINVAL when it is repeated or not an id. */
+static int idempotency_key(h2o_req_t *req, h2o_iovec_t *key)
+{
+    static const char name[] = "idempotency-key"; /* h2o lowercases header names */
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, sizeof(name) - 1, -1);
+    *key = h2o_iovec_init(NULL, 0);
+    if (i < 0) return 0;
+    if (h2o_find_header_by_str(&req->headers, name, sizeof(name) - 1, i) >= 0) {
+        http_send_error(req, 400, "invalid_header", "Idempotency-Key: given more than once");
+        return -EINVAL;
+    }
+    *key = req->headers.entries[i].value;
+    if (!envelope_id_valid(key->base, key->len)) {
+        http_send_error(req, 400, "invalid_header",
+                        "Idempotency-Key: must match [A-Za-z0-9_:-]{1,200}");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* Everything that decides on the request before it is parsed. Returns 0 when it was
- * answered, 1 when it goes on. */
-static int ingest_check(h2o_req_t *req, const cfg_t *cfg)
+ * answered, 1 when it goes on; *key is the Idempotency-Key (base NULL when none). */
+static int ingest_check(h2o_req_t *req, const cfg_t *cfg, h2o_iovec_t *key)
 {
     if (cfg->ingest_token && !http_bearer_ok(req, cfg->ingest_token)) {
         http_send_error(req, 401, "unauthorized", "a valid Authorization: Bearer token is required");
@@ -221,7 +242,7 @@ static int ingest_check(h2o_req_t *req, const cfg_t *cfg)
         http_send_too_large(req, cfg->max_body_bytes);
         return 0;
     }
-    return 1;
+    return idempotency_key(req, key) == 0;
 }
 
 int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -236,7 +257,8 @@ int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     const cfg_t *cfg = rt_config_hold();
-    if (!ingest_check(req, cfg)) {
+    h2o_iovec_t key;
+    if (!ingest_check(req, cfg, &key)) {
         rt_config_release(cfg);
         return 0;
     }
@@ -263,6 +285,13 @@ int ingest_on_req(h2o_handler_t *self, h2o_req_t *req)
     if (envelope_validate(&doc, envs, &n, &is_batch, err, sizeof(err)) != 0) {
         json_free(&doc);
         http_send_error(req, 400, "invalid_envelope", err);
+        rt_config_release(cfg);
+        return 0;
+    }
+    char key_err[512]; /* names two ids of up to 200 bytes */
+    if (envelope_apply_key(key.base, key.len, envs, n, is_batch, key_err, sizeof(key_err)) != 0) {
+        json_free(&doc);
+        http_send_error(req, 400, "idempotency_key_mismatch", key_err);
         rt_config_release(cfg);
         return 0;
     }

@@ -371,6 +371,77 @@ static void test_complete(void)
     free(out);
 }
 
+/* Validates text and applies key (NULL: no header); returns envelope_apply_key's result,
+ * or -EBADMSG when text is not a valid body. */
+static int apply_key(const char *text, const char *key, char *err, size_t errlen)
+{
+    size_t n;
+    bool batch;
+    err[0] = '\0';
+    if (validate(text, &n, &batch, err, errlen) != 0) return -EBADMSG;
+    return envelope_apply_key(key, key ? strlen(key) : 0, envs, n, batch, err, errlen);
+}
+
+static void test_idempotency_key(void)
+{
+    char err[512];
+    static const char key[] = "order-7:v1_x";
+
+    /* No header: nothing changes. */
+    CHECK(apply_key("{\"type\":\"t\",\"payload\":1}", NULL, err, sizeof(err)) == 0);
+    CHECK(envs[0].id == NULL && !envs[0].id_in_body);
+    CHECK(apply_key("{\"type\":\"t\",\"id\":\"e1\",\"payload\":1}", NULL, err, sizeof(err)) == 0);
+    CHECK(envs[0].id_len == 2 && memcmp(envs[0].id, "e1", 2) == 0 && envs[0].id_in_body);
+
+    /* A single envelope without an id takes the key, which is not in its body. */
+    CHECK(apply_key("{\"type\":\"t\",\"payload\":1}", key, err, sizeof(err)) == 0);
+    CHECK(envs[0].id == key && envs[0].id_len == strlen(key));
+    CHECK(!envs[0].id_in_body);
+    CHECK_STR(err, "");
+
+    /* With its own id, the key must be that id, byte for byte. */
+    CHECK(apply_key("{\"type\":\"t\",\"id\":\"order-7:v1_x\",\"payload\":1}", key, err,
+                    sizeof(err)) == 0);
+    CHECK(envs[0].id_in_body && envs[0].id_len == strlen(key));
+    CHECK(apply_key("{\"type\":\"t\",\"id\":\"e1\",\"payload\":1}", key, err, sizeof(err)) ==
+          -EINVAL);
+    CHECK_STR(err, "Idempotency-Key \"order-7:v1_x\" and the envelope's id \"e1\" must be equal");
+    CHECK(envs[0].id_len == 2 && memcmp(envs[0].id, "e1", 2) == 0); /* left as it was */
+    CHECK(apply_key("{\"type\":\"t\",\"id\":\"order-7:v1_X\",\"payload\":1}", key, err,
+                    sizeof(err)) == -EINVAL);
+    CHECK(apply_key("{\"type\":\"t\",\"id\":\"order-7:v1_x0\",\"payload\":1}", key, err,
+                    sizeof(err)) == -EINVAL);
+    CHECK(apply_key("{\"type\":\"t\",\"id\":\"order-7\",\"payload\":1}", key, err, sizeof(err)) ==
+          -EINVAL);
+
+    /* Two ids of the longest kind both fit in the detail. */
+    char long_key[ENVELOPE_ID_MAX + 1], long_id[ENVELOPE_ID_MAX + 1], text[600];
+    memset(long_key, 'k', ENVELOPE_ID_MAX);
+    long_key[ENVELOPE_ID_MAX] = '\0';
+    memset(long_id, 'i', ENVELOPE_ID_MAX);
+    long_id[ENVELOPE_ID_MAX] = '\0';
+    snprintf(text, sizeof(text), "{\"type\":\"t\",\"id\":\"%s\",\"payload\":1}", long_id);
+    CHECK(apply_key(text, long_key, err, sizeof(err)) == -EINVAL);
+    CHECK(strlen(err) == 2 * ENVELOPE_ID_MAX + strlen("Idempotency-Key \"\" and the envelope's id "
+                                                      "\"\" must be equal"));
+
+    /* A batch: the key only routes, whatever the envelopes' ids. */
+    CHECK(apply_key("[{\"type\":\"t\",\"payload\":1},{\"type\":\"t\",\"id\":\"e2\",\"payload\":2}]",
+                    key, err, sizeof(err)) == 0);
+    CHECK(envs[0].id == NULL && !envs[0].id_in_body);
+    CHECK(envs[1].id_len == 2 && memcmp(envs[1].id, "e2", 2) == 0);
+    CHECK(apply_key("[{\"type\":\"t\",\"payload\":1}]", key, err, sizeof(err)) == 0);
+    CHECK(envs[0].id == NULL);
+    CHECK_STR(err, "");
+
+    /* The detail is cut to fit a short buffer, and may be left out. */
+    char small[20];
+    CHECK(apply_key("{\"type\":\"t\",\"id\":\"e1\",\"payload\":1}", key, small, sizeof(small)) ==
+          -EINVAL);
+    CHECK(strlen(small) == sizeof(small) - 1);
+    CHECK(envelope_apply_key(key, strlen(key), envs, 1, false, NULL, 0) == -EINVAL);
+}
+
 int main(void)
 {
     test_charsets();
@@ -379,5 +450,6 @@ int main(void)
     test_validate_batch();
     test_depth();
     test_complete();
+    test_idempotency_key();
     return check_done();
 }
