@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/xalloc.h"
 #include "gateway/framing.h"
 #include "gateway/logrl.h"
@@ -68,7 +69,13 @@ static struct {
     uint64_t max_body_bytes;
     size_t paused; /* connections whose reading is held back */
     logrl_t admit_log, held_back_log, connections_log;
-} srv = {.control_lock = PTHREAD_MUTEX_INITIALIZER};
+
+    /* A TLS context renewed by a reload (signal thread), taken up by the loop thread at
+     * its next accept. */
+    pthread_mutex_t tls_lock;
+    SSL_CTX *tls_next;       /* under tls_lock */
+    atomic_bool tls_waiting; /* tls_next is set */
+} srv = {.control_lock = PTHREAD_MUTEX_INITIALIZER, .tls_lock = PTHREAD_MUTEX_INITIALIZER};
 
 bool http_stopping(void)
 {
@@ -154,10 +161,10 @@ static bool admit_body(h2o_req_t *req)
     uint64_t len = req->entity.base ? req->entity.len : 0;
     if (len == 0) return true;
     if (srv.body_held + len > srv.max_body_held) {
-        logrl_printf(&srv.admit_log, stderr, rt_mono_ms(),
-                     "http: request bodies in memory reached max_buffered_body_bytes (%llu); "
-                     "answering 503",
-                     (unsigned long long)srv.max_body_held);
+        logrl_line(&srv.admit_log, LOG_WARN, rt_mono_ms(),
+                   "http: request bodies in memory reached max_buffered_body_bytes (%llu); "
+                   "answering 503",
+                   (unsigned long long)srv.max_body_held);
         http_send_unavailable(req, "overloaded",
                               "too many request bytes are being processed; retry shortly", 1);
         return false;
@@ -257,10 +264,10 @@ static void check_buffers(void)
         held_back--;
     }
     if (held_back > 0)
-        logrl_printf(&srv.held_back_log, stderr, rt_mono_ms(),
-                     "http: request bodies buffered (%llu bytes) exceed max_buffered_body_bytes; "
-                     "%zu connections held back",
-                     (unsigned long long)total, held_back);
+        logrl_line(&srv.held_back_log, LOG_WARN, rt_mono_ms(),
+                   "http: request bodies buffered (%llu bytes) exceed max_buffered_body_bytes; "
+                   "%zu connections held back",
+                   (unsigned long long)total, held_back);
 }
 
 static void on_connection_closed(void *data)
@@ -278,17 +285,47 @@ static void on_connection_closed(void *data)
 
 /* At max_connections the listener stops accepting: new clients wait in the kernel's
  * backlog until a connection closes, rather than each adding a buffer's worth of memory. */
+void http_set_tls(SSL_CTX *tls)
+{
+    pthread_mutex_lock(&srv.tls_lock);
+    SSL_CTX *superseded = srv.tls_next; /* given before the loop took it up */
+    srv.tls_next = tls;
+    atomic_store(&srv.tls_waiting, true);
+    pthread_mutex_unlock(&srv.tls_lock);
+    SSL_CTX_free(superseded);
+}
+
+/* Puts a context given to http_set_tls in force for the connections accepted from now on.
+ * Each open connection holds a reference to its own context, so the old one is only
+ * dropped here and freed by OpenSSL when its last connection closes. */
+static void take_up_tls(void)
+{
+    if (!atomic_load(&srv.tls_waiting)) return;
+    pthread_mutex_lock(&srv.tls_lock);
+    SSL_CTX *next = srv.tls_next;
+    srv.tls_next = NULL;
+    atomic_store(&srv.tls_waiting, false);
+    pthread_mutex_unlock(&srv.tls_lock);
+    if (!srv.accept_ctx.ssl_ctx) { /* serving plain HTTP: that needs a restart to change */
+        SSL_CTX_free(next);
+        return;
+    }
+    SSL_CTX_free(srv.accept_ctx.ssl_ctx);
+    srv.accept_ctx.ssl_ctx = next;
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     if (err) return;
+    take_up_tls();
     /* Drain a few pending connections per wake-up rather than one. */
     for (int i = 0; i < 16; i++) {
         if (srv.connections >= srv.max_connections) {
             srv.accept_paused = true;
             h2o_socket_read_stop(listener);
-            logrl_printf(&srv.connections_log, stderr, rt_mono_ms(),
-                         "http: max_connections (%zu) reached; new connections wait",
-                         srv.max_connections);
+            logrl_line(&srv.connections_log, LOG_WARN, rt_mono_ms(),
+                       "http: max_connections (%zu) reached; new connections wait",
+                       srv.max_connections);
             return;
         }
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
@@ -317,7 +354,7 @@ static void on_control(h2o_multithread_receiver_t *rcv, h2o_linklist_t *messages
         h2o_socket_close(srv.listener);
         srv.listener = NULL;
     }
-    fprintf(stderr, "hookgate: stopping: no longer accepting connections\n");
+    log_line(LOG_INFO, "stopping: no longer accepting connections");
 }
 
 void http_request_stop(void)
@@ -386,10 +423,13 @@ static void register_handler(h2o_hostconf_t *host, const char *path, http_on_req
     route->on_req = target;
 }
 
-int http_serve(const cfg_t *cfg, char *err, size_t errlen)
+int http_serve(const cfg_t *cfg, SSL_CTX *tls, char *err, size_t errlen)
 {
     int fd = open_listener(cfg, err, errlen);
-    if (fd < 0) return fd;
+    if (fd < 0) {
+        SSL_CTX_free(tls);
+        return fd;
+    }
 
     /* Limits bound at start-up (a reload does not change them). */
     srv.max_connections = cfg->max_connections;
@@ -416,12 +456,13 @@ int http_serve(const cfg_t *cfg, char *err, size_t errlen)
     h2o_linklist_init_anchor(&srv.conns);
     srv.accept_ctx.ctx = &srv.ctx;
     srv.accept_ctx.hosts = srv.conf.hosts;
+    srv.accept_ctx.ssl_ctx = tls; /* h2o_accept runs the handshake first when set */
     h2o_multithread_register_receiver(srv.ctx.queue, &srv.deferred, on_deferred);
     control_open();
 
     srv.listener = h2o_evloop_socket_create(srv.ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     h2o_socket_read_start(srv.listener, on_accept);
-    fprintf(stderr, "hookgate: listening on %s\n", cfg->listen);
+    log_line(LOG_INFO, "listening on %s (%s)", cfg->listen, tls ? "https" : "http");
 
     while (!srv.stopping || srv.deferred_pending > 0) {
         h2o_evloop_run(srv.ctx.loop, srv.stopping ? 10 : INT32_MAX);
@@ -434,5 +475,11 @@ int http_serve(const cfg_t *cfg, char *err, size_t errlen)
 
     control_close();
     h2o_multithread_unregister_receiver(srv.ctx.queue, &srv.deferred);
+    SSL_CTX_free(srv.accept_ctx.ssl_ctx);
+    srv.accept_ctx.ssl_ctx = NULL;
+    pthread_mutex_lock(&srv.tls_lock);
+    SSL_CTX_free(srv.tls_next);
+    srv.tls_next = NULL;
+    pthread_mutex_unlock(&srv.tls_lock);
     return 0;
 }

@@ -21,8 +21,14 @@ void http_route(const char *prefix, http_on_req_t on_req);
 
 /* Binds cfg's listen address (error text in err on failure, returning a negative errno
  * before anything runs), then serves on the calling thread until http_request_stop;
- * returns 0 once the answers deferred to other threads have been sent. */
-int http_serve(const cfg_t *cfg, char *err, size_t errlen);
+ * returns 0 once the answers deferred to other threads have been sent. With tls (see
+ * gateway/tls.h) every connection is TLS; with NULL, plain HTTP. The server owns tls from
+ * the call on, and frees it before returning, whatever the result. */
+int http_serve(const cfg_t *cfg, SSL_CTX *tls, char *err, size_t errlen);
+/* Replaces the TLS context (a renewed certificate) for connections accepted from now on;
+ * open connections keep theirs. Takes ownership of tls. A server serving plain HTTP stays
+ * plain (it frees tls). Any thread, at any time. */
+void http_set_tls(SSL_CTX *tls);
 /* Asks the serving loop to stop: it stops accepting, and returns once deferred answers
  * are sent. Any thread, at any time: a request made before the loop runs is kept, and
  * the loop stops as soon as it starts. */

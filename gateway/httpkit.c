@@ -11,12 +11,40 @@
 
 #include "gateway/jbuf.h"
 
+const char *http_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Request Entity Too Large"; /* h2o's words for its own refusals */
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
+    default: return ""; /* the reason phrase may be empty (RFC 9112, section 4) */
+    }
+}
+
 void http_send_body(h2o_req_t *req, int status, const char *ctype, const char *body, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
     h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
     req->res.status = status;
-    req->res.reason = status < 300 ? "OK" : "Error";
+    req->res.reason = http_reason(status);
     /* Without a content length HTTP/1.1 falls back to chunked + close (PLATFORM.md). */
     req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype,
@@ -78,6 +106,19 @@ bool http_bearer_ok(h2o_req_t *req, const char *token)
     SHA256((const unsigned char *)v.base + 7, v.len - 7, given);
     SHA256((const unsigned char *)token, strlen(token), want);
     return CRYPTO_memcmp(given, want, sizeof(want)) == 0;
+}
+
+void http_peer_address(h2o_req_t *req, char out[HTTP_PEER_MAX])
+{
+    struct sockaddr_storage ss;
+    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    const void *addr = NULL;
+    if (len != 0 && ss.ss_family == AF_INET)
+        addr = &((const struct sockaddr_in *)&ss)->sin_addr;
+    else if (len != 0 && ss.ss_family == AF_INET6)
+        addr = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (!addr || !inet_ntop(ss.ss_family, addr, out, HTTP_PEER_MAX))
+        snprintf(out, HTTP_PEER_MAX, "unknown");
 }
 
 bool http_peer_is_loopback(h2o_req_t *req)

@@ -19,6 +19,9 @@ typedef struct {
     dlv_t *d;
 } http_deps_t;
 
+/* The reason phrase of status for the status line ("Method Not Allowed"); "" for a status
+ * without a registered phrase. A static string. */
+const char *http_reason(int status);
 /* Sends a response of content type ctype (a static string); body is copied. */
 void http_send_body(h2o_req_t *req, int status, const char *ctype, const char *body, size_t len);
 /* Sends a JSON response; body is copied. */
@@ -36,6 +39,9 @@ void http_send_unavailable(h2o_req_t *req, const char *code, const char *detail,
  * digests in constant time, so neither the token's bytes nor its length leak through
  * timing. */
 bool http_bearer_ok(h2o_req_t *req, const char *token);
+/* The peer's IP address as text ("127.0.0.1", "::1"), or "unknown"; for audit lines. */
+#define HTTP_PEER_MAX 46 /* INET6_ADDRSTRLEN */
+void http_peer_address(h2o_req_t *req, char out[HTTP_PEER_MAX]);
 /* True when the peer is a loopback address. */
 bool http_peer_is_loopback(h2o_req_t *req);
 

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/log.h"
+
 #define LOGRL_PERIOD_MS 1000
 
 /* One limiter per message site; zero-initialised (static or calloc) is ready to use.
@@ -16,9 +18,14 @@ typedef struct {
     uint64_t suppressed; /* repeats not yet reported */
 } logrl_t;
 
-/* Writes "hookgate: <message>" to out (stderr in the gateway) unless l logged less than
+/* Writes the message as a log line at level (core/log.h) unless l logged less than
  * LOGRL_PERIOD_MS before mono_ms; a suppressed line is only counted, and the next written
  * line says how many were. Returns 1 when a line was written, 0 when it was suppressed. */
+__attribute__((format(printf, 4, 5))) int logrl_line(logrl_t *l, log_level_t level, int64_t mono_ms,
+                                                     const char *fmt, ...);
+
+/* The same at level warn. With out == stderr the line goes to the log (core/log.h); any
+ * other stream (a unit test's) receives the bare "hookgate: <message>\n". */
 __attribute__((format(printf, 4, 5))) int logrl_printf(logrl_t *l, FILE *out, int64_t mono_ms,
                                                        const char *fmt, ...);
 

@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "core/log.h"
 #include "gateway/admin.h"
+#include "gateway/console.h"
 #include "gateway/delivery.h"
 #include "gateway/healthz.h"
 #include "gateway/http.h"
@@ -18,6 +20,7 @@
 #include "gateway/retention.h"
 #include "gateway/runtime.h"
 #include "gateway/scrape.h"
+#include "gateway/tls.h"
 #include "gateway/writer.h"
 #include "store/store.h"
 
@@ -33,12 +36,17 @@ static const char usage[] =
     "\n"
     "Signals: SIGHUP reloads the config; SIGTERM/SIGINT stop gracefully.\n";
 
-static void print_errors(const char *errors)
+/* One line per config problem: plain lines for --check (an answer to the operator at the
+ * terminal), log lines at level error otherwise. */
+static void print_errors(const char *errors, bool as_log)
 {
     for (const char *line = errors; *line;) {
         const char *nl = strchr(line, '\n');
         size_t n = nl ? (size_t)(nl - line) : strlen(line);
-        fprintf(stderr, "config: %.*s\n", (int)n, line);
+        if (as_log)
+            log_line(LOG_ERROR, "config: %.*s", (int)n, line);
+        else
+            fprintf(stderr, "config: %.*s\n", (int)n, line);
         line += n + (nl != NULL);
     }
 }
@@ -47,28 +55,40 @@ static const char *config_path;
 static dlv_t *worker;
 
 /* SIGHUP: an invalid new config is logged and the old one stays in force. Settings
- * bound at start-up (listen, data_dir, map_size_mb) keep their old values until a restart. */
+ * bound at start-up (listen, data_dir, map_size_mb, tls on or off) keep their old values
+ * until a restart. The TLS files are read again, so a renewed certificate is taken up. */
 static void reload(void)
 {
     cfg_t *cfg;
     char *errors = NULL;
     if (cfg_load_file(config_path, &cfg, &errors) != 0) {
-        fprintf(stderr, "hookgate: reload failed, keeping the config in force:\n");
-        print_errors(errors);
+        log_line(LOG_ERROR, "reload failed, keeping the config in force:");
+        print_errors(errors, true);
         free(errors);
+        return;
+    }
+    SSL_CTX *tls;
+    char err[512];
+    if (tls_context_new(cfg, &tls, err, sizeof(err)) != 0) {
+        log_line(LOG_ERROR, "reload failed, keeping the config in force:");
+        log_line(LOG_ERROR, "config: %s", err);
+        cfg_free(cfg);
         return;
     }
     const cfg_t *old = rt_config_hold();
     if (strcmp(old->listen, cfg->listen) != 0 || strcmp(old->data_dir, cfg->data_dir) != 0 ||
         old->map_size_mb != cfg->map_size_mb || old->max_connections != cfg->max_connections ||
         old->max_buffered_body_bytes != cfg->max_buffered_body_bytes ||
-        old->max_body_bytes != cfg->max_body_bytes)
-        fprintf(stderr, "hookgate: reload: changes of listen, data_dir, map_size_mb, "
-                        "max_connections, max_buffered_body_bytes and the HTTP server's "
-                        "max_body_bytes take effect at the next restart\n");
+        old->max_body_bytes != cfg->max_body_bytes ||
+        (old->tls_cert_file == NULL) != (cfg->tls_cert_file == NULL))
+        log_line(LOG_WARN, "reload: changes of listen, data_dir, map_size_mb, max_connections, "
+                           "max_buffered_body_bytes, the HTTP server's max_body_bytes and "
+                           "turning tls on or off take effect at the next restart");
     rt_config_release(old);
+    if (tls) http_set_tls(tls);
+    log_set_format_json(cfg->log_json);
     rt_config_install(cfg);
-    fprintf(stderr, "hookgate: config reloaded (%zu subscribers)\n", cfg->nsubscribers);
+    log_line(LOG_INFO, "config reloaded (%zu subscribers)", cfg->nsubscribers);
 }
 
 /* The writer's announce hook: deliveries committed by ingest or a redrive are due now. */
@@ -88,7 +108,7 @@ static void *signal_main(void *arg)
             reload();
             continue;
         }
-        fprintf(stderr, "hookgate: %s received, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        log_line(LOG_INFO, "%s received, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         http_request_stop();
         return NULL;
     }
@@ -129,12 +149,26 @@ int main(int argc, char **argv)
     cfg_t *cfg;
     char *errors = NULL;
     if (cfg_load_file(config_path, &cfg, &errors) != 0) {
-        print_errors(errors);
+        print_errors(errors, !check);
         free(errors);
+        return 1;
+    }
+    log_set_format_json(cfg->log_json);
+    /* The TLS files are read here, so that --check and a start both fail on a missing or
+     * unreadable certificate, and a start fails before anything else is opened. */
+    SSL_CTX *tls;
+    char err[512];
+    if (tls_context_new(cfg, &tls, err, sizeof(err)) != 0) {
+        if (check)
+            fprintf(stderr, "config: %s\n", err);
+        else
+            log_line(LOG_ERROR, "config: %s", err);
+        cfg_free(cfg);
         return 1;
     }
     if (check) {
         puts("ok");
+        SSL_CTX_free(tls);
         cfg_free(cfg);
         return 0;
     }
@@ -148,17 +182,18 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
     store_t *st;
-    char err[512];
     int rc = store_open(cfg->data_dir, cfg->map_size_mb, &st, err, sizeof(err));
     if (rc != 0) {
-        fprintf(stderr, "hookgate: store: %s\n", err);
+        log_line(LOG_ERROR, "store: %s", err);
+        SSL_CTX_free(tls);
         return 1;
     }
     wr_t *w;
     ret_t *retention;
     if ((rc = wr_start(st, &w)) != 0 || (rc = retention_start(st, w, &retention)) != 0 ||
         (rc = dlv_start(st, w, &worker)) != 0) {
-        fprintf(stderr, "hookgate: cannot start worker threads: %s\n", strerror(-rc));
+        log_line(LOG_ERROR, "cannot start worker threads: %s", strerror(-rc));
+        SSL_CTX_free(tls);
         return 1;
     }
     wr_set_announce(w, announce_to_worker, worker);
@@ -171,12 +206,13 @@ int main(int argc, char **argv)
     admin_init(&deps);
     scrape_init(&deps);
     http_route("/events", ingest_on_req);
+    http_route("/admin/ui", console_on_req); /* before "/admin": the first match wins */
     http_route("/admin", admin_on_req);
     http_route("/metrics", scrape_on_req);
     http_route("/healthz", healthz_on_req);
-    rc = http_serve(cfg, err, sizeof(err));
+    rc = http_serve(cfg, tls, err, sizeof(err));
     if (rc != 0) {
-        fprintf(stderr, "hookgate: %s\n", err);
+        log_line(LOG_ERROR, "%s", err);
         pthread_cancel(sig_thread);
     }
     pthread_join(sig_thread, NULL);
@@ -190,6 +226,6 @@ int main(int argc, char **argv)
     store_close(st);
     rt_config_free_all();
     metrics_reset();
-    if (rc == 0) fprintf(stderr, "hookgate: stopped\n");
+    if (rc == 0) log_line(LOG_INFO, "stopped");
     return rc == 0 ? 0 : 1;
 }

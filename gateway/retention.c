@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "core/xalloc.h"
 #include "gateway/metrics.h"
 #include "gateway/runtime.h"
@@ -138,10 +139,10 @@ static void *retention_main(void *arg)
         }
         int rc = pass(r, &cursor);
         if (rc != 0 && !err_logged)
-            fprintf(stderr,
-                    "hookgate: retention: pruning failed (%s); retrying every second "
-                    "(logged once until it succeeds)\n",
-                    strerror(-rc));
+            log_line(LOG_ERROR,
+                     "retention: pruning failed (%s); retrying every second "
+                     "(logged once until it succeeds)",
+                     strerror(-rc));
         err_logged = rc != 0;
     }
     return NULL;
