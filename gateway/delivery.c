@@ -45,6 +45,7 @@
 #define FAIL_LOG_MS 10000 /* at most one failure report per subscriber per period */
 #define BACKLOG 8         /* outcomes awaiting their commit, per unit of the global cap */
 #define REMOVED_REASON "subscriber removed"
+#define ORDER_STEP_MAX 512 /* order entries one index job step writes, per transaction */
 
 /* ---- small helpers ---- */
 
@@ -149,6 +150,22 @@ typedef struct xfer {
     int apply_rc, done_rc;
 } xfer_t;
 
+/* The job that keeps one subscriber's order index in step with its `ordered` setting
+ * (store_order_step), one bounded step per writer transaction; also the op the writer
+ * applies. One at a time. */
+typedef struct {
+    wr_op_t op;
+    struct dlv *d;
+    char *name;                        /* the subscriber; NULL when no job runs */
+    bool on;                           /* build (true) or drop */
+    store_order_cursor_t cur, cur_out; /* the step's input, and its output */
+    bool more;
+    int apply_rc;
+    int done_rc;  /* under d->mu */
+    bool done;    /* under d->mu: on_done ran */
+    bool running; /* worker thread: submitted, its answer not taken yet */
+} order_job_t;
+
 struct dlv {
     store_t *st;
     wr_t *w;
@@ -185,7 +202,10 @@ struct dlv {
     uint64_t rng;
     bool removed_more; /* the last removed-subscriber batch was full: look again soon */
     /* Messages that can repeat at the loop's or the delivery rate, one limiter each. */
-    logrl_t rl_claim, rl_list, rl_record, rl_corrupt, rl_removed;
+    logrl_t rl_claim, rl_list, rl_record, rl_corrupt, rl_removed, rl_order;
+    order_job_t job;
+    bool reconcile;          /* look for an order index to build or drop */
+    int64_t reconcile_after; /* mono: not before (after a failure) */
 };
 
 /* Fixed header lines; curl only reads them. */
@@ -345,6 +365,90 @@ static void on_done(wr_op_t *op, int rc)
     d->done_head = x;
     if (was_empty) wake(d);
     pthread_mutex_unlock(&d->mu);
+}
+
+/* ---- order index jobs (apply and on_done run on the writer thread) ---- */
+
+static int on_order_apply(wr_op_t *op, store_wtxn_t *tx)
+{
+    order_job_t *j = container_of(op, order_job_t, op);
+    j->cur_out = j->cur; /* apply may run twice: start from the input again */
+    j->apply_rc = store_order_step(tx, j->name, j->on, &j->cur_out, ORDER_STEP_MAX, &j->more);
+    return j->apply_rc;
+}
+
+static void on_order_done(wr_op_t *op, int rc)
+{
+    order_job_t *j = container_of(op, order_job_t, op);
+    struct dlv *d = j->d;
+    pthread_mutex_lock(&d->mu); /* as on_done: the eventfd outlives this */
+    j->done_rc = rc;
+    j->done = true;
+    wake(d);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Takes the answer of the job's last step: submits the next, or ends the job. */
+static void order_job_poll(struct dlv *d, int64_t mono)
+{
+    order_job_t *j = &d->job;
+    if (!j->running) return;
+    pthread_mutex_lock(&d->mu);
+    bool done = j->done;
+    int rc = j->done_rc;
+    pthread_mutex_unlock(&d->mu);
+    if (!done) return;
+    j->running = false;
+    j->done = false;
+    if (rc == 0 && j->more && !atomic_load(&d->stopping)) {
+        j->cur = j->cur_out;
+        j->running = true;
+        wr_submit(d->w, &j->op);
+        return;
+    }
+    /* Steps left while stopping: the next start takes the job up from the store's state. */
+    if (rc < 0) {
+        logrl_line(&d->rl_order, LOG_WARN, mono,
+                   "delivery: subscriber %s: cannot %s its order index (%s); trying again", j->name,
+                   j->on ? "build" : "drop", strerror(-rc));
+        d->reconcile_after = mono + POLL_MAX_MS;
+    } else if (!j->more) {
+        dlog(LOG_INFO, "subscriber %s: order index %s", j->name, j->on ? "built" : "dropped");
+        sub_get(d, j->name)->next_due_ms = INT64_MIN; /* ordered claims may start */
+    }
+    free(j->name);
+    j->name = NULL;
+    d->reconcile = true; /* another subscriber may need one */
+}
+
+/* Starts a job for the first configured subscriber whose order index does not match its
+ * `ordered` setting: built for an ordered one (until then it claims nothing), dropped for
+ * the others, so that their deliveries cost no order entries. */
+static void order_reconcile(struct dlv *d, int64_t mono)
+{
+    if (!d->reconcile || d->job.running || mono < d->reconcile_after) return;
+    d->reconcile = false;
+    for (size_t i = 0; i < d->cfg->nsubscribers; i++) {
+        const cfg_subscriber_t *cs = &d->cfg->subscribers[i];
+        store_order_state_t state;
+        int rc = store_order_state(d->st, cs->name, &state);
+        if (rc < 0) {
+            logrl_line(&d->rl_order, LOG_WARN, mono,
+                       "delivery: subscriber %s: cannot read its order index state: %s", cs->name,
+                       strerror(-rc));
+            d->reconcile = true; /* this one again later; the others now */
+            d->reconcile_after = mono + POLL_MAX_MS;
+            continue;
+        }
+        if (cs->ordered ? state == STORE_ORDER_COMPLETE : state == STORE_ORDER_NONE) continue;
+        order_job_t *j = &d->job;
+        j->name = xstrdup(cs->name);
+        j->on = cs->ordered;
+        memset(&j->cur, 0, sizeof(j->cur));
+        j->running = true;
+        wr_submit(d->w, &j->op);
+        return;
+    }
 }
 
 /* ---- the worker ---- */
@@ -1036,6 +1140,7 @@ static void *worker_main(void *arg)
     for (;;) {
         instant_t t = tick(d);
         drain_done(d, t.mono);
+        order_job_poll(d, t.mono);
         if (!stopping && atomic_load(&d->stopping)) {
             stopping = true;
             deadline = t.mono + d->grace_ms;
@@ -1045,7 +1150,9 @@ static void *worker_main(void *arg)
         }
         int64_t wait = POLL_MAX_MS;
         bool changed = !stopping && sync_config(d);
+        if (changed) d->reconcile = true;
         if (!stopping && d->cfg) {
+            order_reconcile(d, t.mono);
             bool sweep = atomic_exchange(&d->notified, false) || changed || t.mono >= next_sweep;
             if (sweep) next_sweep = t.mono + POLL_MAX_MS;
             bool read_ok = claim_round(d, sweep, &t, &wait);
@@ -1060,7 +1167,7 @@ static void *worker_main(void *arg)
         read_finished(d, &t);
         if (stopping) {
             if (d->nrunning > 0 && t.mono >= deadline) abandon_running(d);
-            if (d->nrunning == 0 && d->ncommitting == 0) break;
+            if (d->nrunning == 0 && d->ncommitting == 0 && !d->job.running) break;
             if (d->nrunning > 0 && deadline - t.mono < wait) wait = deadline - t.mono;
         }
         t = wait_events(d, wait);
@@ -1098,6 +1205,10 @@ int dlv_start(store_t *st, wr_t *w, dlv_t **out)
     d->st = st;
     d->w = w;
     d->timer_due = -1;
+    d->job.d = d;
+    d->job.op.apply = on_order_apply;
+    d->job.op.on_done = on_order_done;
+    d->job.op.relaxed = true; /* a step lost to a crash is redone from the store's state */
     d->multi = curl_multi_init();
     d->ep = epoll_create1(EPOLL_CLOEXEC);
     d->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1204,6 +1315,7 @@ void dlv_stop(dlv_t *d, uint32_t grace_ms)
     free(d->subs);
     free(d->map);
     free(d->scratch);
+    free(d->job.name);
     rt_config_release(d->cfg);
     close_all(d);
 }

@@ -20,6 +20,7 @@
 
 #include "core/log.h"
 #include "core/xalloc.h"
+#include "gateway/logrl.h"
 #include "gateway/metrics.h"
 #include "gateway/runtime.h"
 
@@ -43,7 +44,9 @@ struct ret {
     uint64_t cursor_out;
     size_t pruned;
     bool more;
-    bool op_done; /* under mu */
+    store_prune_corrupt_t corrupt;
+    logrl_t corrupt_log; /* retention thread */
+    bool op_done;        /* under mu */
     int rc;
 };
 
@@ -51,7 +54,7 @@ static int on_apply(wr_op_t *op, store_wtxn_t *tx)
 {
     struct ret *r = (struct ret *)((char *)op - offsetof(struct ret, op));
     r->cursor_out = r->cursor_in; /* apply may run twice: start from the input again */
-    return store_prune(tx, r->cutoff_ms, CHUNK, &r->cursor_out, &r->pruned, &r->more);
+    return store_prune(tx, r->cutoff_ms, CHUNK, &r->cursor_out, &r->pruned, &r->more, &r->corrupt);
 }
 
 static void on_done(wr_op_t *op, int rc)
@@ -81,6 +84,12 @@ static int prune_step(struct ret *r, int64_t cutoff_ms, uint64_t *cursor, bool *
     *cursor = r->cursor_out;
     *more = r->more;
     if (r->pruned) metrics_pruned(r->pruned);
+    if (r->corrupt.n)
+        logrl_line(&r->corrupt_log, LOG_ERROR, rt_mono_ms(),
+                   "retention: kept %zu event(s) with a record that cannot be decoded (the "
+                   "last: event sequence number %llu, delivery %llu; 0 is its event record)",
+                   r->corrupt.n, (unsigned long long)r->corrupt.seq,
+                   (unsigned long long)r->corrupt.delivery_id);
     return 0;
 }
 

@@ -111,10 +111,16 @@ static wr_op_t *take_batch(wr_t *w, bool *stop)
     return batch;
 }
 
-/* Applies the list of ops in one transaction and commits it. probe: the transaction also
- * writes a heartbeat, so that its success proves that the store can write and flush again
- * (LMDB commits a transaction that changed nothing without touching the disk). */
-static int commit_ops(wr_t *w, wr_op_t *ops, bool probe)
+static void finish_ops(wr_t *w, wr_op_t *ops, int rc);
+
+/* Applies the list *ops in one transaction and commits it. An operation that fails while
+ * the transaction stays good (it wrote nothing: a record it needs is damaged, say) is
+ * taken out of the list and answered with its error at once, and the others commit: one
+ * bad operation is not a store failure. An error that broke the transaction, or the
+ * commit's, is returned with nothing answered. probe: the transaction also writes a
+ * heartbeat, so that its success proves that the store can write and flush again (LMDB
+ * commits a transaction that changed nothing without touching the disk). */
+static int commit_ops(wr_t *w, wr_op_t **ops, bool probe)
 {
     store_wtxn_t *tx;
     int rc = w->ops.begin(w->st, &tx);
@@ -123,11 +129,20 @@ static int commit_ops(wr_t *w, wr_op_t *ops, bool probe)
         w->ops.abort(tx);
         return rc;
     }
-    for (wr_op_t *op = ops; op; op = op->next) {
-        if ((rc = op->apply(op, tx)) != 0) {
-            w->ops.abort(tx);
-            return rc;
+    for (wr_op_t **link = ops; *link;) {
+        wr_op_t *op = *link;
+        if ((rc = op->apply(op, tx)) == 0) {
+            link = &op->next;
+            continue;
         }
+        int broken = w->ops.error(tx);
+        if (broken != 0) {
+            w->ops.abort(tx);
+            return broken;
+        }
+        *link = op->next;
+        op->next = NULL;
+        finish_ops(w, op, rc);
     }
     return w->ops.commit(tx);
 }
@@ -183,14 +198,17 @@ static void commit_failed(wr_t *w, int rc, int64_t mono_ms)
     }
 }
 
-/* Commits ops as one transaction. On success the previous batch is durable (this
- * commit's flush carried its meta page) and is answered; ops' relaxed operations are
- * answered too, the others wait in w->unflushed for the next flush. On failure nothing is
- * answered and the caller decides. */
-static int commit_batch(wr_t *w, wr_op_t *ops, bool probe)
+/* Commits the list *list as one transaction. On success the previous batch is durable
+ * (this commit's flush carried its meta page) and is answered; the relaxed operations are
+ * answered too, the others wait in w->unflushed for the next flush. On failure the
+ * operations that failed by themselves are answered and out of *list; the rest are not,
+ * and the caller decides. */
+static int commit_batch(wr_t *w, wr_op_t **list, bool probe)
 {
-    int rc = commit_ops(w, ops, probe);
+    int rc = commit_ops(w, list, probe);
     if (rc != 0) return rc;
+    wr_op_t *ops = *list;
+    *list = NULL;
     wr_op_t *durable = w->unflushed, *now = NULL, **now_tail = &now, **later_tail = &w->unflushed;
     w->unflushed = NULL;
     while (ops) {
@@ -227,7 +245,8 @@ static void flush_unflushed(wr_t *w)
 /* While commits fail and nothing is queued: can a tiny transaction commit again? */
 static void probe(wr_t *w)
 {
-    int rc = commit_batch(w, NULL, true);
+    wr_op_t *none = NULL;
+    int rc = commit_batch(w, &none, true);
     if (rc == 0)
         commit_succeeded(w);
     else
@@ -249,7 +268,7 @@ static void *writer_main(void *arg)
             continue;
         }
         int64_t started = mono_ns();
-        int rc = commit_batch(w, batch, w->failing);
+        int rc = commit_batch(w, &batch, w->failing);
         w->last_commit_ns = mono_ns() - started; /* read under the lock only by this thread */
         if (rc == 0) {
             commit_succeeded(w);
@@ -265,11 +284,11 @@ static void *writer_main(void *arg)
         for (wr_op_t *op = batch; op;) {
             wr_op_t *next = op->next;
             op->next = NULL;
-            int op_rc = commit_batch(w, op, true);
+            int op_rc = commit_batch(w, &op, true); /* op is NULL if it failed by itself */
             if (op_rc != 0) {
                 commit_failed(w, op_rc, mono_ns() / 1000000);
                 flush_unflushed(w);
-                finish_ops(w, op, op_rc);
+                if (op) finish_ops(w, op, op_rc);
                 any_failed = true;
             }
             op = next;
@@ -287,6 +306,7 @@ int wr_start(store_t *st, wr_t **out)
         .abort = store_wtxn_abort,
         .touch = store_touch,
         .sync = store_sync,
+        .error = store_wtxn_error,
     };
     return wr_start_with(st, &store_ops, out);
 }

@@ -18,12 +18,15 @@ typedef struct wr_op wr_op_t;
 /* An operation queued for the next batch. The submitter owns the memory and must keep
  * it alive until on_done has been called. */
 struct wr_op {
-    /* Applies the operation inside the batch transaction (writer thread). Returns 0
-     * when the transaction is still good, whatever the operation's own outcome (which it
-     * records in its own struct, e.g. -ENOENT for an ack of a deleted delivery), or the
-     * store error that broke the transaction (-ENOSPC, -EIO). May run more than once: after
-     * a broken batch every operation is retried alone, so apply must depend only on its
-     * inputs and overwrite its outputs. */
+    /* Applies the operation inside the batch transaction (writer thread). Returns 0 when
+     * it did its work (an outcome it records in its own struct, e.g. -ENOENT for an ack of
+     * a deleted delivery, included), or a negative errno when it failed. When the store
+     * says the transaction is still good (store_wtxn_error 0: the operation wrote
+     * nothing, e.g. a record it needs cannot be decoded), the operation alone is answered
+     * with that error at once and the rest of the batch commits; that is not a store
+     * failure. Otherwise (the store error that broke the transaction: -ENOSPC, -EIO) the
+     * batch failed. May run more than once: after a broken batch every operation is
+     * retried alone, so apply must depend only on its inputs and overwrite its outputs. */
     int (*apply)(wr_op_t *op, store_wtxn_t *tx);
     /* Called on the writer thread once the operation is durable (rc 0; relaxed: once it
      * is committed), or with rc < 0 when it failed: nothing of it written, or (after a
@@ -54,6 +57,7 @@ typedef struct {
     void (*abort)(store_wtxn_t *tx);               /* store_wtxn_abort */
     int (*touch)(store_wtxn_t *tx);                /* store_touch */
     int (*sync)(store_t *st);                      /* store_sync */
+    int (*error)(store_wtxn_t *tx);                /* store_wtxn_error */
 } wr_store_ops_t;
 
 /* Starts the writer thread over an open store. Returns 0 or a negative errno.
@@ -68,9 +72,11 @@ typedef struct {
  * before it is answered only after a successful store_sync (or failed with that sync's
  * error).
  *
- * Failures: a commit that fails is reported to health.h (so /healthz answers 503) and
- * its operations are retried one by one. While commits fail, the writer probes the store
- * with a tiny commit once a second. When LMDB reports its fatal state
+ * Failures: an operation that fails by itself (apply's error with the transaction still
+ * good) is answered with its error and is no store failure. A commit that fails, or an
+ * error that breaks the transaction, is reported to health.h (so /healthz answers 503)
+ * and the batch's operations are retried one by one. While commits fail, the writer probes the
+ * store with a tiny commit once a second. When LMDB reports its fatal state
  * (-ENOTRECOVERABLE), or commits keep failing with I/O errors for the config's
  * store_failure_exit_ms, the writer logs one line and ends the process with
  * WR_EXIT_STORE_FAILED, so a supervisor restarts it: nothing unacknowledged was promised,

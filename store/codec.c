@@ -388,7 +388,81 @@ int codec_delivery_view(const void *p, size_t n, codec_delivery_view_t *v)
         codec_str_t e;
         if (rd_attempt(&r, &a, &e)) return -EINVAL;
     }
+    v->history_len = (size_t)(r.p - v->history);
     return rd_end(&r);
+}
+
+/* A history entry's bytes before its error's: at_ms, status, duration_ms, error length. */
+#define HISTORY_ENTRY_FIXED 20
+
+/* Writes v at *w and advances it (for encoders that reserved their whole size first). */
+static void w_u32(uint8_t **w, uint32_t v)
+{
+    codec_put_le32(*w, v);
+    *w += 4;
+}
+
+static void w_u64(uint8_t **w, uint64_t v)
+{
+    codec_put_le64(*w, v);
+    *w += 8;
+}
+
+static void w_bytes(uint8_t **w, const void *p, size_t n)
+{
+    if (n) memcpy(*w, p, n);
+    *w += n;
+}
+
+static void w_str(uint8_t **w, const char *p, size_t n)
+{
+    w_u32(w, (uint32_t)n);
+    w_bytes(w, p, n);
+}
+
+/* Sized once and written in place: this runs for every delivery outcome. */
+int codec_encode_delivery_attempt(core_buf_t *b, const codec_delivery_view_t *v,
+                                  store_state_t state, int64_t next_attempt_ms,
+                                  const store_attempt_t *a, size_t error_len)
+{
+    if (!state_valid(state) || error_len > UINT32_MAX || v->nhistory > STORE_MAX_HISTORY)
+        return -EINVAL;
+    const uint8_t *hist = v->history;
+    size_t hist_len = v->history_len;
+    uint32_t nhistory = v->nhistory;
+    if (nhistory == STORE_MAX_HISTORY) {
+        /* Drop the oldest entry (the view validated it). */
+        size_t first = HISTORY_ENTRY_FIXED + codec_get_le32(hist + HISTORY_ENTRY_FIXED - 4);
+        hist += first;
+        hist_len -= first;
+        nhistory--;
+    }
+    const char *err = a->error ? a->error : "";
+    size_t size = 2 + 4 + 4 * 8 + 4 + 4 * 4 + v->event_id.len + v->event_type.len +
+                  v->subscriber.len + error_len + 4 + hist_len + HISTORY_ENTRY_FIXED + error_len;
+    core_buf_reset(b);
+    core_buf_reserve(b, size);
+    uint8_t *w = (uint8_t *)b->p;
+    *w++ = CODEC_RECORD_VERSION;
+    *w++ = (uint8_t)state;
+    w_u32(&w, v->attempts + 1);
+    w_u64(&w, (uint64_t)v->created_ms);
+    w_u64(&w, (uint64_t)next_attempt_ms);
+    w_u64(&w, (uint64_t)(v->first_attempt_ms ? v->first_attempt_ms : a->at_ms));
+    w_u64(&w, (uint64_t)v->dead_ms);
+    w_u32(&w, (uint32_t)a->status);
+    w_str(&w, v->event_id.p, v->event_id.len);
+    w_str(&w, v->event_type.p, v->event_type.len);
+    w_str(&w, v->subscriber.p, v->subscriber.len);
+    w_str(&w, err, error_len);
+    w_u32(&w, nhistory + 1);
+    w_bytes(&w, hist, hist_len);
+    w_u64(&w, (uint64_t)a->at_ms);
+    w_u32(&w, (uint32_t)a->status);
+    w_u32(&w, a->duration_ms);
+    w_str(&w, err, error_len);
+    b->len = size;
+    return 0;
 }
 
 int codec_decode_delivery(const void *p, size_t n, store_delivery_t *out)

@@ -49,9 +49,9 @@ size_t codec_due_key(uint8_t *out, const char *name, size_t name_len, int64_t du
 /* Splits a due key; the name is key[0 .. *name_len). -EINVAL when malformed. */
 int codec_due_key_parse(const void *key, size_t n, size_t *name_len, int64_t *due_ms, uint64_t *id);
 
-/* order index (format 2): subscriber name, '\0', delivery id (BE); its value is the due
- * time (codec_time_key, BE, 8 bytes). out must hold name_len + CODEC_ORDER_KEY_EXTRA bytes;
- * returns the key length. */
+/* order index (format 2; for marked subscribers only since format 3): subscriber name,
+ * '\0', delivery id (BE); its value is the due time (codec_time_key, BE, 8 bytes). out must
+ * hold name_len + CODEC_ORDER_KEY_EXTRA bytes; returns the key length. */
 #define CODEC_ORDER_KEY_EXTRA 9
 size_t codec_order_key(uint8_t *out, const char *name, size_t name_len, uint64_t id);
 int codec_order_key_parse(const void *key, size_t n, size_t *name_len, uint64_t *id);
@@ -102,7 +102,8 @@ typedef struct {
     int32_t last_status;
     codec_str_t event_id, event_type, subscriber, last_error;
     uint32_t nhistory;      /* <= STORE_MAX_HISTORY */
-    const uint8_t *history; /* nhistory validated entries */
+    const uint8_t *history; /* nhistory validated entries, the end of the record */
+    size_t history_len;     /* their bytes */
 } codec_delivery_view_t;
 
 /* d->id is not encoded. -EINVAL when a field does not fit its layout (nhistory over
@@ -111,6 +112,15 @@ int codec_encode_delivery(core_buf_t *b, const store_delivery_t *d);
 int codec_delivery_view(const void *p, size_t n, codec_delivery_view_t *v);
 /* Fills out (id left 0) with malloc'd copies; free with store_delivery_clear. */
 int codec_decode_delivery(const void *p, size_t n, store_delivery_t *out);
+/* Writes the record of v after one more attempt a, straight from v's bytes (no decoding
+ * into allocations: this is the cost of every delivery outcome): state and
+ * next_attempt_ms as given, attempts + 1, last_status a->status, last_error the first
+ * error_len bytes of a->error, first_attempt_ms a->at_ms when it was 0, and a appended to
+ * the history with that error (the oldest entry dropped beyond STORE_MAX_HISTORY); every
+ * other field as in v. v must not point into b. -EINVAL as for codec_encode_delivery. */
+int codec_encode_delivery_attempt(core_buf_t *b, const codec_delivery_view_t *v,
+                                  store_state_t state, int64_t next_attempt_ms,
+                                  const store_attempt_t *a, size_t error_len);
 
 /* ---- per-subscriber counters ---- */
 

@@ -23,7 +23,8 @@
 struct store {
     int lock_fd; /* dir/lock, flock'ed exclusively while the store is open */
     MDB_env *env;
-    MDB_dbi meta, events, received, deliveries, due, dead, counters, order, paused, replayed;
+    MDB_dbi meta, events, received, deliveries, due, dead, counters, order, paused, replayed,
+        ordered;
     size_t max_key;
     uint32_t opened_version; /* the format found at open; an older one is upgraded there */
     /* Next ids as last committed; read and written by the writer thread only. */
@@ -34,13 +35,31 @@ struct store {
     bool unsynced, flush_failed;
 };
 
+/* One subscriber's counters as the transaction leaves them: read once, changed in memory
+ * by each write, and put back once at commit, so that a batch of outcomes for one
+ * subscriber costs one counters write instead of one per outcome. With them, whether the
+ * subscriber has an order index to keep. */
+typedef struct {
+    char *name; /* NULL: a free slot */
+    uint64_t hash;
+    store_counters_t c;
+    bool dirty;
+    store_order_state_t order; /* its order index state, read with the counters */
+} counters_slot_t;
+
 struct store_wtxn {
     store_t *st;
     MDB_txn *txn;
     /* Ids handed out by this transaction; they become the store's on commit, so an
      * aborted transaction gives its ids back. */
     uint64_t next_delivery_id, next_event_seq;
-    int err; /* the first error that broke the transaction; every later call returns it */
+    /* The first LMDB error that broke the transaction (a store failure); every later call
+     * returns it. An operation's own error (a record it cannot decode, -ENOENT) is only
+     * returned: the operation wrote nothing, and the transaction stays good. */
+    int err;
+    size_t nwrites;          /* puts and deletes so far: tells whether a failing operation wrote */
+    counters_slot_t *cslots; /* open addressing, ccap a power of two (0: none yet) */
+    size_t ccap, cused;
     core_buf_t buf;
 };
 
@@ -49,8 +68,8 @@ static const char META_NEXT_DELIVERY[] = "next_delivery_id";
 static const char META_NEXT_SEQ[] = "next_event_seq";
 static const char META_HEARTBEAT[] = "heartbeat";
 
-/* A copy of an error string cut to ERROR_MAX bytes, on a UTF-8 character boundary. */
-static char *error_dup(const char *s)
+/* Bytes kept of error string s: at most ERROR_MAX, cut on a UTF-8 character boundary. */
+static size_t error_len(const char *s)
 {
     size_t len = s ? strlen(s) : 0;
     if (len > ERROR_MAX) {
@@ -58,7 +77,13 @@ static char *error_dup(const char *s)
         while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
             len--;
     }
-    return xmemdup0(s ? s : "", len);
+    return len;
+}
+
+/* A copy of an error string cut as error_len says. */
+static char *error_dup(const char *s)
+{
+    return xmemdup0(s ? s : "", error_len(s));
 }
 
 static void replace_str(char **dst, char *src)
@@ -175,8 +200,7 @@ static int check_format(store_t *st, MDB_txn *txn, char *err, size_t errlen)
 }
 
 /* Version 1 had no order index: build it from the due index (which holds the same
- * deliveries with their due times), then stamp version 2. One transaction at open, so a
- * crash leaves either the old store or the upgraded one. Returns an LMDB code. */
+ * deliveries with their due times), as version 2 had it. Returns an LMDB code. */
 static int upgrade_from_v1(store_t *st, MDB_txn *txn)
 {
     MDB_cursor *c;
@@ -199,8 +223,38 @@ static int upgrade_from_v1(store_t *st, MDB_txn *txn)
         if ((rc = mdb_put(txn, st->order, &okey, &oval, 0))) break;
     }
     mdb_cursor_close(c);
-    if (rc != MDB_NOTFOUND) return rc;
-    return stamp_format(st, txn);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Version 2 kept an order entry for every pending delivery; version 3 keeps them for the
+ * subscribers marked in `ordered`. Marking every subscriber that has order entries as
+ * complete keeps the store exact; the delivery worker then drops the indexes of those not
+ * configured ordered (store_order_step). Returns an LMDB code. */
+static int upgrade_from_v2(store_t *st, MDB_txn *txn)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    char name[KEY_MAX + 1];
+    uint8_t complete = STORE_ORDER_COMPLETE;
+    int rc = mdb_cursor_open(txn, st->order, &c);
+    if (rc) return rc;
+    /* After each name, jump past all of its keys (name + '\0' + ...) to name + '\1'. */
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) {
+        size_t nl;
+        uint64_t id;
+        if (codec_order_key_parse(k.mv_data, k.mv_size, &nl, &id)) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(name, k.mv_data, nl);
+        MDB_val nk = val(name, nl), nv = val(&complete, 1);
+        if ((rc = mdb_put(txn, st->ordered, &nk, &nv, 0))) break;
+        name[nl] = '\1';
+        k = val(name, nl + 1);
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 static int open_dbis(store_t *st, MDB_txn *txn, char *err, size_t errlen)
@@ -209,9 +263,10 @@ static int open_dbis(store_t *st, MDB_txn *txn, char *err, size_t errlen)
         const char *name;
         MDB_dbi *dbi;
     } dbs[] = {
-        {"events", &st->events}, {"received", &st->received}, {"deliveries", &st->deliveries},
-        {"due", &st->due},       {"dead", &st->dead},         {"counters", &st->counters},
-        {"order", &st->order},   {"paused", &st->paused},     {"replayed", &st->replayed}};
+        {"events", &st->events},  {"received", &st->received}, {"deliveries", &st->deliveries},
+        {"due", &st->due},        {"dead", &st->dead},         {"counters", &st->counters},
+        {"order", &st->order},    {"paused", &st->paused},     {"replayed", &st->replayed},
+        {"ordered", &st->ordered}};
     for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
         int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
         if (rc) {
@@ -220,7 +275,10 @@ static int open_dbis(store_t *st, MDB_txn *txn, char *err, size_t errlen)
         }
     }
     if (st->opened_version < STORE_FORMAT_VERSION) {
-        int rc = upgrade_from_v1(st, txn);
+        /* In the transaction that read the stamp: a crash leaves the old store or the new. */
+        int rc = st->opened_version < 2 ? upgrade_from_v1(st, txn) : 0;
+        if (rc == 0) rc = upgrade_from_v2(st, txn);
+        if (rc == 0) rc = stamp_format(st, txn);
         if (rc) {
             snprintf(err, errlen, "store: cannot upgrade the store to format version %d: %s",
                      STORE_FORMAT_VERSION, mdb_strerror(rc));
@@ -371,8 +429,18 @@ int store_wtxn_begin(store_t *st, store_wtxn_t **out)
 
 static void wtxn_free(store_wtxn_t *tx)
 {
+    for (size_t i = 0; i < tx->ccap; i++) {
+        free(tx->cslots[i].name);
+        store_counters_clear(&tx->cslots[i].c);
+    }
+    free(tx->cslots);
     core_buf_free(&tx->buf);
     free(tx);
+}
+
+int store_wtxn_error(store_wtxn_t *tx)
+{
+    return tx->err;
 }
 
 void store_wtxn_abort(store_wtxn_t *tx)
@@ -392,6 +460,7 @@ static int tx_put(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, const
 {
     MDB_val key = val(k, kl), data = val(v, vl);
     int rc = mdb_put(tx->txn, dbi, &key, &data, 0);
+    tx->nwrites++;
     return rc ? tx_fail(tx, rc) : 0;
 }
 
@@ -400,7 +469,19 @@ static int tx_del(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl)
 {
     MDB_val key = val(k, kl);
     int rc = mdb_del(tx->txn, dbi, &key, NULL);
-    return rc && rc != MDB_NOTFOUND ? tx_fail(tx, rc) : 0;
+    if (rc == MDB_NOTFOUND) return 0;
+    tx->nwrites++;
+    return rc ? tx_fail(tx, rc) : 0;
+}
+
+/* Ends a write operation that began when tx had made `writes` writes. Each operation
+ * checks what can fail (records it must decode, counters it must change) before its first
+ * write, so its own errors leave nothing behind; should one come after a write all the
+ * same, half an operation must not commit: the error then breaks the transaction. */
+static int op_end(store_wtxn_t *tx, size_t writes, int rc)
+{
+    if (rc && !tx->err && tx->nwrites != writes) tx->err = rc;
+    return rc;
 }
 
 /* 0 with *v pointing into the map (valid until the next write), -ENOENT, or an error. */
@@ -434,11 +515,14 @@ static int commit_err(store_t *st, int rc)
 
 /* Commits tx without the extra flush of store_wtxn_commit; sets *wrote when LMDB wrote
  * (and flushed) anything: a transaction that changed nothing costs it no I/O at all. */
+static int counters_flush(store_wtxn_t *tx);
+
 static int commit(store_wtxn_t *tx, bool *wrote)
 {
     store_t *st = tx->st;
     int rc = tx->err;
     *wrote = false;
+    if (rc == 0) rc = counters_flush(tx);
     if (rc == 0 && tx->next_delivery_id != st->next_delivery_id) {
         uint8_t b[8];
         codec_put_le64(b, tx->next_delivery_id);
@@ -586,29 +670,161 @@ static int save_delivery(store_wtxn_t *tx, const store_delivery_t *d)
     return tx_put(tx, tx->st->deliveries, k, 8, tx->buf.p, tx->buf.len);
 }
 
-/* A PENDING delivery is in two indexes: due (by due time, for claims) and order (by id,
- * for ordered subscribers, with its due time as the value). */
-static int due_put(store_wtxn_t *tx, const store_delivery_t *d)
+/* A change to apply to one subscriber's counters. */
+typedef struct {
+    int pending, dead; /* -1, 0 or +1 */
+    bool delivered, failed;
+    int64_t last_success_ms; /* 0: unchanged */
+    const char *last_error;  /* NULL: unchanged */
+} counters_delta_t;
+
+static void bump(uint64_t *v, int delta)
+{
+    if (delta > 0) (*v)++;
+    if (delta < 0 && *v > 0) (*v)--; /* never wraps, even over a damaged record */
+}
+
+/* An `ordered` table value; -EIO when it is not one. */
+static int order_state_parse(const MDB_val *v, store_order_state_t *out)
+{
+    uint8_t b = v->mv_size == 1 ? *(const uint8_t *)v->mv_data : 0;
+    if (b != STORE_ORDER_BUILDING && b != STORE_ORDER_COMPLETE) return -EIO;
+    *out = (store_order_state_t)b;
+    return 0;
+}
+
+static uint64_t name_hash(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 0x100000001b3u;
+    return h;
+}
+
+/* The slot of name in the transaction's counters table, free or not. */
+static counters_slot_t *counters_find(store_wtxn_t *tx, const char *name, uint64_t h)
+{
+    size_t mask = tx->ccap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        counters_slot_t *s = &tx->cslots[i];
+        if (!s->name || (s->hash == h && strcmp(s->name, name) == 0)) return s;
+    }
+}
+
+static void counters_grow(store_wtxn_t *tx)
+{
+    counters_slot_t *old = tx->cslots;
+    size_t oldcap = tx->ccap;
+    tx->ccap = oldcap ? oldcap * 2 : 8;
+    tx->cslots = xcalloc(tx->ccap, sizeof(*tx->cslots));
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i].name) *counters_find(tx, old[i].name, old[i].hash) = old[i];
+    free(old);
+}
+
+/* Reads the counters of subscriber name (all zero when it has none) and its order index
+ * state into the transaction's table unless they are there already. Writes nothing; -EIO
+ * when a stored record cannot be decoded. A write operation loads the subscribers it will
+ * change before its first write: their counters, and whether their pending deliveries
+ * need order entries. */
+static int counters_load(store_wtxn_t *tx, const char *name)
+{
+    uint64_t h = name_hash(name);
+    counters_slot_t *s = tx->ccap ? counters_find(tx, name, h) : NULL;
+    if (s && s->name) return 0;
+    store_counters_t c = {0};
+    store_order_state_t order = STORE_ORDER_NONE;
+    MDB_val v;
+    size_t nl = strlen(name);
+    int rc = tx_get(tx, tx->st->ordered, name, nl, &v);
+    if (rc == 0) rc = order_state_parse(&v, &order);
+    if (rc == -ENOENT) rc = 0;
+    if (rc) return rc;
+    rc = tx_get(tx, tx->st->counters, name, nl, &v);
+    if (rc == 0 && codec_decode_counters(v.mv_data, v.mv_size, &c)) rc = -EIO;
+    if (rc == -ENOENT) {
+        c.last_error = xstrdup("");
+        rc = 0;
+    }
+    if (rc) return rc;
+    if (2 * (tx->cused + 1) > tx->ccap) counters_grow(tx);
+    s = counters_find(tx, name, h);
+    s->name = xstrdup(name);
+    s->hash = h;
+    s->c = c;
+    s->order = order;
+    tx->cused++;
+    return 0;
+}
+
+/* Applies dl to the counters of name, which counters_load has read in this transaction
+ * (so this cannot fail). */
+static void counters_change(store_wtxn_t *tx, const char *name, const counters_delta_t *dl)
+{
+    counters_slot_t *s = counters_find(tx, name, name_hash(name));
+    store_counters_t *c = &s->c;
+    bump(&c->pending, dl->pending);
+    bump(&c->dead, dl->dead);
+    if (dl->delivered) c->delivered++;
+    if (dl->failed) c->failed_attempts++;
+    if (dl->last_success_ms) c->last_success_ms = dl->last_success_ms;
+    if (dl->last_error) replace_str(&c->last_error, error_dup(dl->last_error));
+    s->dirty = true;
+}
+
+/* Puts the counters this transaction changed back into the table (at commit). */
+static int counters_flush(store_wtxn_t *tx)
+{
+    int rc = 0;
+    for (size_t i = 0; i < tx->ccap && rc == 0; i++) {
+        counters_slot_t *s = &tx->cslots[i];
+        if (!s->name || !s->dirty) continue;
+        rc = codec_encode_counters(&tx->buf, &s->c);
+        if (rc == 0)
+            rc = tx_put(tx, tx->st->counters, s->name, strlen(s->name), tx->buf.p, tx->buf.len);
+        s->dirty = false;
+    }
+    return rc;
+}
+
+/* Whether subscriber name (loaded with counters_load) keeps an order index. */
+static bool keeps_order(store_wtxn_t *tx, const char *name)
+{
+    return counters_find(tx, name, name_hash(name))->order != STORE_ORDER_NONE;
+}
+
+/* A PENDING delivery is in the due index (by due time, for claims) and, when its
+ * subscriber keeps one, in the order index (by id, for ordered delivery, with its due time
+ * as the value). name is NUL-terminated, nl long, and loaded with counters_load. */
+static int index_put(store_wtxn_t *tx, const char *name, size_t nl, int64_t due_ms, uint64_t id)
 {
     uint8_t k[KEY_MAX], due[8];
-    size_t nl = strlen(d->subscriber);
-    size_t kl = codec_due_key(k, d->subscriber, nl, d->next_attempt_ms, d->id);
+    size_t kl = codec_due_key(k, name, nl, due_ms, id);
     int rc = tx_put(tx, tx->st->due, k, kl, "", 0);
-    if (rc) return rc;
-    kl = codec_order_key(k, d->subscriber, nl, d->id);
-    codec_put_be64(due, codec_time_key(d->next_attempt_ms));
+    if (rc || !keeps_order(tx, name)) return rc;
+    kl = codec_order_key(k, name, nl, id);
+    codec_put_be64(due, codec_time_key(due_ms));
     return tx_put(tx, tx->st->order, k, kl, due, sizeof(due));
+}
+
+static int index_del(store_wtxn_t *tx, const char *name, size_t nl, int64_t due_ms, uint64_t id)
+{
+    uint8_t k[KEY_MAX];
+    size_t kl = codec_due_key(k, name, nl, due_ms, id);
+    int rc = tx_del(tx, tx->st->due, k, kl);
+    if (rc || !keeps_order(tx, name)) return rc;
+    kl = codec_order_key(k, name, nl, id);
+    return tx_del(tx, tx->st->order, k, kl);
+}
+
+static int due_put(store_wtxn_t *tx, const store_delivery_t *d)
+{
+    return index_put(tx, d->subscriber, strlen(d->subscriber), d->next_attempt_ms, d->id);
 }
 
 static int due_del(store_wtxn_t *tx, const store_delivery_t *d)
 {
-    uint8_t k[KEY_MAX];
-    size_t nl = strlen(d->subscriber);
-    size_t kl = codec_due_key(k, d->subscriber, nl, d->next_attempt_ms, d->id);
-    int rc = tx_del(tx, tx->st->due, k, kl);
-    if (rc) return rc;
-    kl = codec_order_key(k, d->subscriber, nl, d->id);
-    return tx_del(tx, tx->st->order, k, kl);
+    return index_del(tx, d->subscriber, strlen(d->subscriber), d->next_attempt_ms, d->id);
 }
 
 static int dead_put(store_wtxn_t *tx, const store_delivery_t *d)
@@ -641,44 +857,6 @@ static int dead_del(store_wtxn_t *tx, const store_delivery_t *d)
     uint8_t k[CODEC_DEAD_KEY_LEN];
     codec_dead_key(k, d->dead_ms, d->id);
     return tx_del(tx, tx->st->dead, k, sizeof(k));
-}
-
-/* A change to apply to one subscriber's counters. */
-typedef struct {
-    int pending, dead; /* -1, 0 or +1 */
-    bool delivered, failed;
-    int64_t last_success_ms; /* 0: unchanged */
-    const char *last_error;  /* NULL: unchanged */
-} counters_delta_t;
-
-static void bump(uint64_t *v, int delta)
-{
-    if (delta > 0) (*v)++;
-    if (delta < 0 && *v > 0) (*v)--; /* never wraps, even over a damaged record */
-}
-
-static int counters_apply(store_wtxn_t *tx, const char *name, const counters_delta_t *dl)
-{
-    store_counters_t c = {0};
-    MDB_val v;
-    size_t nl = strlen(name);
-    int rc = tx_get(tx, tx->st->counters, name, nl, &v);
-    if (rc == 0 && codec_decode_counters(v.mv_data, v.mv_size, &c)) rc = -EIO;
-    if (rc == -ENOENT) {
-        c.last_error = xstrdup("");
-        rc = 0;
-    }
-    if (rc) return rc;
-    bump(&c.pending, dl->pending);
-    bump(&c.dead, dl->dead);
-    if (dl->delivered) c.delivered++;
-    if (dl->failed) c.failed_attempts++;
-    if (dl->last_success_ms) c.last_success_ms = dl->last_success_ms;
-    if (dl->last_error) replace_str(&c.last_error, error_dup(dl->last_error));
-    rc = codec_encode_counters(&tx->buf, &c);
-    store_counters_clear(&c);
-    if (rc) return rc;
-    return tx_put(tx, tx->st->counters, name, nl, tx->buf.p, tx->buf.len);
 }
 
 /* Appends attempt a to d's history (dropping the oldest beyond STORE_MAX_HISTORY) and
@@ -729,12 +907,16 @@ int store_enqueue(store_wtxn_t *tx, const store_event_in_t *ev, bool *duplicate,
         return 0;
     }
     if (rc != -ENOENT) return rc;
+    rc = 0;
+    for (size_t i = 0; i < ev->nsubscribers && rc == 0; i++)
+        rc = counters_load(tx, ev->subscribers[i]);
+    if (rc) return rc;
 
-    size_t n = ev->nsubscribers;
+    size_t n = ev->nsubscribers, writes = tx->nwrites;
     uint64_t *ids = xmalloc(n * sizeof(*ids));
     for (size_t i = 0; i < n; i++)
-        ids[i] = tx->next_delivery_id++;
-    uint64_t seq = tx->next_event_seq++;
+        ids[i] = tx->next_delivery_id + i;
+    uint64_t seq = tx->next_event_seq;
     rc = codec_encode_event(&tx->buf, ev->received_ms, seq, ev->type, ev->type_len, ids, n,
                             ev->body, ev->body_len);
     if (rc == 0) rc = tx_put(tx, st->events, ev->id, ev->id_len, tx->buf.p, tx->buf.len);
@@ -761,52 +943,80 @@ int store_enqueue(store_wtxn_t *tx, const store_event_in_t *ev, bool *duplicate,
         };
         rc = save_delivery(tx, &d);
         if (rc == 0) rc = due_put(tx, &d);
-        if (rc == 0) rc = counters_apply(tx, d.subscriber, &dl);
+        if (rc == 0) counters_change(tx, d.subscriber, &dl);
     }
     free(event_id);
     free(event_type);
     free(ids);
-    if (rc) return rc;
+    if (rc) return op_end(tx, writes, rc);
+    /* The ids are the transaction's only once the event is stored. */
+    tx->next_delivery_id += n;
+    tx->next_event_seq++;
     *duplicate = false;
     *ndeliveries = (uint32_t)n;
     return 0;
 }
 
-int store_ack(store_wtxn_t *tx, uint64_t id, const store_attempt_t *a)
+/* Records attempt a on PENDING delivery id: DELIVERED when delivered, else PENDING again,
+ * due at due_ms. This is the work of every delivery outcome, so the record is rewritten
+ * straight from its stored bytes (codec_encode_delivery_attempt) instead of being decoded
+ * into allocations, and the counters change in the transaction's table, written once per
+ * batch. Store work of a success: one read, one delete in due (and one in order), one
+ * put of the record. */
+static int record_outcome(store_wtxn_t *tx, uint64_t id, const store_attempt_t *a, bool delivered,
+                          int64_t due_ms)
 {
-    store_delivery_t d;
+    store_t *st = tx->st;
+    uint8_t k[8];
+    MDB_val v;
+    codec_delivery_view_t d;
+    char name[KEY_MAX + 1];
     if (tx->err) return tx->err;
     if (!a) return -EINVAL;
-    int rc = load_delivery(tx, id, STORE_PENDING, &d);
+    id_key(k, id);
+    int rc = tx_get(tx, st->deliveries, k, 8, &v);
     if (rc) return rc;
-    rc = due_del(tx, &d);
-    record_attempt(&d, a);
-    d.state = STORE_DELIVERED;
-    d.next_attempt_ms = 0;
-    counters_delta_t dl = {
-        .pending = -1, .delivered = true, .last_success_ms = a->at_ms + a->duration_ms};
-    if (rc == 0) rc = save_delivery(tx, &d);
-    if (rc == 0) rc = counters_apply(tx, d.subscriber, &dl);
-    store_delivery_clear(&d);
-    return rc;
+    if (codec_delivery_view(v.mv_data, v.mv_size, &d)) return -EIO;
+    if (d.state != STORE_PENDING) return -ENOENT;
+    /* A PENDING record names a subscriber that fits a due key. */
+    if (d.subscriber.len == 0 || d.subscriber.len + CODEC_DUE_KEY_EXTRA > st->max_key ||
+        memchr(d.subscriber.p, '\0', d.subscriber.len))
+        return -EIO;
+    size_t nl = d.subscriber.len, el = error_len(a->error);
+    memcpy(name, d.subscriber.p, nl);
+    name[nl] = '\0';
+    int64_t old_due = d.next_attempt_ms;
+    /* Reads only (d stays valid): the counters, then the new record into tx->buf. */
+    if ((rc = counters_load(tx, name))) return rc;
+    if (codec_encode_delivery_attempt(&tx->buf, &d, delivered ? STORE_DELIVERED : STORE_PENDING,
+                                      delivered ? 0 : due_ms, a, el))
+        return -EINVAL;
+    size_t writes = tx->nwrites;
+    rc = index_del(tx, name, nl, old_due, id);
+    if (rc == 0) rc = tx_put(tx, st->deliveries, k, 8, tx->buf.p, tx->buf.len);
+    if (rc == 0 && !delivered) rc = index_put(tx, name, nl, due_ms, id);
+    if (rc) return op_end(tx, writes, rc);
+    if (delivered) {
+        counters_delta_t dl = {
+            .pending = -1, .delivered = true, .last_success_ms = a->at_ms + a->duration_ms};
+        counters_change(tx, name, &dl);
+    } else {
+        char *err = xmemdup0(a->error ? a->error : "", el);
+        counters_delta_t dl = {.failed = true, .last_error = err};
+        counters_change(tx, name, &dl);
+        free(err);
+    }
+    return 0;
+}
+
+int store_ack(store_wtxn_t *tx, uint64_t id, const store_attempt_t *a)
+{
+    return record_outcome(tx, id, a, true, 0);
 }
 
 int store_reschedule(store_wtxn_t *tx, uint64_t id, int64_t due_ms, const store_attempt_t *a)
 {
-    store_delivery_t d;
-    if (tx->err) return tx->err;
-    if (!a) return -EINVAL;
-    int rc = load_delivery(tx, id, STORE_PENDING, &d);
-    if (rc) return rc;
-    rc = due_del(tx, &d);
-    record_attempt(&d, a);
-    d.next_attempt_ms = due_ms;
-    counters_delta_t dl = {.failed = true, .last_error = d.last_error};
-    if (rc == 0) rc = save_delivery(tx, &d);
-    if (rc == 0) rc = due_put(tx, &d);
-    if (rc == 0) rc = counters_apply(tx, d.subscriber, &dl);
-    store_delivery_clear(&d);
-    return rc;
+    return record_outcome(tx, id, a, false, due_ms);
 }
 
 /* Dead-letters *d (read or stood in for; cleared here). */
@@ -817,14 +1027,20 @@ static int bury(store_wtxn_t *tx, store_delivery_t *d, int64_t now_ms, const sto
         store_delivery_clear(d);
         return -ENOENT;
     }
-    int rc = due_del(tx, d);
-    if (a) record_attempt(d, a);
-    if (reason) replace_str(&d->last_error, error_dup(reason));
     /* New dead letters always go after every existing one in the dead index (even if the
      * clock stepped back), so paging through the list by (dead_ms, id) never misses one
      * that was committed while a client was paging. */
     int64_t newest = 0;
+    int rc = counters_load(tx, d->subscriber);
     if (rc == 0) rc = last_dead_ms(tx, &newest);
+    if (rc) {
+        store_delivery_clear(d);
+        return rc;
+    }
+    size_t writes = tx->nwrites;
+    rc = due_del(tx, d);
+    if (a) record_attempt(d, a);
+    if (reason) replace_str(&d->last_error, error_dup(reason));
     d->state = STORE_DEAD;
     d->next_attempt_ms = 0;
     d->dead_ms = now_ms > newest ? now_ms : newest;
@@ -834,9 +1050,9 @@ static int bury(store_wtxn_t *tx, store_delivery_t *d, int64_t now_ms, const sto
                            .last_error = (a || reason) ? d->last_error : NULL};
     if (rc == 0) rc = save_delivery(tx, d);
     if (rc == 0) rc = dead_put(tx, d);
-    if (rc == 0) rc = counters_apply(tx, d->subscriber, &dl);
+    if (rc == 0) counters_change(tx, d->subscriber, &dl);
     store_delivery_clear(d);
-    return rc;
+    return op_end(tx, writes, rc);
 }
 
 int store_bury(store_wtxn_t *tx, uint64_t id, int64_t now_ms, const store_attempt_t *a,
@@ -845,6 +1061,7 @@ int store_bury(store_wtxn_t *tx, uint64_t id, int64_t now_ms, const store_attemp
     store_delivery_t d;
     if (tx->err) return tx->err;
     int rc = read_delivery(tx, id, &d);
+    if (rc == -EBADMSG) rc = -EIO;
     return rc ? rc : bury(tx, &d, now_ms, a, reason);
 }
 
@@ -864,6 +1081,11 @@ int store_kick(store_wtxn_t *tx, uint64_t id, int64_t now_ms)
     if (tx->err) return tx->err;
     int rc = load_delivery(tx, id, STORE_DEAD, &d);
     if (rc) return rc;
+    if ((rc = counters_load(tx, d.subscriber))) {
+        store_delivery_clear(&d);
+        return rc;
+    }
+    size_t writes = tx->nwrites;
     rc = dead_del(tx, &d);
     d.state = STORE_PENDING;
     d.attempts = 0;
@@ -872,9 +1094,9 @@ int store_kick(store_wtxn_t *tx, uint64_t id, int64_t now_ms)
     counters_delta_t dl = {.pending = 1, .dead = -1};
     if (rc == 0) rc = save_delivery(tx, &d);
     if (rc == 0) rc = due_put(tx, &d);
-    if (rc == 0) rc = counters_apply(tx, d.subscriber, &dl);
+    if (rc == 0) counters_change(tx, d.subscriber, &dl);
     store_delivery_clear(&d);
-    return rc;
+    return op_end(tx, writes, rc);
 }
 
 int store_delete_dead(store_wtxn_t *tx, uint64_t id)
@@ -884,13 +1106,18 @@ int store_delete_dead(store_wtxn_t *tx, uint64_t id)
     if (tx->err) return tx->err;
     int rc = load_delivery(tx, id, STORE_DEAD, &d);
     if (rc) return rc;
+    if ((rc = counters_load(tx, d.subscriber))) {
+        store_delivery_clear(&d);
+        return rc;
+    }
+    size_t writes = tx->nwrites;
     id_key(k, id);
     rc = dead_del(tx, &d);
     counters_delta_t dl = {.dead = -1};
     if (rc == 0) rc = tx_del(tx, tx->st->deliveries, k, 8);
-    if (rc == 0) rc = counters_apply(tx, d.subscriber, &dl);
+    if (rc == 0) counters_change(tx, d.subscriber, &dl);
     store_delivery_clear(&d);
-    return rc;
+    return op_end(tx, writes, rc);
 }
 
 /* ---- the dead-letter index ---- */
@@ -988,11 +1215,20 @@ static int dead_bulk(store_wtxn_t *tx, const store_dead_filter_t *f, store_dead_
             goto out;
         }
         if ((rc = dead_in_range(&k, f, &ms, &id, &in_range)) || !in_range) goto out;
+        store_dead_cursor_t before = *cursor;
         cursor->dead_ms = ms;
         cursor->id = id;
         MDB_val v;
         if (!dead_matches(tx->st, tx->txn, id, f, &v)) continue;
         rc = kick ? store_kick(tx, id, now_ms) : store_delete_dead(tx, id);
+        if (rc && !tx->err && *done > 0) {
+            /* This letter cannot be changed (a record it needs is corrupt): keep what was
+             * done and stop before it, so the next call fails on it with nothing written. */
+            *cursor = before;
+            *more = true;
+            rc = 0;
+            goto out;
+        }
         if (rc) goto out;
         (*done)++;
     }
@@ -1050,9 +1286,10 @@ static int replay_event(store_wtxn_t *tx, codec_str_t id, uint64_t seq, const co
                         const char *subscriber, int64_t now_ms)
 {
     store_t *st = tx->st;
+    int rc = counters_load(tx, subscriber); /* before the first write */
+    if (rc) return rc;
     char *event_id = xmemdup0(id.p, id.len);
     char *type = xmemdup0(v->type.p, v->type.len);
-    int rc = 0;
     if (v->seq == 0) {
         size_t n = v->ndeliveries;
         uint64_t *ids = xmalloc((n ? n : 1) * sizeof(*ids));
@@ -1080,8 +1317,8 @@ static int replay_event(store_wtxn_t *tx, codec_str_t id, uint64_t seq, const co
     replayed_key(k, seq, d.id);
     if (rc == 0) rc = save_delivery(tx, &d);
     if (rc == 0) rc = due_put(tx, &d);
-    if (rc == 0) rc = counters_apply(tx, subscriber, &dl);
     if (rc == 0) rc = tx_put(tx, st->replayed, k, sizeof(k), "", 0);
+    if (rc == 0) counters_change(tx, subscriber, &dl);
     free(event_id);
     free(type);
     return rc;
@@ -1178,15 +1415,203 @@ int store_replay(store_wtxn_t *tx, const char *subscriber, uint64_t *cursor, uin
         seq++;
     }
     mdb_cursor_close(c);
+    if (rc && !tx->err && *added > 0) {
+        /* An event that cannot be replayed after others were: keep those and stop before
+         * it, so the next call fails on it with nothing written. */
+        *more = true;
+        rc = 0;
+    }
     if (rc == 0) *cursor = seq;
     return rc;
 }
 
+/* ---- order indexes ---- */
+
+static int rtxn_begin(store_t *st, MDB_txn **txn);
+
+/* Marks name (loaded with counters_load) with state, in the table and in the transaction's
+ * slot, so that the writes after it in this transaction follow it. */
+static int set_order_state(store_wtxn_t *tx, const char *name, store_order_state_t state)
+{
+    size_t nl = strlen(name);
+    uint8_t b = (uint8_t)state;
+    int rc = state == STORE_ORDER_NONE ? tx_del(tx, tx->st->ordered, name, nl)
+                                       : tx_put(tx, tx->st->ordered, name, nl, &b, 1);
+    if (rc == 0) counters_find(tx, name, name_hash(name))->order = state;
+    return rc;
+}
+
+/* Deletes up to max order entries of name (nl bytes); *left when some remain. */
+static int order_drop(store_wtxn_t *tx, const char *name, size_t nl, size_t max, bool *left)
+{
+    MDB_cursor *c;
+    uint8_t prefix[KEY_MAX];
+    memcpy(prefix, name, nl);
+    prefix[nl] = '\0';
+    *left = false;
+    int rc = mdb_cursor_open(tx->txn, tx->st->order, &c);
+    if (rc) return tx_fail(tx, rc);
+    for (size_t n = 0;; n++) {
+        MDB_val k = val(prefix, nl + 1), v;
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND ||
+            (rc == 0 && (k.mv_size < nl + 1 || memcmp(k.mv_data, prefix, nl + 1) != 0))) {
+            rc = 0;
+            break;
+        }
+        if (rc == 0 && n == max) {
+            *left = true;
+            break;
+        }
+        if (rc == 0) {
+            rc = mdb_cursor_del(c, 0);
+            tx->nwrites++;
+        }
+        if (rc) {
+            rc = tx_fail(tx, rc);
+            break;
+        }
+    }
+    mdb_cursor_close(c);
+    return rc;
+}
+
+/* The last due entry of name (nl bytes): *any is false when it has none. */
+static int last_due(store_wtxn_t *tx, const char *name, size_t nl, int64_t *due_ms, uint64_t *id,
+                    bool *any)
+{
+    MDB_cursor *c;
+    uint8_t after[KEY_MAX];
+    memcpy(after, name, nl);
+    after[nl] = '\1'; /* just past every key name + '\0' + ... */
+    *any = false;
+    int rc = mdb_cursor_open(tx->txn, tx->st->due, &c);
+    if (rc) return tx_fail(tx, rc);
+    MDB_val k = val(after, nl + 1), v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    rc = mdb_cursor_get(c, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+    size_t kn;
+    if (rc == 0 && codec_due_key_parse(k.mv_data, k.mv_size, &kn, due_ms, id) == 0 && kn == nl &&
+        memcmp(k.mv_data, name, nl) == 0)
+        *any = true;
+    mdb_cursor_close(c);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : tx_fail(tx, rc);
+}
+
+/* LMDB's default key order: bytes, then length. */
+static int key_cmp(const void *a, size_t al, const void *b, size_t bl)
+{
+    int r = memcmp(a, b, al < bl ? al : bl);
+    return r ? r : (al > bl) - (al < bl);
+}
+
+/* Adds the order entries of up to max due entries of name (nl bytes), from cur's position
+ * up to its end entry; *left when some remain. */
+static int order_fill(store_wtxn_t *tx, const char *name, size_t nl, store_order_cursor_t *cur,
+                      size_t max, bool *left)
+{
+    MDB_cursor *c;
+    uint8_t end[KEY_MAX];
+    size_t endl = codec_due_key(end, name, nl, cur->end_due_ms, cur->end_id);
+    *left = false;
+    int rc = mdb_cursor_open(tx->txn, tx->st->due, &c);
+    if (rc) return tx_fail(tx, rc);
+    for (size_t n = 0;; n++) {
+        uint8_t kb[KEY_MAX], ok[KEY_MAX], dv[8];
+        MDB_val k = val(kb, codec_due_key(kb, name, nl, cur->due_ms, cur->id)), v;
+        int64_t due;
+        uint64_t id;
+        size_t kn;
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND || (rc == 0 && key_cmp(k.mv_data, k.mv_size, end, endl) > 0)) {
+            rc = 0;
+            break;
+        }
+        if (rc) {
+            rc = tx_fail(tx, rc);
+            break;
+        }
+        if (n == max) {
+            *left = true;
+            break;
+        }
+        if (codec_due_key_parse(k.mv_data, k.mv_size, &kn, &due, &id) || kn != nl) {
+            rc = tx_fail(tx, MDB_CORRUPTED);
+            break;
+        }
+        codec_put_be64(dv, codec_time_key(due));
+        if ((rc = tx_put(tx, tx->st->order, ok, codec_order_key(ok, name, nl, id), dv, 8))) break;
+        cur->due_ms = due;
+        cur->id = id + 1; /* the next key after this one */
+    }
+    mdb_cursor_close(c);
+    return rc;
+}
+
+/* Building: phase 0 drops what an older index left (unmarked meanwhile, so no write adds to
+ * it), then marks BUILDING and notes the last due entry: every delivery due from then on
+ * gets its order entry from the write that makes it due, and phase 1 adds those due
+ * before, up to that entry; then COMPLETE. A delivery rescheduled meanwhile got its entry
+ * from the reschedule, wherever it moved. */
+int store_order_step(store_wtxn_t *tx, const char *subscriber, bool on, store_order_cursor_t *cur,
+                     size_t max, bool *more)
+{
+    *more = false;
+    if (tx->err) return tx->err;
+    size_t nl = strlen(subscriber);
+    if (nl == 0 || nl + CODEC_DUE_KEY_EXTRA > tx->st->max_key) return -EINVAL;
+    int rc = counters_load(tx, subscriber);
+    if (rc) return rc;
+    store_order_state_t state = counters_find(tx, subscriber, name_hash(subscriber))->order;
+    size_t writes = tx->nwrites;
+    bool left = false;
+    if (!on || cur->phase == 0) {
+        if (on && state == STORE_ORDER_COMPLETE) return 0;
+        if (state != STORE_ORDER_NONE) rc = set_order_state(tx, subscriber, STORE_ORDER_NONE);
+        if (rc == 0) rc = order_drop(tx, subscriber, nl, max, &left);
+        if (rc == 0 && on && !left) {
+            bool any;
+            rc = last_due(tx, subscriber, nl, &cur->end_due_ms, &cur->end_id, &any);
+            if (rc == 0)
+                rc = set_order_state(tx, subscriber,
+                                     any ? STORE_ORDER_BUILDING : STORE_ORDER_COMPLETE);
+            cur->phase = 1;
+            cur->due_ms = INT64_MIN;
+            cur->id = 0;
+            left = any;
+        }
+    } else if (state != STORE_ORDER_BUILDING) {
+        cur->phase = 0; /* unmarked under this job: start over */
+        left = true;
+    } else {
+        rc = order_fill(tx, subscriber, nl, cur, max, &left);
+        if (rc == 0 && !left) rc = set_order_state(tx, subscriber, STORE_ORDER_COMPLETE);
+    }
+    *more = rc == 0 && left;
+    return op_end(tx, writes, rc);
+}
+
+int store_order_state(store_t *st, const char *subscriber, store_order_state_t *out)
+{
+    MDB_txn *txn;
+    MDB_val v;
+    size_t nl = strlen(subscriber);
+    *out = STORE_ORDER_NONE;
+    if (nl == 0 || nl > st->max_key) return 0;
+    int rc = rtxn_begin(st, &txn);
+    if (rc) return rc;
+    MDB_val k = val(subscriber, nl);
+    rc = mdb_get(txn, st->ordered, &k, &v);
+    mdb_txn_abort(txn);
+    if (rc == MDB_NOTFOUND) return 0;
+    return rc ? map_err(rc) : order_state_parse(&v, out);
+}
+
 /* ---- retention ---- */
 
-/* Whether every delivery of the event is DELIVERED or gone. */
-/* Whether delivery id is DELIVERED or gone. */
-static int delivery_finished(store_wtxn_t *tx, uint64_t id, bool *finished)
+/* Whether delivery id is DELIVERED or gone; *corrupt when its record cannot be decoded
+ * (then it counts as not finished: the event is kept). */
+static int delivery_finished(store_wtxn_t *tx, uint64_t id, bool *finished, bool *corrupt)
 {
     uint8_t k[8];
     MDB_val v;
@@ -1196,28 +1621,36 @@ static int delivery_finished(store_wtxn_t *tx, uint64_t id, bool *finished)
     *finished = true;
     if (rc == -ENOENT) return 0;
     if (rc) return rc;
-    if (codec_delivery_view(v.mv_data, v.mv_size, &d)) return -EIO;
+    if (codec_delivery_view(v.mv_data, v.mv_size, &d)) {
+        *finished = false;
+        *corrupt = true;
+        return 0;
+    }
     *finished = d.state == STORE_DELIVERED;
     return 0;
 }
 
 /* Whether every delivery of the event (sequence number seq) is DELIVERED or gone, those
- * that replays added included. */
+ * that replays added included. *corrupt_id: the first delivery met whose record cannot be
+ * decoded (0: none); the event is then not finished. */
 static int event_finished(store_wtxn_t *tx, const codec_event_view_t *ev, uint64_t seq,
-                          bool *finished)
+                          bool *finished, uint64_t *corrupt_id)
 {
+    bool corrupt = false;
+    uint64_t id = 0;
     *finished = true;
     int rc = 0;
     for (uint32_t i = 0; i < ev->ndeliveries && *finished && rc == 0; i++)
-        rc = delivery_finished(tx, codec_event_view_id(ev, i), finished);
+        rc = delivery_finished(tx, id = codec_event_view_id(ev, i), finished, &corrupt);
     id_list_t extra = {0};
     if (rc == 0 && *finished) {
         int mrc = each_replayed(tx->txn, tx->st->replayed, seq, id_list_add, &extra);
         if (mrc) rc = tx_fail(tx, mrc);
     }
     for (size_t i = 0; i < extra.n && *finished && rc == 0; i++)
-        rc = delivery_finished(tx, extra.ids[i], finished);
+        rc = delivery_finished(tx, id = extra.ids[i], finished, &corrupt);
     free(extra.ids);
+    *corrupt_id = corrupt ? id : 0;
     return rc;
 }
 
@@ -1259,14 +1692,17 @@ static int prune_event(store_wtxn_t *tx, codec_str_t id, const uint8_t rkey[8])
  * is an exact position, so a scan makes progress however many kept events share one
  * millisecond. Events are examined in ingest order and the scan stops at the first one
  * received at or after cutoff_ms: after a clock step back, an older event behind it is
- * pruned by a later pass, never too early. */
+ * pruned by a later pass, never too early. An event with a record that cannot be decoded
+ * (its received entry, its event record, a delivery of it) is kept and reported in
+ * *corrupt, and the scan goes on past it: one damaged record must not stop retention. */
 int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *cursor, size_t *pruned,
-                bool *more)
+                bool *more, store_prune_corrupt_t *corrupt)
 {
     store_t *st = tx->st;
     MDB_cursor *c;
     *pruned = 0;
     *more = false;
+    memset(corrupt, 0, sizeof(*corrupt));
     if (tx->err) return tx->err;
     int rc = mdb_cursor_open(tx->txn, st->received, &c);
     if (rc) return tx_fail(tx, rc);
@@ -1287,33 +1723,47 @@ int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *curso
             rc = tx_fail(tx, rc);
             break;
         }
-        if (k.mv_size != 8 || codec_received_parse(v.mv_data, v.mv_size, &received_ms, &id)) {
-            rc = -EIO;
+        if (k.mv_size != 8) {
+            rc = tx_fail(tx, MDB_CORRUPTED); /* the table itself is damaged */
             break;
         }
         seq = codec_get_be64(k.mv_data);
-        if (received_ms >= cutoff_ms) break;
+        bool bad = codec_received_parse(v.mv_data, v.mv_size, &received_ms, &id) != 0;
+        if (!bad && received_ms >= cutoff_ms) break;
         if (examined == max) {
             *more = true;
             break;
         }
+        memcpy(kb, k.mv_data, 8);
         MDB_val ev;
         codec_event_view_t view;
-        bool finished;
-        memcpy(kb, k.mv_data, 8);
-        rc = tx_get(tx, st->events, id.p, id.len, &ev);
-        if (rc == -ENOENT) rc = -EIO; /* the received index names an event that must exist */
-        if (rc == 0 && codec_event_view(ev.mv_data, ev.mv_size, &view)) rc = -EIO;
-        if (rc == 0) rc = event_finished(tx, &view, seq, &finished);
-        if (rc == 0 && finished) {
+        bool finished = false;
+        uint64_t corrupt_id = 0;
+        if (bad || (rc = tx_get(tx, st->events, id.p, id.len, &ev)) == -ENOENT ||
+            (rc == 0 && codec_event_view(ev.mv_data, ev.mv_size, &view))) {
+            rc = 0; /* its received entry or event record is damaged (or gone): keep it */
+            corrupt->n++;
+            corrupt->seq = seq;
+            corrupt->delivery_id = 0;
+            seq++;
+            continue;
+        }
+        if (rc) break;
+        if ((rc = event_finished(tx, &view, seq, &finished, &corrupt_id))) break;
+        if (corrupt_id) {
+            corrupt->n++;
+            corrupt->seq = seq;
+            corrupt->delivery_id = corrupt_id;
+        }
+        if (finished) {
             /* id points into the map: copy it before the deletes move pages. */
             char *idc = xmemdup0(id.p, id.len);
             codec_str_t ids = {idc, id.len};
             rc = prune_event(tx, ids, kb);
             free(idc);
-            if (rc == 0) (*pruned)++;
+            if (rc) break;
+            (*pruned)++;
         }
-        if (rc) break;
         seq++;
     }
     mdb_cursor_close(c);
@@ -1438,10 +1888,18 @@ int store_claim_first(store_t *st, const char *subscriber, int64_t now_ms,
     size_t nl = strlen(subscriber);
     int n = 0;
     *next_due_ms = INT64_MAX;
-    if (nl + CODEC_DUE_KEY_EXTRA > st->max_key) return 0;
+    if (nl == 0 || nl + CODEC_DUE_KEY_EXTRA > st->max_key) return 0;
     int rc = rtxn_begin(st, &txn);
     if (rc) return rc;
-    int mrc = mdb_cursor_open(txn, st->order, &c);
+    /* Only a COMPLETE index names the first pending delivery. */
+    MDB_val nk = val(subscriber, nl), nv;
+    int mrc = mdb_get(txn, st->ordered, &nk, &nv);
+    if (mrc == MDB_NOTFOUND ||
+        (mrc == 0 && (nv.mv_size != 1 || *(const uint8_t *)nv.mv_data != STORE_ORDER_COMPLETE))) {
+        mdb_txn_abort(txn);
+        return 0;
+    }
+    if (mrc == 0) mrc = mdb_cursor_open(txn, st->order, &c);
     if (mrc) {
         mdb_txn_abort(txn);
         return map_err(mrc);

@@ -5,7 +5,12 @@
  * (store_claim_due, store_get_*, store_list_dead, store_*subscriber*) may run on any
  * thread at any time, concurrently with the writer.
  * Errors: 0 or a negative errno; -ENOSPC when the map is full (the transaction is then
- * unusable and must be aborted), -ENOENT for unknown records, -EIO for other LMDB errors.
+ * unusable and must be aborted), -ENOENT for unknown records, -EIO for other LMDB errors
+ * and for records that cannot be decoded.
+ * A write operation either succeeds, or fails having written nothing (its own error: a
+ * record it needs cannot be decoded, -ENOENT, -EINVAL; the transaction stays good and may
+ * commit the other operations), or breaks the transaction (store_wtxn_error: an LMDB
+ * failure such as a full map; then only an abort remains).
  * -ENOTRECOVERABLE when LMDB is in its fatal state (MDB_PANIC, e.g. after a failed
  * meta-page write): every later call of this process (begin, commit, reads) fails the
  * same way, so the caller should stop instead of retrying; only a restart recovers.
@@ -17,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_FORMAT_VERSION 2
+#define STORE_FORMAT_VERSION 3
 #define STORE_FORMAT_OLDEST 1 /* older versions this one opens, upgrading them at open */
 #define STORE_MAX_HISTORY 100 /* attempts kept per delivery; older ones are dropped */
 
@@ -114,6 +119,9 @@ int store_wtxn_commit(store_wtxn_t *tx);
  * or a negative errno; -ENOTRECOVERABLE as for commits. Writer thread only. */
 int store_sync(store_t *st);
 void store_wtxn_abort(store_wtxn_t *tx);
+/* The error that broke tx (every later call on it returns it; commit then fails with it),
+ * or 0 while it is good: an operation that failed with 0 here wrote nothing. */
+int store_wtxn_error(store_wtxn_t *tx);
 /* Writes a tiny heartbeat record (meta "heartbeat"), so that a transaction carrying
  * nothing else still has a page to commit and flush: committing it tests whether the
  * store can commit again after a failure. Returns 0 or a negative errno. */
@@ -174,7 +182,9 @@ typedef struct {
 
 /* Bulk kick / delete of up to max matching dead letters after *cursor, advancing it.
  * *done is the number changed; *more is false once the index is exhausted. Callers
- * loop over several small transactions so ingest is never stalled for long. */
+ * loop over several small transactions so ingest is never stalled for long. A letter that
+ * cannot be changed (a record it needs cannot be decoded) after others were ends the call
+ * before it with *more set; the next call then fails on it, having written nothing. */
 int store_kick_dead(store_wtxn_t *tx, const store_dead_filter_t *f, store_dead_cursor_t *cursor,
                     size_t max, int64_t now_ms, size_t *done, bool *more);
 int store_delete_dead_matching(store_wtxn_t *tx, const store_dead_filter_t *f,
@@ -200,18 +210,29 @@ typedef bool (*store_replay_select_t)(void *ctx, const char *type, size_t type_l
  * to subscriber, due at now_ms with no attempts, for each event select takes (the event
  * lists it, like its other deliveries, so retention keeps the event until it is
  * delivered). *added counts them; *more is true when events before end_seq remain;
- * *cursor is advanced. Replaying the same events twice adds two deliveries each. */
+ * *cursor is advanced. Replaying the same events twice adds two deliveries each. An event
+ * that cannot be read after others were replayed ends the call before it with *more set;
+ * the next call then fails on it, having written nothing. */
 int store_replay(store_wtxn_t *tx, const char *subscriber, uint64_t *cursor, uint64_t end_seq,
                  size_t max, int64_t now_ms, store_replay_select_t select, void *ctx,
                  size_t *added, bool *more);
+
+/* Events a retention step kept because one of their records cannot be decoded. */
+typedef struct {
+    size_t n;             /* how many */
+    uint64_t seq;         /* the last one's sequence number */
+    uint64_t delivery_id; /* its undecodable delivery record; 0 when it is the event's own
+                             record (or its received entry) */
+} store_prune_corrupt_t;
 
 /* Retention: deletes events received before cutoff_ms all of whose deliveries (replayed
  * ones included) are DELIVERED or gone (with those deliveries and their idempotency
  * entry), examining at most max
  * events from *cursor on (0 = the oldest). *pruned counts deleted events; *more is
- * false when the scan reached cutoff_ms. */
+ * false when the scan reached cutoff_ms. An event with a record that cannot be decoded
+ * is kept, counted in *corrupt and passed over, so the scan goes on. */
 int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *cursor,
-                size_t *pruned, bool *more);
+                size_t *pruned, bool *more, store_prune_corrupt_t *corrupt);
 
 /* ---- reads (any thread) ---- */
 
@@ -244,11 +265,41 @@ int store_claim_due(store_t *st, const char *subscriber, int64_t now_ms, size_t 
 /* For an ordered subscriber: its PENDING delivery with the lowest id (the first accepted),
  * filled into out when it is due at now_ms and not skipped; returns 1, or 0 when it is not
  * due (*next_due_ms is then its due time), is being attempted (skip says so; then
- * *next_due_ms is INT64_MAX: its outcome comes first) or there is none. Never returns a
+ * *next_due_ms is INT64_MAX: its outcome comes first), there is none, or its order index
+ * is not COMPLETE (*next_due_ms INT64_MAX: the caller tries again once it is). Never returns a
  * later delivery while an earlier one is pending. A negative errno on a failed read. */
 int store_claim_first(store_t *st, const char *subscriber, int64_t now_ms,
                       bool (*skip)(void *ctx, uint64_t id), void *ctx, store_claim_t *out,
                       int64_t *next_due_ms);
+
+/* ---- order indexes (ordered delivery) ----
+ *
+ * Ordered delivery needs each PENDING delivery of the subscriber in the order index. Only
+ * subscribers marked in the store keep one, so that the others pay nothing for it at
+ * ingest and at each outcome. The delivery worker keeps the marks in step with the
+ * config's `ordered` through store_order_step, one bounded transaction at a time. */
+typedef enum {
+    STORE_ORDER_NONE = 0,     /* no order index is kept */
+    STORE_ORDER_BUILDING = 1, /* every write keeps it, older deliveries are being added */
+    STORE_ORDER_COMPLETE = 2, /* it holds every PENDING delivery: store_claim_first works */
+} store_order_state_t;
+
+/* Where a store_order_step job stands; zero-initialised is the start. */
+typedef struct {
+    int phase;
+    int64_t due_ms, end_due_ms; /* building: the next due entry to add, the last one */
+    uint64_t id, end_id;
+} store_order_cursor_t;
+
+/* One step of making subscriber's order index kept (on: build it) or not (drop it), doing
+ * at most max entries; call again with the same cursor while *more. Building drops what
+ * is left of an older index, marks the subscriber BUILDING (from then on every write keeps
+ * its order entries), adds the entries of the deliveries already due, then marks it
+ * COMPLETE; dropping unmarks it, then deletes its order entries. Writer thread. */
+int store_order_step(store_wtxn_t *tx, const char *subscriber, bool on, store_order_cursor_t *cur,
+                     size_t max, bool *more);
+/* The order index state of subscriber. Any thread. */
+int store_order_state(store_t *st, const char *subscriber, store_order_state_t *out);
 
 /* Whether subscriber is paused (false for a name never paused). */
 int store_is_paused(store_t *st, const char *subscriber, bool *paused);

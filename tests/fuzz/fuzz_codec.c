@@ -48,8 +48,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (b.len == size) same_bytes(&b, data, size);
         store_counters_clear(&c);
     }
-    codec_delivery_view(data, size, &dv);
+    if (codec_delivery_view(data, size, &dv) == 0) {
+        /* An outcome written straight from the view must be a record the view reads. */
+        store_attempt_t a = {.at_ms = 1, .status = 200, .duration_ms = 2, .error = "HTTP 200"};
+        codec_delivery_view_t out;
+        if (codec_encode_delivery_attempt(&b, &dv, STORE_PENDING, 5, &a, 4) ||
+            codec_delivery_view(b.p, b.len, &out) || out.attempts != dv.attempts + 1)
+            abort();
+    }
     codec_event_view(data, size, &ev);
+    codec_order_key_parse(data, size, &nl, &id);
     codec_due_key_parse(data, size, &nl, &t, &id);
     codec_dead_key_parse(data, size, &t, &id);
     codec_received_parse(data, size, &t, &s);

@@ -1,6 +1,7 @@
 """Flow control against the real binary and real sinks: rate_limit_per_s (never much more
 than the rate in any one-second window, nothing failed or lost) and ordered delivery (one
 at a time, in accept order, through failures and retries)."""
+import signal
 import threading
 import time
 import unittest
@@ -75,6 +76,61 @@ class OrderedTest(GatewayCase):
         # The retry waited its 100 ms, and the 4th waited for it.
         self.assertGreaterEqual(reqs[3].at - reqs[2].at, 0.09)
         self.assertTrue(wait_for(lambda: subscriber(gw, "fifo")["pending"] == 0, timeout=20))
+
+    def test_reload_turns_ordered_on_and_off(self):
+        # Deliveries pending (and being retried at various due times) when a reload turns
+        # `ordered` on: their order index is built, then they go one at a time in accept
+        # order. Turning it off drops the index; delivery goes on.
+        lock = threading.Lock()
+        state = {"failing": True, "running": 0, "most": 0}
+
+        def script(req, n):
+            with lock:
+                failing = state["failing"]
+                state["running"] += 1
+                if not failing:
+                    state["most"] = max(state["most"], state["running"])
+            time.sleep(0.005)
+            with lock:
+                state["running"] -= 1
+            return Answer(503 if failing else 200)
+
+        s = self.sink(Sink(script))
+        sub = {"name": "fifo", "url": s.url, "events": ["*"],
+               "retry": {"initial_delay_ms": 50, "max_delay_ms": 400, "jitter": 0,
+                         "max_attempts": 100}}
+        gw = self.gateway([sub])
+        ids = ["t_%02d" % i for i in range(30)]
+        for i in range(0, 30, 10):
+            self.assertEqual(gw.post([envelope(id_=e) for e in ids[i:i + 10]]).status, 202)
+        self.assertTrue(s.wait(lambda reqs: set(ids) <= {r.webhook_id for r in reqs},
+                               timeout=20))
+        # Paused, nothing is attempted while the index is built.
+        self.assertEqual(gw.request("POST", "/admin/subscribers/fifo/pause").status, 200)
+        self.assertTrue(wait_for(lambda: subscriber(gw, "fifo")["in_flight"] == 0, timeout=20))
+        gw.config["subscribers"] = [dict(sub, ordered=True)]
+        gw.write_config()
+        gw.signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: "subscriber fifo: order index built" in gw.logs(),
+                                 timeout=20), gw.logs())
+        with lock:
+            state["failing"] = False
+        self.assertEqual(gw.request("POST", "/admin/subscribers/fifo/resume").status, 200)
+        self.assertTrue(s.wait(lambda reqs: set(ids) <= {r.webhook_id for r in reqs
+                                                        if r.status == 200}, timeout=30))
+        self.assertEqual([r.webhook_id for r in s.snapshot() if r.status == 200], ids)
+        self.assertEqual(state["most"], 1)
+        self.assertTrue(wait_for(lambda: subscriber(gw, "fifo")["pending"] == 0, timeout=20))
+
+        gw.config["subscribers"] = [sub]
+        gw.write_config()
+        gw.signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: "subscriber fifo: order index dropped" in gw.logs(),
+                                 timeout=20), gw.logs())
+        more = ["u_%02d" % i for i in range(10)]
+        self.assertEqual(gw.post([envelope(id_=e) for e in more]).status, 202)
+        self.assertTrue(s.wait_ids(more, timeout=20))
+        self.assertTrue(wait_for(lambda: subscriber(gw, "fifo")["delivered"] == 40, timeout=20))
 
 
 if __name__ == "__main__":

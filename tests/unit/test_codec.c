@@ -329,6 +329,86 @@ static void test_counters(void)
     core_buf_free(&b);
 }
 
+/* Encodes d, then one more attempt a on it with codec_encode_delivery_attempt, and checks
+ * the bytes against codec_encode_delivery of the record the slow way would make. */
+static bool attempt_matches(const store_delivery_t *d, store_state_t state, int64_t next_ms,
+                            const store_attempt_t *a, size_t error_len)
+{
+    core_buf_t rec = {0}, got = {0}, want = {0};
+    codec_delivery_view_t v;
+    bool ok = codec_encode_delivery(&rec, d) == 0 && codec_delivery_view(rec.p, rec.len, &v) == 0 &&
+              codec_encode_delivery_attempt(&got, &v, state, next_ms, a, error_len) == 0;
+    /* The expected record: the attempt appended (the oldest dropped at the cap). */
+    store_delivery_t e = *d;
+    store_attempt_t hist[STORE_MAX_HISTORY + 1];
+    char err[2048];
+    snprintf(err, sizeof(err), "%.*s", (int)error_len, a->error);
+    size_t drop = d->nhistory == STORE_MAX_HISTORY ? 1 : 0;
+    memcpy(hist, d->history + drop, (d->nhistory - drop) * sizeof(*hist));
+    hist[d->nhistory - drop] = *a;
+    hist[d->nhistory - drop].error = err;
+    e.history = hist;
+    e.nhistory = d->nhistory - drop + 1;
+    e.state = state;
+    e.next_attempt_ms = next_ms;
+    e.attempts = d->attempts + 1;
+    e.last_status = a->status;
+    e.last_error = err;
+    if (e.first_attempt_ms == 0) e.first_attempt_ms = a->at_ms;
+    ok = ok && codec_encode_delivery(&want, &e) == 0 && got.len == want.len &&
+         memcmp(got.p, want.p, got.len) == 0;
+    core_buf_free(&rec);
+    core_buf_free(&got);
+    core_buf_free(&want);
+    return ok;
+}
+
+/* The record of an outcome written straight from the stored bytes is the record the
+ * decode-change-encode way writes: a success, a retry, the first attempt, a full history
+ * and an error cut short. */
+static void test_delivery_attempt(void)
+{
+    store_delivery_t d;
+    store_attempt_t h[3];
+    fill_delivery(&d, h);
+    d.state = STORE_PENDING;
+    d.next_attempt_ms = 7500;
+    store_attempt_t ok = {.at_ms = 9000, .status = 204, .duration_ms = 3, .error = ""};
+    store_attempt_t bad = {.at_ms = 9000, .status = 503, .duration_ms = 30, .error = "HTTP 503"};
+    CHECK(attempt_matches(&d, STORE_DELIVERED, 0, &ok, 0));
+    CHECK(attempt_matches(&d, STORE_PENDING, 20000, &bad, strlen(bad.error)));
+    CHECK(attempt_matches(&d, STORE_PENDING, 20000, &bad, 4)); /* "HTTP" */
+
+    /* The first attempt sets first_attempt_ms. */
+    d.nhistory = 0;
+    d.attempts = 0;
+    d.first_attempt_ms = 0;
+    d.last_error = "";
+    CHECK(attempt_matches(&d, STORE_DELIVERED, 0, &ok, 0));
+
+    /* A full history drops its oldest entry. */
+    static store_attempt_t full[STORE_MAX_HISTORY];
+    for (int i = 0; i < STORE_MAX_HISTORY; i++)
+        full[i] = (store_attempt_t){.at_ms = i,
+                                    .status = 500,
+                                    .duration_ms = (uint32_t)i,
+                                    .error = i % 2 ? "HTTP 500" : "Connection refused"};
+    d.history = full;
+    d.nhistory = STORE_MAX_HISTORY;
+    d.attempts = 250;
+    d.first_attempt_ms = 1;
+    CHECK(attempt_matches(&d, STORE_PENDING, 30000, &bad, strlen(bad.error)));
+    CHECK(attempt_matches(&d, STORE_DELIVERED, 0, &ok, 0));
+
+    /* What the layout cannot hold is refused. */
+    core_buf_t b = {0}, out = {0};
+    codec_delivery_view_t v;
+    CHECK(codec_encode_delivery(&b, &d) == 0 && codec_delivery_view(b.p, b.len, &v) == 0);
+    CHECK(codec_encode_delivery_attempt(&out, &v, 0, 0, &ok, 0) == -EINVAL);
+    core_buf_free(&b);
+    core_buf_free(&out);
+}
+
 /* Records of one kind fed to the decoders of the others are refused, not misread. */
 static void test_cross_decode(void)
 {
@@ -352,6 +432,7 @@ int main(void)
     test_order_key();
     test_event();
     test_delivery();
+    test_delivery_attempt();
     test_counters();
     test_cross_decode();
     return check_done();

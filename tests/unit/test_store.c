@@ -733,12 +733,13 @@ static void test_prune(void)
      * stopping at new_done, received at the cutoff. */
     uint64_t cursor = 0;
     size_t pruned, total = 0;
+    store_prune_corrupt_t corrupt;
     bool more = true;
     int calls = 0;
     while (more && calls < 20) {
         store_wtxn_t *tx;
         if (store_wtxn_begin(st, &tx)) break;
-        CHECK(store_prune(tx, 1000, 2, &cursor, &pruned, &more) == 0);
+        CHECK(store_prune(tx, 1000, 2, &cursor, &pruned, &more, &corrupt) == 0);
         CHECK(pruned <= 2);
         total += pruned;
         CHECK(store_wtxn_commit(tx) == 0);
@@ -770,7 +771,7 @@ static void test_prune(void)
     while (more && calls < 20) {
         store_wtxn_t *tx;
         if (store_wtxn_begin(st, &tx)) break;
-        CHECK(store_prune(tx, 5000, 1, &cursor, &pruned, &more) == 0);
+        CHECK(store_prune(tx, 5000, 1, &cursor, &pruned, &more, &corrupt) == 0);
         total += pruned;
         CHECK(store_wtxn_commit(tx) == 0);
         calls++;
@@ -795,12 +796,13 @@ static void test_prune_progress(void)
     CHECK(fails == 0);
     uint64_t cursor = 0;
     size_t pruned;
+    store_prune_corrupt_t corrupt;
     bool more = true;
     int calls = 0;
     while (more && calls < 20) {
         store_wtxn_t *tx;
         if (store_wtxn_begin(st, &tx)) break;
-        CHECK(store_prune(tx, 1000, 3, &cursor, &pruned, &more) == 0);
+        CHECK(store_prune(tx, 1000, 3, &cursor, &pruned, &more, &corrupt) == 0);
         CHECK(pruned == 0);
         CHECK(store_wtxn_commit(tx) == 0);
         calls++;
@@ -1219,6 +1221,190 @@ static void test_corrupt(void)
     store_close(st);
 }
 
+/* Many outcomes for two subscribers in one transaction (as in one writer batch): each
+ * subscriber's counters are written once, at commit, and come out exact; readers see the
+ * old counters until then. */
+static void test_counters_batch(void)
+{
+    store_t *st = open_at(new_dir(), 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    const char *two[] = {"a", "b"};
+    uint64_t ids[20][2];
+    int fails = 0;
+    for (int i = 0; i < 20; i++) {
+        char id[16];
+        bool dup;
+        uint32_t nd;
+        store_event_t e;
+        snprintf(id, sizeof(id), "cb_%d", i);
+        if (enqueue(st, id, "t", 100 + i, two, 2, &dup, &nd) ||
+            store_get_event(st, id, strlen(id), &e)) {
+            fails++;
+            continue;
+        }
+        ids[i][0] = e.delivery_ids[0];
+        ids[i][1] = e.delivery_ids[1];
+        store_event_clear(&e);
+    }
+    CHECK(fails == 0);
+    CHECK(counters_are(st, "a", 20, 0, 0, 0) && counters_are(st, "b", 20, 0, 0, 0));
+    store_wtxn_t *tx;
+    CHECK(store_wtxn_begin(st, &tx) == 0);
+    store_attempt_t ok = attempt(5000, 200, ""), bad = attempt(5000, 500, "HTTP 500");
+    for (int i = 0; i < 20 && fails == 0; i++) {
+        if (i < 12 && store_ack(tx, ids[i][0], &ok)) fails++;
+        if (i >= 12 && i < 16 && store_reschedule(tx, ids[i][0], 9000, &bad)) fails++;
+        if (i >= 16 && store_bury(tx, ids[i][0], 6000, &bad, NULL)) fails++;
+        if (i < 5 && store_ack(tx, ids[i][1], &ok)) fails++;
+    }
+    /* The same delivery again within the transaction: it is no longer PENDING. */
+    CHECK(store_ack(tx, ids[0][0], &ok) == -ENOENT);
+    CHECK(fails == 0);
+    CHECK(counters_are(st, "a", 20, 0, 0, 0)); /* not committed yet */
+    CHECK(store_wtxn_commit(tx) == 0);
+    CHECK(counters_are(st, "a", 4, 12, 8, 4));
+    CHECK(counters_are(st, "b", 15, 5, 0, 0));
+    store_counters_t c;
+    CHECK(store_get_counters(st, "a", &c) == 0);
+    CHECK(c.last_success_ms == 5005);
+    CHECK_STR(c.last_error, "HTTP 500");
+    store_counters_clear(&c);
+    store_delivery_t d;
+    CHECK(store_get_delivery(st, ids[3][0], &d) == 0);
+    CHECK(d.state == STORE_DELIVERED && d.attempts == 1 && d.last_status == 200 &&
+          d.nhistory == 1 && d.first_attempt_ms == 5000 && d.next_attempt_ms == 0);
+    CHECK_STR(d.subscriber, "a");
+    CHECK_STR(d.event_id, "cb_3");
+    store_delivery_clear(&d);
+    CHECK(store_get_delivery(st, ids[13][0], &d) == 0);
+    CHECK(d.state == STORE_PENDING && d.attempts == 1 && d.next_attempt_ms == 9000);
+    CHECK_STR(d.last_error, "HTTP 500");
+    store_delivery_clear(&d);
+    /* An aborted transaction leaves the counters alone. */
+    CHECK(store_wtxn_begin(st, &tx) == 0);
+    CHECK(store_ack(tx, ids[19][1], &ok) == 0);
+    store_wtxn_abort(tx);
+    CHECK(counters_are(st, "b", 15, 5, 0, 0));
+    store_close(st);
+}
+
+/* An operation that fails by itself (a record it needs cannot be decoded) writes nothing
+ * and leaves the transaction good: the other operations in it commit. */
+static void test_op_error_keeps_tx(void)
+{
+    const char *dir = new_dir();
+    char path[128];
+    snprintf(path, sizeof(path), "%s", dir);
+    store_t *st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    uint64_t bad = enqueue1(st, "oe_bad", "t", 100, "c");
+    uint64_t good = enqueue1(st, "oe_good", "t", 100, "c");
+    uint64_t other = enqueue1(st, "oe_other", "t", 100, "z");
+    CHECK(bad && good && other);
+    store_close(st);
+    uint8_t k[8];
+    static const char garbage[] = "\x01\xff garbage";
+    be64(k, bad);
+    CHECK(raw_set(path, "deliveries", k, 8, garbage, sizeof(garbage)) == 0);
+    CHECK(raw_set(path, "counters", "z", 1, garbage, sizeof(garbage)) == 0);
+    st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+
+    store_wtxn_t *tx;
+    store_attempt_t ok = attempt(5000, 200, "");
+    const char *z[] = {"z"};
+    bool dup;
+    uint32_t nd;
+    store_event_in_t ev = {.id = "oe_new",
+                           .id_len = 6,
+                           .type = "t",
+                           .type_len = 1,
+                           .body = "{}",
+                           .body_len = 2,
+                           .received_ms = 200,
+                           .subscribers = z,
+                           .nsubscribers = 1};
+    CHECK(store_wtxn_begin(st, &tx) == 0);
+    CHECK(store_ack(tx, bad, &ok) == -EIO);
+    CHECK(store_wtxn_error(tx) == 0);
+    CHECK(store_ack(tx, other, &ok) == -EIO); /* its counters record is damaged */
+    CHECK(store_enqueue(tx, &ev, &dup, &nd) == -EIO);
+    CHECK(store_bury(tx, bad, 6000, &ok, NULL) == -EIO);
+    CHECK(store_wtxn_error(tx) == 0);
+    CHECK(store_ack(tx, good, &ok) == 0);
+    CHECK(store_wtxn_commit(tx) == 0);
+    CHECK(state_of(st, good) == STORE_DELIVERED);
+    CHECK(state_of(st, other) == STORE_PENDING);
+    CHECK(counters_are(st, "c", 1, 1, 0, 0));
+    CHECK(!exists(st, "oe_new"));
+    /* Nothing of the failed ones was written: still due, found by a claim. */
+    store_claim_t c[4];
+    int64_t next;
+    int n = store_claim_due(st, "z", 1000, 4, NULL, NULL, c, &next);
+    CHECK(n == 1 && c[0].id == other && !c[0].corrupt);
+    for (int i = 0; i < n; i++)
+        store_claim_clear(&c[i]);
+    /* The ids the failed enqueue would have used are handed out to the next event. */
+    uint64_t next_id = enqueue1(st, "oe_after", "t", 300, "c");
+    CHECK(next_id == other + 1);
+    store_close(st);
+}
+
+/* A delivery record (or an event record) that cannot be decoded does not stop retention:
+ * that event is kept and reported, and the events around it are pruned, pass after pass. */
+static void test_prune_corrupt(void)
+{
+    const char *dir = new_dir();
+    char path[128];
+    snprintf(path, sizeof(path), "%s", dir);
+    store_t *st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    const char *names[] = {"pc_0", "pc_bad_delivery", "pc_2", "pc_bad_event", "pc_4"};
+    uint64_t ids[5];
+    for (int i = 0; i < 5; i++) {
+        ids[i] = enqueue1(st, names[i], "t", 100 + i, "p");
+        CHECK(ids[i] != 0 && run_op(st, OP_ACK, ids[i], 200, 200, "") == 0);
+    }
+    store_close(st);
+    uint8_t k[8];
+    static const char garbage[] = "\x01\xff garbage";
+    be64(k, ids[1]);
+    CHECK(raw_set(path, "deliveries", k, 8, garbage, sizeof(garbage)) == 0);
+    CHECK(raw_set(path, "events", "pc_bad_event", 12, garbage, sizeof(garbage)) == 0);
+    st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    for (int pass = 0; pass < 2; pass++) {
+        uint64_t cursor = 0;
+        size_t pruned, total = 0, corrupt_total = 0;
+        store_prune_corrupt_t corrupt;
+        bool more = true;
+        int calls = 0;
+        while (more && calls < 20) {
+            store_wtxn_t *tx;
+            if (store_wtxn_begin(st, &tx)) break;
+            CHECK(store_prune(tx, 1000, 2, &cursor, &pruned, &more, &corrupt) == 0);
+            CHECK(store_wtxn_error(tx) == 0);
+            CHECK(store_wtxn_commit(tx) == 0);
+            total += pruned;
+            corrupt_total += corrupt.n;
+            if (corrupt.n && corrupt.delivery_id)
+                CHECK(corrupt.delivery_id == ids[1] && corrupt.seq != 0);
+            calls++;
+        }
+        CHECK(!more);
+        CHECK(total == (pass == 0 ? 3 : 0));
+        CHECK(corrupt_total == 2);
+    }
+    CHECK(!exists(st, "pc_0") && !exists(st, "pc_2") && !exists(st, "pc_4"));
+    CHECK(exists(st, "pc_bad_delivery"));
+    store_close(st);
+}
+
 /* ---- heartbeat ---- */
 
 static void test_touch(void)
@@ -1539,6 +1725,8 @@ static uint64_t head_of(store_t *st, const char *sub, int64_t now, idset_t *skip
     return id;
 }
 
+static int order_set(store_t *st, const char *sub, bool on, size_t max);
+
 static void test_claim_first(void)
 {
     store_t *st = open_at(new_dir(), 16);
@@ -1546,6 +1734,7 @@ static void test_claim_first(void)
     if (!st) return;
     idset_t none = {0};
     int64_t next;
+    CHECK(order_set(st, "o", true, 100) == 1 && order_set(st, "p", true, 100) == 1);
     CHECK(head_of(st, "o", 5000, &none, &next) == 0 && next == INT64_MAX);
     uint64_t a = enqueue1(st, "oa", "t", 100, "o");
     uint64_t b = enqueue1(st, "ob", "t", 200, "o");
@@ -1572,16 +1761,210 @@ static void test_claim_first(void)
     store_close(st);
 }
 
+/* Makes subscriber keep an order index (on) or not, max entries per transaction; returns
+ * the number of transactions it took, or -1 on an error. */
+static int order_set(store_t *st, const char *sub, bool on, size_t max)
+{
+    store_order_cursor_t cur = {0};
+    bool more = true;
+    int steps = 0;
+    while (more && steps < 1000) {
+        store_wtxn_t *tx;
+        if (store_wtxn_begin(st, &tx)) return -1;
+        int rc = store_order_step(tx, sub, on, &cur, max, &more);
+        if (store_wtxn_commit(tx) || rc) return -1;
+        steps++;
+    }
+    return more ? -1 : steps;
+}
+
+static store_order_state_t order_state(store_t *st, const char *sub)
+{
+    store_order_state_t s = 99;
+    if (store_order_state(st, sub, &s)) return 99;
+    return s;
+}
+
+/* Entries of table db in the closed store in dir whose key starts with prefix (n bytes). */
+static long raw_count(const char *dir, const char *db, const void *prefix, size_t n)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *c;
+    MDB_val k = {n, (void *)prefix}, v;
+    long count = -1;
+    if (mdb_env_create(&env)) return -1;
+    mdb_env_set_maxdbs(env, 12);
+    if (mdb_env_open(env, dir, MDB_RDONLY, 0600) == 0 &&
+        mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
+        if (mdb_dbi_open(txn, db, 0, &dbi) == 0 && mdb_cursor_open(txn, dbi, &c) == 0) {
+            count = 0;
+            for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+                 rc == 0 && k.mv_size >= n && memcmp(k.mv_data, prefix, n) == 0;
+                 rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+                count++;
+            mdb_cursor_close(c);
+        }
+        mdb_txn_abort(txn);
+    }
+    mdb_env_close(env);
+    return count;
+}
+
+/* Only subscribers marked ordered keep order entries. Building the index of one with
+ * pending deliveries takes bounded steps, and the writes between the steps (new events,
+ * a reschedule, an ack, a redrive) keep it exact: afterwards the head is always the lowest
+ * pending id. Dropping it removes every entry and stops claims by order. */
+static void test_order_index(void)
+{
+    const char *dir = new_dir();
+    char path[128];
+    snprintf(path, sizeof(path), "%s", dir);
+    store_t *st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    idset_t none = {0};
+    int64_t next;
+    uint64_t ids[12];
+    int fails = 0;
+    for (int i = 0; i < 8; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "oi_%d", i);
+        if (!(ids[i] = enqueue1(st, id, "t", 100 + i, "u"))) fails++;
+    }
+    CHECK(fails == 0);
+    CHECK(order_state(st, "u") == STORE_ORDER_NONE);
+    CHECK(head_of(st, "u", 5000, &none, &next) == 0 && next == INT64_MAX);
+    CHECK(run_op(st, OP_RESCHEDULE, ids[0], 200, 500, "HTTP 500") == 0); /* due at 1200 */
+    CHECK(run_op(st, OP_BURY, ids[5], 200, 500, "x") == 0);
+    store_close(st);
+    CHECK(raw_count(path, "order", "u", 2) == 0); /* "u\0": none kept */
+    st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+
+    /* Two entries per step, with writes between the steps. */
+    store_order_cursor_t cur = {0};
+    bool more = true;
+    int steps = 0;
+    while (more && steps < 50) {
+        store_wtxn_t *tx;
+        if (store_wtxn_begin(st, &tx)) break;
+        CHECK(store_order_step(tx, "u", true, &cur, 2, &more) == 0);
+        CHECK(store_wtxn_commit(tx) == 0);
+        steps++;
+        if (steps == 1) CHECK(order_state(st, "u") == STORE_ORDER_BUILDING);
+        if (steps == 2) {
+            ids[8] = enqueue1(st, "oi_8", "t", 50, "u"); /* due before the others */
+            CHECK(run_op(st, OP_RESCHEDULE, ids[7], 300, 500, "HTTP 500") == 0);
+            CHECK(run_op(st, OP_ACK, ids[1], 300, 200, "") == 0);
+            CHECK(run_op(st, OP_KICK, ids[5], 300, 0, "") == 0);
+        }
+    }
+    CHECK(!more && steps >= 4);
+    CHECK(order_state(st, "u") == STORE_ORDER_COMPLETE);
+    /* Acking the head each time walks the pending ids in ascending order. */
+    uint64_t want[] = {ids[0], ids[2], ids[3], ids[4], ids[5], ids[6], ids[7], ids[8]};
+    bool in_order = true;
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        uint64_t h = head_of(st, "u", 5000, &none, &next);
+        if (h != want[i]) {
+            printf("#   head %zu: got %llu, want %llu\n", i, (unsigned long long)h,
+                   (unsigned long long)want[i]);
+            in_order = false;
+            break;
+        }
+        if (i < 4 && run_op(st, OP_ACK, h, 5000, 200, "") != 0) in_order = false;
+        if (i >= 4 && run_op(st, OP_RESCHEDULE, h, 5000, 500, "x") != 0) in_order = false;
+        if (i >= 4) {
+            /* Rescheduled to 6000: the head stays, not due yet. */
+            CHECK(head_of(st, "u", 5000, &none, &next) == 0 && next == 6000);
+            if (run_op(st, OP_ACK, h, 6000, 200, "") != 0) in_order = false;
+        }
+    }
+    CHECK(in_order);
+    CHECK(head_of(st, "u", 9000, &none, &next) == 0 && next == INT64_MAX);
+    CHECK(counters_are(st, "u", 0, 9, 7, 0));
+
+    /* Building again is a no-op; dropping takes bounded steps and stops ordered claims. */
+    CHECK(order_set(st, "u", true, 2) == 1);
+    uint64_t p[5];
+    for (int i = 0; i < 5; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "oi_p%d", i);
+        p[i] = enqueue1(st, id, "t", 7000 + i, "u");
+    }
+    CHECK(head_of(st, "u", 9000, &none, &next) == p[0]);
+    CHECK(order_set(st, "u", false, 2) == 3);
+    CHECK(order_state(st, "u") == STORE_ORDER_NONE);
+    CHECK(head_of(st, "u", 9000, &none, &next) == 0 && next == INT64_MAX);
+    CHECK(run_op(st, OP_ACK, p[0], 9000, 200, "") == 0); /* no order entry to delete */
+    store_close(st);
+    CHECK(raw_count(path, "order", "u", 2) == 0);
+    CHECK(raw_count(path, "ordered", "u", 1) == 0);
+}
+
+/* A version 2 store kept order entries for every subscriber: opening it marks those that
+ * have entries COMPLETE (ordered claims go on working) and stamps version 3. */
+static void test_upgrade_v2(void)
+{
+    const char *dir = new_dir();
+    char path[128];
+    snprintf(path, sizeof(path), "%s", dir);
+    store_t *st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    CHECK(order_set(st, "o", true, 100) == 1 && order_set(st, "q", true, 100) == 1);
+    uint64_t a = enqueue1(st, "v2a", "t", 100, "o");
+    uint64_t b = enqueue1(st, "v2b", "t", 200, "o");
+    uint64_t q = enqueue1(st, "v2q", "t", 100, "q");
+    CHECK(a && b && q);
+    CHECK(run_op(st, OP_ACK, q, 300, 200, "") == 0); /* q: no pending delivery left */
+    store_close(st);
+    /* Forge a version 2 store: no `ordered` table. */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    int rc = mdb_env_create(&env);
+    if (rc == 0) {
+        mdb_env_set_maxdbs(env, 12);
+        if ((rc = mdb_env_open(env, path, 0, 0600)) == 0 &&
+            (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0) {
+            if ((rc = mdb_dbi_open(txn, "ordered", 0, &dbi)) == 0) rc = mdb_drop(txn, dbi, 1);
+            rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+        }
+        mdb_env_close(env);
+    }
+    CHECK(rc == 0 && forge_version(path, 2) == 0);
+    st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    idset_t none = {0};
+    int64_t next;
+    CHECK(order_state(st, "o") == STORE_ORDER_COMPLETE);
+    CHECK(order_state(st, "q") == STORE_ORDER_NONE);
+    CHECK(head_of(st, "o", 5000, &none, &next) == a);
+    CHECK(run_op(st, OP_ACK, a, 5000, 200, "") == 0);
+    CHECK(head_of(st, "o", 5000, &none, &next) == b);
+    store_close(st);
+    CHECK(raw_count(path, "meta", "format", 6) == 1);
+    st = open_at(path, 16); /* upgraded once: it opens as an ordinary store */
+    CHECK(st != NULL && order_state(st, "o") == STORE_ORDER_COMPLETE);
+    if (st) store_close(st);
+}
+
 /* Prunes everything received before cutoff; returns the number of events pruned. */
 static size_t prune_all(store_t *st, int64_t cutoff)
 {
     uint64_t cursor = 0;
     size_t total = 0, pruned;
+    store_prune_corrupt_t corrupt;
     bool more = true;
     while (more) {
         store_wtxn_t *tx;
         if (store_wtxn_begin(st, &tx)) return SIZE_MAX;
-        int rc = store_prune(tx, cutoff, 100, &cursor, &pruned, &more);
+        int rc = store_prune(tx, cutoff, 100, &cursor, &pruned, &more, &corrupt);
         if (store_wtxn_commit(tx) || rc) return SIZE_MAX;
         total += pruned;
     }
@@ -1651,10 +2034,11 @@ static void test_replay(void)
     CHECK(strcmp(d.event_type, "even") == 0);
     store_delivery_clear(&d);
     store_event_clear(&e);
-    /* Claimable, in ingest order for an ordered subscriber. */
+    /* Claimable, in ingest order for an ordered subscriber (its index built now). */
     idset_t none = {0};
     int64_t next;
     store_claim_t c;
+    CHECK(order_set(st, "new", true, 2) == 3);
     CHECK(store_claim_first(st, "new", 9000, in_set, &none, &c, &next) == 1);
     CHECK(strcmp(c.event_id, "r0") == 0);
     store_claim_clear(&c);
@@ -1735,8 +2119,8 @@ static int forge_v1(const char *dir)
     if (rc) return rc;
     if ((rc = mdb_env_set_maxdbs(env, 12)) == 0 && (rc = mdb_env_open(env, dir, 0, 0600)) == 0 &&
         (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0) {
-        static const char *const added[] = {"order", "paused", "replayed"};
-        for (size_t i = 0; i < 3 && rc == 0; i++)
+        static const char *const added[] = {"order", "paused", "replayed", "ordered"};
+        for (size_t i = 0; i < 4 && rc == 0; i++)
             if ((rc = mdb_dbi_open(txn, added[i], 0, &dbi)) == 0) rc = mdb_drop(txn, dbi, 1);
         if (rc == 0) rc = events_to_v1(txn);
         rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
@@ -1811,6 +2195,9 @@ int main(void)
     test_lock();
     test_list_dead_bounded();
     test_corrupt();
+    test_counters_batch();
+    test_op_error_keeps_tx();
+    test_prune_corrupt();
     test_touch();
     test_durability();
     test_panic();
@@ -1818,6 +2205,8 @@ int main(void)
     test_claim_first();
     test_replay();
     test_upgrade_v1();
+    test_order_index();
+    test_upgrade_v2();
     nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_done();
 }

@@ -45,6 +45,7 @@ struct store {
     int unused;
 };
 struct store_wtxn {
+    int err; /* what broke it (0: good), as store_wtxn_error says */
     int napplied;
     int applied[64]; /* op ids applied in this transaction (the first 64) */
     int nmore;       /* applied beyond those */
@@ -102,6 +103,8 @@ struct test_op {
     int last_tx;      /* the commit attempt that last applied it */
     int rc;
     bool done;
+    int apply_rc; /* what apply returns (0: it succeeds) */
+    bool breaks;  /* a failing apply also breaks the transaction (a store failure) */
 };
 
 static test_op_t ops[MAX_OPS];
@@ -197,7 +200,13 @@ static int fake_sync(store_t *st)
     return rc;
 }
 
-static const wr_store_ops_t fake_ops = {fake_begin, fake_commit, fake_abort, fake_touch, fake_sync};
+static int fake_error(store_wtxn_t *tx)
+{
+    return tx->err;
+}
+
+static const wr_store_ops_t fake_ops = {fake_begin, fake_commit, fake_abort,
+                                        fake_touch, fake_sync,   fake_error};
 
 /* ---- operations ---- */
 
@@ -206,6 +215,10 @@ static int violations; /* completions that broke the durability rule */
 static int on_apply(wr_op_t *op, store_wtxn_t *tx)
 {
     test_op_t *t = (test_op_t *)op;
+    if (t->apply_rc) {
+        if (t->breaks) tx->err = t->apply_rc;
+        return t->apply_rc;
+    }
     if (tx->napplied < 64)
         tx->applied[tx->napplied++] = t->id;
     else
@@ -480,6 +493,73 @@ static void test_failed_sync(wr_t *w)
     wait_done(b);
     CHECK(b->rc == 0);
     check_trace("C1 s E1 C2 S D2");
+    CHECK(health_check(rt_mono_ms(), &check, detail, sizeof(detail)));
+    CHECK(violations == 0);
+}
+
+/* An operation that fails by itself (its apply's error, the transaction still good) is
+ * answered with that error at once and the rest of its batch commits, with no store
+ * failure (/healthz stays 200, no fail-stop clock); one whose failure breaks the
+ * transaction is a store failure as before: the batch is retried op by op, that op fails
+ * and /healthz says so until a commit succeeds again. */
+static void test_op_failure(wr_t *w)
+{
+    const char *check;
+    char detail[200];
+    begin_test();
+    arm_gate();
+    test_op_t *a = new_op(false, false);
+    wr_submit(w, &a->op);
+    wait_in_gate(); /* commit 1 holds op 1; ops 2-4 go into commit 2 */
+    test_op_t *bad = new_op(false, false), *b = new_op(false, false), *r = new_op(true, false);
+    bad->apply_rc = -EIO;
+    wr_submit(w, &bad->op);
+    wr_submit(w, &b->op);
+    wr_submit(w, &r->op);
+    open_gate();
+    wait_done(b);
+    CHECK(a->rc == 0 && bad->rc == -EIO && b->rc == 0 && r->rc == 0);
+    CHECK(b->committed_in == 2 && r->committed_in == 2 && bad->committed_in == 0);
+    check_trace("C1 E2 C2 D1 D4 S D3");
+    CHECK(health_check(rt_mono_ms(), &check, detail, sizeof(detail)));
+    CHECK(health_failing_since() < 0);
+    /* Alone it is answered the same way; its batch commits nothing else. */
+    test_op_t *lone = new_op(false, false);
+    lone->apply_rc = -ENOENT;
+    wr_submit(w, &lone->op);
+    wait_done(lone);
+    CHECK(lone->rc == -ENOENT);
+    CHECK(health_check(rt_mono_ms(), &check, detail, sizeof(detail)));
+    /* An op behind it is answered after its batch's commit: that one is over too. */
+    test_op_t *after = new_op(false, false);
+    wr_submit(w, &after->op);
+    wait_done(after);
+    CHECK(after->rc == 0);
+    CHECK(violations == 0);
+
+    /* A failure that breaks the transaction: nothing of the batch is committed, each op
+     * is retried alone, the breaking one fails and the store is reported failing. */
+    begin_test();
+    arm_gate();
+    test_op_t *x = new_op(false, false);
+    wr_submit(w, &x->op);
+    wait_in_gate();
+    test_op_t *ok = new_op(false, false), *brk = new_op(false, false);
+    brk->apply_rc = -ENOSPC;
+    brk->breaks = true;
+    wr_submit(w, &ok->op);
+    wr_submit(w, &brk->op);
+    open_gate();
+    wait_done(ok);
+    wait_done(brk);
+    CHECK(x->rc == 0 && ok->rc == 0 && brk->rc == -ENOSPC);
+    check_trace("C1 S D1 C2 S D2 E3");
+    CHECK(!health_check(rt_mono_ms(), &check, detail, sizeof(detail)));
+    /* The next good op commits and heals it. */
+    test_op_t *heal = new_op(false, false);
+    wr_submit(w, &heal->op);
+    wait_done(heal);
+    CHECK(heal->rc == 0);
     CHECK(health_check(rt_mono_ms(), &check, detail, sizeof(detail)));
     CHECK(violations == 0);
 }
@@ -948,6 +1028,7 @@ int main(void)
     test_failed_commit(w);
     test_failed_commit_and_sync(w);
     test_failed_sync(w);
+    test_op_failure(w);
     test_queue_behind(w);
     test_stream(w);
     wr_stop(w);
