@@ -4,6 +4,7 @@
 # usage: bench/ingest.sh [HOOKGATE_BINARY]
 # env:   HOOKGATE (default build/hookgate), DURATION seconds per run (10), CONNS ("64 256"),
 #        THREADS wrk threads (2), REPEAT runs per row, the median is shown (1),
+#        SUBS matching subscribers on the sink (1; 0 measures ingest without deliveries),
 #        QUIESCE_MAX seconds to wait for hookgate's delivery backlog between runs (60),
 #        BENCH_BIN (build/bench), KEEP_TMP=1 keeps logs and data.
 #
@@ -19,6 +20,7 @@ CONNS=${CONNS:-64 256}
 THREADS=${THREADS:-2}
 REPEAT=${REPEAT:-1}
 QUIESCE_MAX=${QUIESCE_MAX:-60}
+SUBS=${SUBS:-1}
 require_bins h2o_ceiling sink
 command -v wrk >/dev/null || { log "wrk not found"; exit 2; }
 
@@ -56,7 +58,7 @@ quiesce() {
     log "hookgate was still delivering after $QUIESCE_MAX s (sink count $cur); measuring anyway"
 }
 
-echo "ingest benchmark: wrk -t$THREADS, ${DURATION}s per run, connections: $CONNS, ~600-byte envelopes, $REPEAT run(s) per row"
+echo "ingest benchmark: wrk -t$THREADS, ${DURATION}s per run, connections: $CONNS, ~600-byte envelopes, $SUBS matching subscriber(s), $REPEAT run(s) per row"
 machine_note
 
 # The ceiling: plain h2o, no storage.
@@ -68,7 +70,7 @@ if ! wait_http "$CEIL_URL/healthz" 10; then
     exit 1
 fi
 
-# hookgate: durable ingest, one subscriber (message_created) on a local sink, so deliveries run
+# hookgate: durable ingest, SUBS subscribers (message_created) on a local sink, so deliveries run
 # during ingest as they would in production. The sink stands for a remote subscriber: it runs
 # on the load side's CPUs, not on hookgate's.
 HG_NOTE=""
@@ -81,7 +83,7 @@ spawn "${CLIENT_PIN[@]}" "$BENCH_BIN/sink" --listen "127.0.0.1:$sink_port" --max
     >"$BENCH_TMP/sink.out" 2>"$BENCH_TMP/sink.err"
 mkdir -p "$BENCH_TMP/hg-data"
 write_config "$BENCH_TMP/hookgate.json" "127.0.0.1:$hg_port" "$BENCH_TMP/hg-data" '{}' \
-    "$(subscribers_json 1 "$sink_port" 64)"
+    "$(subscribers_json "$SUBS" "$sink_port" 64)"
 if ! wait_http "$SINK_URL/count" 10; then
     HG_NOTE="sink did not start: $(cat "$BENCH_TMP/sink.err")"
 elif ! start_hookgate "$BENCH_TMP/hookgate.json" "$hg_port" "$BENCH_TMP/hookgate.log"; then

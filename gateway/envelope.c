@@ -93,6 +93,11 @@ static int key_cmp(const void *a, const void *b)
     return x->at < y->at ? -1 : x->at > y->at;
 }
 
+static bool same_key(const seen_key_t *a, const seen_key_t *b)
+{
+    return a->n == b->n && memcmp(a->s, b->s, a->n) == 0;
+}
+
 #define KEY_SHOW 64     /* bytes of a repeated key quoted in the detail */
 #define KEYS_ON_STACK 16 /* envelopes have a handful of keys: no allocation for those */
 
@@ -120,14 +125,26 @@ static int check_repeated_keys(const json_doc_t *doc, int obj, const char *prefi
         }
         k = json_skip(doc, k + 1);
     }
-    qsort(keys, (size_t)nkeys, sizeof(*keys), key_cmp);
     int first = -1, tok = -1; /* the earliest second occurrence */
-    for (int i = 1; i < nkeys; i++) {
-        /* Equal keys sort by position, so keys[i] repeats one that came before it. */
-        if (keys[i].n == keys[i - 1].n && memcmp(keys[i].s, keys[i - 1].s, keys[i].n) == 0 &&
-            (first < 0 || keys[i].at < first)) {
-            first = keys[i].at;
-            tok = keys[i].tok;
+    if (keys == small) {
+        /* A handful of keys: comparing each with the ones before it is cheaper than a sort. */
+        for (int i = 1; i < nkeys && first < 0; i++) {
+            for (int j = 0; j < i; j++) {
+                if (same_key(&keys[i], &keys[j])) {
+                    first = i;
+                    tok = keys[i].tok;
+                    break;
+                }
+            }
+        }
+    } else {
+        qsort(keys, (size_t)nkeys, sizeof(*keys), key_cmp);
+        for (int i = 1; i < nkeys; i++) {
+            /* Equal keys sort by position, so keys[i] repeats one that came before it. */
+            if (same_key(&keys[i], &keys[i - 1]) && (first < 0 || keys[i].at < first)) {
+                first = keys[i].at;
+                tok = keys[i].tok;
+            }
         }
     }
     for (int i = 0; i < nkeys; i++)

@@ -6,9 +6,11 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "core/xalloc.h"
 #include "gateway/jbuf.h"
 
 const char *http_reason(int status)
@@ -96,16 +98,39 @@ void http_send_unavailable(h2o_req_t *req, const char *code, const char *detail,
     http_send_error(req, 503, code, detail);
 }
 
+/* The digests of the configured tokens (ingest_token, admin_token), each computed once
+ * rather than on every request. Found by the token's text, not its address: a reload frees
+ * a config's strings, and a new token may be allocated where an old one was. The text
+ * compared is the configured token against its own copy, so no caller-given bytes are
+ * compared by strcmp. */
+#define TOKEN_DIGESTS 2
+static struct {
+    char *token;
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+} token_digests[TOKEN_DIGESTS];
+static unsigned token_digests_next; /* the slot to replace next */
+
+static const unsigned char *token_digest(const char *token)
+{
+    for (size_t i = 0; i < TOKEN_DIGESTS; i++)
+        if (token_digests[i].token && strcmp(token_digests[i].token, token) == 0)
+            return token_digests[i].digest;
+    unsigned slot = token_digests_next++ % TOKEN_DIGESTS;
+    free(token_digests[slot].token);
+    token_digests[slot].token = xstrdup(token);
+    SHA256((const unsigned char *)token, strlen(token), token_digests[slot].digest);
+    return token_digests[slot].digest;
+}
+
 bool http_bearer_ok(h2o_req_t *req, const char *token)
 {
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i < 0) return false;
     h2o_iovec_t v = req->headers.entries[i].value;
     if (v.len < 7 || strncasecmp(v.base, "Bearer ", 7) != 0) return false;
-    unsigned char given[SHA256_DIGEST_LENGTH], want[SHA256_DIGEST_LENGTH];
+    unsigned char given[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)v.base + 7, v.len - 7, given);
-    SHA256((const unsigned char *)token, strlen(token), want);
-    return CRYPTO_memcmp(given, want, sizeof(want)) == 0;
+    return CRYPTO_memcmp(given, token_digest(token), sizeof(given)) == 0;
 }
 
 void http_peer_address(h2o_req_t *req, char out[HTTP_PEER_MAX])

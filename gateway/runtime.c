@@ -100,6 +100,50 @@ void rt_config_free_all(void)
     pthread_mutex_unlock(&lock);
 }
 
+const cfg_t *rt_config_cache_hold(rt_config_cache_t *c)
+{
+    uint64_t generation = rt_config_generation();
+    if (c->current && c->generation == generation) {
+        c->slot[c->current - 1].users++;
+        return c->slot[c->current - 1].cfg;
+    }
+    if (c->current) { /* replaced: dropped now, or when its last user releases it */
+        int s = c->current - 1;
+        c->current = 0;
+        if (c->slot[s].users == 0) {
+            rt_config_release(c->slot[s].cfg);
+            c->slot[s].cfg = NULL;
+        }
+    }
+    int free_slot = -1;
+    for (int s = 0; s < RT_CACHE_SLOTS && free_slot < 0; s++)
+        if (!c->slot[s].cfg) free_slot = s;
+    const cfg_t *cfg = rt_config_hold();
+    if (free_slot < 0 || !cfg) return cfg; /* a plain reference */
+    c->slot[free_slot].cfg = cfg;
+    c->slot[free_slot].users = 1;
+    c->current = free_slot + 1;
+    c->generation = generation;
+    return cfg;
+}
+
+/* A reference is a reference: a plain one to a config that also has a slot may be counted
+ * off the slot, and the slot's later user then releases plainly; the runtime's count stays
+ * above the number of users either way. */
+void rt_config_cache_release(rt_config_cache_t *c, const cfg_t *cfg)
+{
+    if (!cfg) return;
+    for (int s = 0; s < RT_CACHE_SLOTS; s++) {
+        if (c->slot[s].cfg != cfg || c->slot[s].users == 0) continue;
+        if (--c->slot[s].users == 0 && c->current != s + 1) {
+            rt_config_release(cfg);
+            c->slot[s].cfg = NULL;
+        }
+        return;
+    }
+    rt_config_release(cfg);
+}
+
 static int64_t clock_ms(clockid_t id)
 {
     struct timespec ts;

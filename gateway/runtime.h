@@ -23,6 +23,27 @@ void rt_config_install(cfg_t *cfg);
  * its references. */
 void rt_config_free_all(void);
 
+/* One thread's cached reference to the config in force, for a path that takes the config
+ * once per request: while no reload happened, taking and dropping it costs a read of the
+ * generation and a counter of the thread's own, not the lock shared with the other threads.
+ * The cache keeps one reference to the config in force, plus one to each replaced config
+ * its users still hold (up to RT_CACHE_SLOTS - 1; beyond that it takes plain references).
+ * Zero-initialize; owner thread only. Its reference to the config in force is freed by
+ * rt_config_free_all. */
+#define RT_CACHE_SLOTS 4
+typedef struct {
+    struct {
+        const cfg_t *cfg; /* NULL: free */
+        size_t users;
+    } slot[RT_CACHE_SLOTS];
+    int current; /* slot of the config in force, plus 1; 0: none */
+    uint64_t generation;
+} rt_config_cache_t;
+/* Like rt_config_hold: the config in force, valid until rt_config_cache_release. */
+const cfg_t *rt_config_cache_hold(rt_config_cache_t *c);
+/* Drops a reference taken by rt_config_cache_hold (NULL is ignored). */
+void rt_config_cache_release(rt_config_cache_t *c, const cfg_t *cfg);
+
 /* Wall-clock unix time in ms (CLOCK_REALTIME) and a monotonic ms clock. */
 int64_t rt_now_ms(void);
 int64_t rt_mono_ms(void);

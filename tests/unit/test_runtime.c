@@ -6,7 +6,7 @@
 #include "check.h"
 #include "gateway/runtime.h"
 
-static int freed[8];
+static int freed[16];
 
 void cfg_free(cfg_t *cfg)
 {
@@ -63,8 +63,43 @@ int main(void)
         rt_config_release(holders[i]);
     CHECK(freed[4] == 1 && freed[5] == 1 && freed[6] == 1 && freed[7] == 0);
 
+    /* A thread's cache holds the config in force once, whatever its users do; it notices
+     * a reload at its next hold and drops the replaced config then (unused) or with its
+     * last user. */
+    rt_config_cache_t cache = {0};
+    const cfg_t *c1 = rt_config_cache_hold(&cache);
+    const cfg_t *c2 = rt_config_cache_hold(&cache);
+    CHECK(c1 == c2 && c1->max_connections == 7);
+    rt_config_cache_release(&cache, c1);
+    rt_config_cache_release(&cache, c2);
+    rt_config_install(make(8));
+    CHECK(freed[7] == 0); /* the cache's reference */
+    const cfg_t *c3 = rt_config_cache_hold(&cache);
+    CHECK(c3->max_connections == 8 && freed[7] == 1);
+    rt_config_install(make(9));
+    const cfg_t *c4 = rt_config_cache_hold(&cache);
+    CHECK(c4->max_connections == 9 && freed[8] == 0); /* c3 is still in use */
+    rt_config_cache_release(&cache, c3);
+    CHECK(freed[8] == 1);
+
+    /* More replaced configs in use than the cache has slots: plain references, each freed
+     * with its last user all the same. */
+    const cfg_t *users[6];
+    for (uint32_t i = 0; i < 6; i++) {
+        rt_config_install(make(10 + i));
+        users[i] = rt_config_cache_hold(&cache);
+        CHECK(users[i]->max_connections == 10 + i);
+    }
+    rt_config_cache_release(&cache, c4);
+    CHECK(freed[9] == 1);
+    for (int i = 0; i < 6; i++)
+        rt_config_cache_release(&cache, users[i]);
+    CHECK(freed[10] == 1 && freed[11] == 1 && freed[12] == 1 && freed[13] == 1 && freed[14] == 1 &&
+          freed[15] == 0);
+    rt_config_cache_release(&cache, NULL);
+
     rt_config_free_all();
-    CHECK(freed[7] == 1);
+    CHECK(freed[15] == 1);
     CHECK(rt_config_hold() == NULL);
     return check_done();
 }
