@@ -42,6 +42,7 @@
 
 #define DELIVERY_NICE 10
 #define POLL_MAX_MS 1000  /* longest sleep: also the period of the safety sweeps */
+#define DROP_MAP_MS 100   /* period of store_drop_mapped_pages while the worker is awake */
 #define FAIL_LOG_MS 10000 /* at most one failure report per subscriber per period */
 #define BACKLOG 8         /* outcomes awaiting their commit, per unit of the global cap */
 #define REMOVED_REASON "subscriber removed"
@@ -1136,10 +1137,16 @@ static void *worker_main(void *arg)
     health_worker_running(true, rt_mono_ms());
     bool stopping = false;
     int64_t deadline = 0;
-    int64_t next_sweep = INT64_MIN, next_removed = INT64_MIN;
+    int64_t next_sweep = INT64_MIN, next_removed = INT64_MIN, next_drop = INT64_MIN;
     for (;;) {
         instant_t t = tick(d);
         drain_done(d, t.mono);
+        /* Claims read event bodies all over the store: without this the process's RSS grows
+         * towards the store's size (mapped page cache). A failure costs nothing but RSS. */
+        if (t.mono >= next_drop) {
+            next_drop = t.mono + DROP_MAP_MS;
+            (void)store_drop_mapped_pages(d->st);
+        }
         order_job_poll(d, t.mono);
         if (!stopping && atomic_load(&d->stopping)) {
             stopping = true;

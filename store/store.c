@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -33,6 +34,9 @@ struct store {
      * flushed by the next commit or store_sync). flush_failed: a commit or sync failed
      * since the last meta page that was written afresh, so a flush alone proves nothing. */
     bool unsynced, flush_failed;
+    /* LMDB's read-only map of the file, found by the first store_drop_mapped_pages. */
+    void *map_addr;
+    size_t map_len;
 };
 
 /* One subscriber's counters as the transaction leaves them: read once, changed in memory
@@ -565,6 +569,42 @@ int store_wtxn_commit(store_wtxn_t *tx)
      * commit's meta page. */
     if (rc == 0 && !wrote && st->unsynced) rc = store_sync(st);
     return rc;
+}
+
+/* Finds LMDB's map: mdb_env_info reports only a fixed address (none here), so the map is
+ * the mapping in /proc/self/maps that holds a value read from it. */
+static int find_map(store_t *st)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return map_err(rc);
+    MDB_val k = {sizeof(META_FORMAT) - 1, (void *)META_FORMAT}, v;
+    rc = mdb_get(txn, st->meta, &k, &v);
+    uintptr_t p = rc ? 0 : (uintptr_t)v.mv_data;
+    mdb_txn_abort(txn);
+    if (rc) return map_err(rc);
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return -errno;
+    char line[512];
+    unsigned long lo, hi;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo <= p && p < hi) {
+            st->map_addr = (void *)lo;
+            st->map_len = hi - lo;
+            break;
+        }
+        while (!strchr(line, '\n') && fgets(line, sizeof(line), f)) /* rest of a long line */
+            ;
+    }
+    fclose(f);
+    return st->map_addr ? 0 : -ENOENT;
+}
+
+int store_drop_mapped_pages(store_t *st)
+{
+    int rc;
+    if (!st->map_addr && (rc = find_map(st)) != 0) return rc;
+    return madvise(st->map_addr, st->map_len, MADV_DONTNEED) == 0 ? 0 : -errno;
 }
 
 int store_sync(store_t *st)
