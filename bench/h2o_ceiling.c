@@ -32,7 +32,7 @@ static int on_events(h2o_handler_t *self, h2o_req_t *req)
         h2o_send_inline(req, body, sizeof(body) - 1);
         return 0;
     }
-    /* Without content_length, HTTP/1.1 falls back to chunked + close (PLATFORM.md). */
+    /* Without content_length, HTTP/1.1 falls back to chunked + close. */
     req->res.status = 202;
     req->res.reason = "Accepted";
     req->res.content_length = sizeof(ACCEPTED_BODY) - 1;

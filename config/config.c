@@ -759,7 +759,8 @@ static void parse_events(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
 
 enum { B_THRESHOLD, B_OPEN, B_MAX_OPEN, B_COUNT };
 
-/* true, false or an object whose fields default to the SPEC's values; replaces *b whole. */
+/* true, false or an object whose fields default to the documented values (docs/config.md);
+ * replaces *b whole. */
 static void parse_breaker(ctx_t *c, int t, const char *path, cfg_breaker_t *b)
 {
     cfg_breaker_t nb = {

@@ -1,7 +1,7 @@
 /* xalloc.h -- allocation that never returns NULL: out of memory aborts loudly.
  *
- * hookgate does not try to recover from out of memory (STYLE.md): each helper either
- * returns usable memory or prints one line to stderr and calls abort(). A size of zero
+ * hookgate does not try to recover from out of memory (a deliberate choice): each helper
+ * either returns usable memory or prints one line to stderr and calls abort(). A size of zero
  * still gives a unique pointer to free, never NULL. Every result is malloc'd and owned
  * by the caller (free()). Pure apart from that last message; any thread may call them. */
 #ifndef HOOKGATE_CORE_XALLOC_H

@@ -47,7 +47,7 @@ void http_send_body(h2o_req_t *req, int status, const char *ctype, const char *b
     h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
     req->res.status = status;
     req->res.reason = http_reason(status);
-    /* Without a content length HTTP/1.1 falls back to chunked + close (PLATFORM.md). */
+    /* Without a content length HTTP/1.1 falls back to chunked + close. */
     req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype,
                    strlen(ctype));

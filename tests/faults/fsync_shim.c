@@ -21,7 +21,7 @@
  *
  * LMDB writes data pages with lseek+writev (or pwrite, never in the first two pages) on
  * its main descriptor, flushes them with fdatasync, and writes the meta page with pwrite
- * on a second O_DSYNC descriptor, or on the main one under MDB_NOMETASYNC (PLATFORM.md).
+ * on a second O_DSYNC descriptor, or on the main one under MDB_NOMETASYNC.
  * Only descriptors whose path ends in "/data.mdb" are touched, so nothing else in the
  * process is affected.
  *
