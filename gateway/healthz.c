@@ -11,6 +11,11 @@
 int healthz_on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+        !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+        http_send_not_allowed(req, "GET, HEAD");
+        return 0;
+    }
     static const char ok[] = "{\"status\":\"ok\"}";
     const char *check = "shutdown";
     char detail[160] = "the gateway is shutting down";

@@ -40,11 +40,16 @@ class StatusLineTest(GatewayCase):
              "401 Unauthorized"),
             (req("GET", "/nowhere"), "404 Not Found"),
             (req("PUT", "/events"), "405 Method Not Allowed"),
+            (req("POST", "/healthz"), "405 Method Not Allowed"),
+            (req("HEAD", "/healthz"), "200 OK"),
             (req("POST", "/events", b"x" * 2000, auth + "Content-Type: application/json\r\n"),
              "413 Request Entity Too Large"),
         ]
         for raw, want in cases:
             self.assertEqual(status_line(gw.port, raw), "HTTP/1.1 " + want, raw[:60])
+        r = gw.request("DELETE", "/healthz")
+        self.assertEqual((r.status, r.json()["error"]), (405, "method_not_allowed"))
+        self.assertEqual(r.headers.get("allow"), "GET, HEAD")
 
 
 if __name__ == "__main__":
