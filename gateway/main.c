@@ -188,6 +188,11 @@ int main(int argc, char **argv)
         SSL_CTX_free(tls);
         return 1;
     }
+    if (store_opened_version(st) < STORE_FORMAT_VERSION)
+        log_line(LOG_INFO,
+                 "store: upgraded %s from format version %u to %d (older hookgate versions "
+                 "refuse it now)",
+                 cfg->data_dir, store_opened_version(st), STORE_FORMAT_VERSION);
     wr_t *w;
     ret_t *retention;
     if ((rc = wr_start(st, &w)) != 0 || (rc = retention_start(st, w, &retention)) != 0 ||

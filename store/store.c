@@ -600,6 +600,11 @@ static int find_map(store_t *st)
     return st->map_addr ? 0 : -ENOENT;
 }
 
+uint32_t store_opened_version(const store_t *st)
+{
+    return st->opened_version;
+}
+
 int store_drop_mapped_pages(store_t *st)
 {
     int rc;

@@ -92,6 +92,9 @@ void store_counters_clear(store_counters_t *c);
  * err. Any thread, before the store is shared. */
 int store_open(const char *dir, uint64_t map_size_mb, store_t **out, char *err, size_t errlen);
 void store_close(store_t *st);
+/* The format version the store had when store_open found it: STORE_FORMAT_VERSION, or an
+ * older one that store_open upgraded in place (a new store counts as current). */
+uint32_t store_opened_version(const store_t *st);
 
 /* ---- writes (writer thread only) ---- */
 

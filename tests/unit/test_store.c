@@ -2011,6 +2011,7 @@ static void test_upgrade_v2(void)
     st = open_at(path, 16);
     CHECK(st != NULL);
     if (!st) return;
+    CHECK(store_opened_version(st) == 2);
     idset_t none = {0};
     int64_t next;
     CHECK(order_state(st, "o") == STORE_ORDER_COMPLETE);
@@ -2022,6 +2023,7 @@ static void test_upgrade_v2(void)
     CHECK(raw_count(path, "meta", "format", 6) == 1);
     st = open_at(path, 16); /* upgraded once: it opens as an ordinary store */
     CHECK(st != NULL && order_state(st, "o") == STORE_ORDER_COMPLETE);
+    CHECK(st != NULL && store_opened_version(st) == STORE_FORMAT_VERSION);
     if (st) store_close(st);
 }
 
