@@ -1,0 +1,122 @@
+/* store_internal.h -- what the .c files of store/ share: the store and write-transaction
+ * structs and the record helpers. Private to store/: NOT part of store.h's public interface;
+ * nothing outside store/ may include it. Its functions carry the store__ prefix, which
+ * marks them internal (libuv's uv__ convention). */
+#ifndef HOOKGATE_STORE_INTERNAL_H
+#define HOOKGATE_STORE_INTERNAL_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "store/codec.h"
+#include "store/store.h"
+
+#define KEY_MAX 511    /* LMDB's default maximum key size; our key buffers are this big */
+#define ERROR_MAX 1024 /* bytes kept of an error string, so that records stay bounded */
+
+struct store {
+    int lock_fd; /* dir/lock, flock'ed exclusively while the store is open */
+    MDB_env *env;
+    MDB_dbi meta, events, received, deliveries, due, dead, counters, order, paused, replayed,
+        ordered;
+    size_t max_key;
+    uint32_t opened_version; /* the format found at open; an older one is upgraded there */
+    /* Next ids as last committed; read and written by the writer thread only. */
+    uint64_t next_delivery_id, next_event_seq;
+    /* Writer thread only. unsynced: a commit's meta page may not be on disk yet (it is
+     * flushed by the next commit or store_sync). flush_failed: a commit or sync failed
+     * since the last meta page that was written afresh, so a flush alone proves nothing. */
+    bool unsynced, flush_failed;
+    /* LMDB's read-only map of the file, found by the first store_drop_mapped_pages. */
+    void *map_addr;
+    size_t map_len;
+};
+
+/* One subscriber's counters as the transaction leaves them: read once, changed in memory
+ * by each write, and put back once at commit, so that a batch of outcomes for one
+ * subscriber costs one counters write instead of one per outcome. With them, whether the
+ * subscriber has an order index to keep. */
+typedef struct {
+    char *name; /* NULL: a free slot */
+    uint64_t hash;
+    store_counters_t c;
+    bool dirty;
+    store_order_state_t order; /* its order index state, read with the counters */
+} counters_slot_t;
+
+struct store_wtxn {
+    store_t *st;
+    MDB_txn *txn;
+    /* Ids handed out by this transaction; they become the store's on commit, so an
+     * aborted transaction gives its ids back. */
+    uint64_t next_delivery_id, next_event_seq;
+    /* The first LMDB error that broke the transaction (a store failure); every later call
+     * returns it. An operation's own error (a record it cannot decode, -ENOENT) is only
+     * returned: the operation wrote nothing, and the transaction stays good. */
+    int err;
+    size_t nwrites;          /* puts and deletes so far: tells whether a failing operation wrote */
+    counters_slot_t *cslots; /* open addressing, ccap a power of two (0: none yet) */
+    size_t ccap, cused;
+    core_buf_t buf;
+};
+
+/* A change to apply to one subscriber's counters. */
+typedef struct {
+    int pending, dead; /* -1, 0 or +1 */
+    bool delivered, failed;
+    int64_t last_success_ms; /* 0: unchanged */
+    const char *last_error;  /* NULL: unchanged */
+} counters_delta_t;
+
+/* A growable list of delivery ids. */
+typedef struct {
+    uint64_t *ids;
+    size_t n, cap;
+} id_list_t;
+
+/* ---- store.c: shared helpers, write transactions and record helpers ---- */
+
+size_t store__error_len(const char *s);
+char *store__error_dup(const char *s);
+void store__replace_str(char **dst, char *src);
+int store__map_err(int rc);
+MDB_val store__val(const void *p, size_t n);
+bool store__str_eq(codec_str_t s, const char *c);
+int store__tx_fail(store_wtxn_t *tx, int rc);
+int store__tx_put(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, const void *v,
+                  size_t vl);
+int store__tx_del(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl);
+int store__op_end(store_wtxn_t *tx, size_t writes, int rc);
+int store__tx_get(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, MDB_val *v);
+void store__id_key(uint8_t k[8], uint64_t id);
+int store__read_delivery(store_wtxn_t *tx, uint64_t id, store_delivery_t *d);
+int store__load_delivery(store_wtxn_t *tx, uint64_t id, store_state_t want, store_delivery_t *d);
+int store__corrupt_stand_in(store_wtxn_t *tx, const char *subscriber, int64_t due_ms, uint64_t id,
+                            store_delivery_t *d);
+int store__save_delivery(store_wtxn_t *tx, const store_delivery_t *d);
+int store__order_state_parse(const MDB_val *v, store_order_state_t *out);
+uint64_t store__name_hash(const char *name);
+counters_slot_t *store__counters_find(store_wtxn_t *tx, const char *name, uint64_t h);
+int store__counters_load(store_wtxn_t *tx, const char *name);
+void store__counters_change(store_wtxn_t *tx, const char *name, const counters_delta_t *dl);
+int store__index_put(store_wtxn_t *tx, const char *name, size_t nl, int64_t due_ms, uint64_t id);
+int store__index_del(store_wtxn_t *tx, const char *name, size_t nl, int64_t due_ms, uint64_t id);
+int store__due_put(store_wtxn_t *tx, const store_delivery_t *d);
+int store__due_del(store_wtxn_t *tx, const store_delivery_t *d);
+int store__dead_put(store_wtxn_t *tx, const store_delivery_t *d);
+int store__last_dead_ms(store_wtxn_t *tx, int64_t *out);
+int store__dead_del(store_wtxn_t *tx, const store_delivery_t *d);
+void store__record_attempt(store_delivery_t *d, const store_attempt_t *a);
+int store__rtxn_begin(store_t *st, MDB_txn **txn);
+
+/* ---- health.c: the replayed index, shared with deliveries.c and prune.c ---- */
+
+void store__replayed_key(uint8_t k[16], uint64_t seq, uint64_t id);
+int store__each_replayed(MDB_txn *txn, MDB_dbi dbi, uint64_t seq,
+                         bool (*fn)(void *ctx, uint64_t id), void *ctx);
+bool store__id_list_add(void *ctx, uint64_t id);
+
+#endif
