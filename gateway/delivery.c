@@ -42,6 +42,7 @@
 
 #define DELIVERY_NICE 10
 #define POLL_MAX_MS 1000  /* longest sleep: also the period of the safety sweeps */
+#define PAUSED_UNREAD UINT64_MAX
 #define DROP_MAP_MS 100   /* period of store_drop_mapped_pages while the worker is awake */
 #define FAIL_LOG_MS 10000 /* at most one failure report per subscriber per period */
 #define BACKLOG 8         /* outcomes awaiting their commit, per unit of the global cap */
@@ -176,6 +177,9 @@ struct dlv {
     pthread_t thread;
     atomic_bool stopping;
     atomic_bool notified;
+    /* store_paused_changes when the paused flags were last read; PAUSED_UNREAD forces a
+     * read (at start, and after a reload made new sub_t's). */
+    uint64_t paused_seen;
     uint32_t grace_ms; /* written before stopping is set */
 
     pthread_mutex_t mu; /* guards done_head and the wakeups of on_done */
@@ -926,11 +930,14 @@ static void on_paused(void *ctx, const char *name)
         if (strcmp(d->subs[i]->name, name) == 0) d->subs[i]->paused_read = true;
 }
 
-/* Reads which subscribers are paused (pause and resume commit through the writer, whose
- * announce makes the next round a sweep). On a failed read the flags stay as they were.
- * Returns false when the read failed. */
+/* Reads which subscribers are paused when a pause or resume has committed since the last
+ * read (its announce makes the next round a sweep), so the many sweeps that follow ingest
+ * commits cost no read. On a failed read the flags stay as they were and the next sweep
+ * reads again. Returns false when the read failed. */
 static bool refresh_paused(struct dlv *d, int64_t mono)
 {
+    uint64_t changes = store_paused_changes(d->st);
+    if (changes == d->paused_seen) return true;
     for (size_t i = 0; i < d->nsubs; i++)
         d->subs[i]->paused_read = false;
     int rc = store_paused_subscribers(d->st, on_paused, d);
@@ -945,6 +952,7 @@ static bool refresh_paused(struct dlv *d, int64_t mono)
         s->paused = s->paused_read;
         dlog(LOG_INFO, "subscriber %s: %s", s->name, s->paused ? "paused" : "resumed");
     }
+    d->paused_seen = changes;
     return true;
 }
 
@@ -1157,7 +1165,10 @@ static void *worker_main(void *arg)
         }
         int64_t wait = POLL_MAX_MS;
         bool changed = !stopping && sync_config(d);
-        if (changed) d->reconcile = true;
+        if (changed) {
+            d->reconcile = true;
+            d->paused_seen = PAUSED_UNREAD;
+        }
         if (!stopping && d->cfg) {
             order_reconcile(d, t.mono);
             bool sweep = atomic_exchange(&d->notified, false) || changed || t.mono >= next_sweep;
@@ -1232,6 +1243,7 @@ int dlv_start(store_t *st, wr_t *w, dlv_t **out)
     curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, (void *)d);
     atomic_init(&d->stopping, false);
     atomic_init(&d->notified, true);
+    d->paused_seen = PAUSED_UNREAD;
     if (getrandom(&d->rng, sizeof(d->rng), 0) != (ssize_t)sizeof(d->rng))
         d->rng = (uint64_t)rt_mono_ms() ^ ((uint64_t)getpid() << 32);
 

@@ -16,6 +16,7 @@ int store_set_paused(store_wtxn_t *tx, const char *subscriber, bool paused, int6
     size_t nl = strlen(subscriber);
     if (tx->err) return tx->err;
     if (nl == 0 || nl > tx->st->max_key) return -EINVAL;
+    tx->paused_written = true;
     if (!paused) return store__tx_del(tx, tx->st->paused, subscriber, nl);
     uint8_t v[8];
     codec_put_le64(v, (uint64_t)now_ms);

@@ -497,6 +497,7 @@ static int commit(store_wtxn_t *tx, bool *wrote)
     if (rc == 0) {
         st->next_delivery_id = tx->next_delivery_id;
         st->next_event_seq = tx->next_event_seq;
+        if (tx->paused_written) atomic_fetch_add(&st->paused_changes, 1);
     }
     wtxn_free(tx);
     if (rc) {
@@ -554,6 +555,11 @@ static int find_map(store_t *st)
 uint32_t store_opened_version(const store_t *st)
 {
     return st->opened_version;
+}
+
+uint64_t store_paused_changes(store_t *st)
+{
+    return atomic_load(&st->paused_changes);
 }
 
 int store_drop_mapped_pages(store_t *st)

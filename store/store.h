@@ -318,6 +318,11 @@ int store_order_state(store_t *st, const char *subscriber, store_order_state_t *
 int store_is_paused(store_t *st, const char *subscriber, bool *paused);
 /* Calls fn once for each paused subscriber name (configured or not). */
 int store_paused_subscribers(store_t *st, void (*fn)(void *ctx, const char *name), void *ctx);
+/* How many committed transactions have paused or resumed a subscriber since the store was
+ * opened. A reader that takes this count before store_paused_subscribers has seen every
+ * change up to that count, so it need not read the table again until the count moves.
+ * Any thread. */
+uint64_t store_paused_changes(store_t *st);
 
 /* Calls fn once for each subscriber name that has PENDING deliveries (configured or not). */
 int store_pending_subscribers(store_t *st, void (*fn)(void *ctx, const char *name), void *ctx);

@@ -6,6 +6,7 @@
 #define HOOKGATE_STORE_INTERNAL_H
 
 #include <lmdb.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,8 @@ struct store {
     /* LMDB's read-only map of the file, found by the first store_drop_mapped_pages. */
     void *map_addr;
     size_t map_len;
+    /* Committed transactions that wrote the paused table (store_paused_changes). */
+    _Atomic uint64_t paused_changes;
 };
 
 /* One subscriber's counters as the transaction leaves them: read once, changed in memory
@@ -58,6 +61,7 @@ struct store_wtxn {
      * returned: the operation wrote nothing, and the transaction stays good. */
     int err;
     size_t nwrites;          /* puts and deletes so far: tells whether a failing operation wrote */
+    bool paused_written;     /* counted in paused_changes once committed */
     counters_slot_t *cslots; /* open addressing, ccap a power of two (0: none yet) */
     size_t ccap, cused;
     core_buf_t buf;

@@ -1778,10 +1778,18 @@ static void test_paused(void)
     names_t ns = {0};
     CHECK(store_paused_subscribers(st, on_name, &ns) == 0);
     CHECK(ns.n == 2 && strcmp(ns.names[0], "a") == 0 && strcmp(ns.names[1], "gone") == 0);
+    CHECK(store_paused_changes(st) == 0); /* counted since this open */
     CHECK(set_paused(st, "a", false) == 0 && set_paused(st, "a", false) == 0);
+    CHECK(store_paused_changes(st) == 2);
     CHECK(store_is_paused(st, "a", &p) == 0 && !p);
     ns.n = 0;
     CHECK(store_paused_subscribers(st, on_name, &ns) == 0 && ns.n == 1);
+    /* Only committed changes count: an aborted pause and a transaction without one do not. */
+    store_wtxn_t *tx;
+    CHECK(store_wtxn_begin(st, &tx) == 0 && store_set_paused(tx, "b", true, 1000) == 0);
+    store_wtxn_abort(tx);
+    CHECK(enqueue1(st, "pc1", "t", 100, "a") != 0);
+    CHECK(store_paused_changes(st) == 2);
     store_close(st);
 }
 
