@@ -432,13 +432,9 @@ int store_claim_due(store_t *st, const char *subscriber, int64_t now_ms, size_t 
     size_t nl = strlen(subscriber), n = 0;
     *next_due_ms = INT64_MAX;
     if (nl + CODEC_DUE_KEY_EXTRA > st->max_key) return 0; /* such a name has no deliveries */
-    int rc = store__rtxn_begin(st, &txn);
+    int rc = store__rcursor_begin(st, st->due, &txn, &c);
     if (rc) return rc;
-    int mrc = mdb_cursor_open(txn, st->due, &c);
-    if (mrc) {
-        mdb_txn_abort(txn);
-        return store__map_err(mrc);
-    }
+    int mrc;
     uint8_t prefix[KEY_MAX];
     memcpy(prefix, subscriber, nl);
     prefix[nl] = '\0';
@@ -605,13 +601,9 @@ int store_list_dead(store_t *st, const store_dead_filter_t *f, store_dead_cursor
     MDB_cursor *c;
     size_t n = 0;
     *more = false;
-    int rc = store__rtxn_begin(st, &txn);
+    int rc = store__rcursor_begin(st, st->dead, &txn, &c);
     if (rc) return rc;
-    int mrc = mdb_cursor_open(txn, st->dead, &c);
-    if (mrc) {
-        mdb_txn_abort(txn);
-        return store__map_err(mrc);
-    }
+    int mrc;
     MDB_val k, v;
     size_t examined = 0;
     for (mrc = dead_seek(c, f, cursor, &k); mrc == 0 && n < limit;

@@ -383,13 +383,9 @@ int store_paused_subscribers(store_t *st, void (*fn)(void *ctx, const char *name
 {
     MDB_txn *txn;
     MDB_cursor *c;
-    int rc = store__rtxn_begin(st, &txn);
+    int rc = store__rcursor_begin(st, st->paused, &txn, &c);
     if (rc) return rc;
-    int mrc = mdb_cursor_open(txn, st->paused, &c);
-    if (mrc) {
-        mdb_txn_abort(txn);
-        return store__map_err(mrc);
-    }
+    int mrc;
     MDB_val k, v;
     char name[KEY_MAX + 1];
     for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
@@ -409,13 +405,9 @@ int store_pending_subscribers(store_t *st, void (*fn)(void *ctx, const char *nam
 {
     MDB_txn *txn;
     MDB_cursor *c;
-    int rc = store__rtxn_begin(st, &txn);
+    int rc = store__rcursor_begin(st, st->due, &txn, &c);
     if (rc) return rc;
-    int mrc = mdb_cursor_open(txn, st->due, &c);
-    if (mrc) {
-        mdb_txn_abort(txn);
-        return store__map_err(mrc);
-    }
+    int mrc;
     MDB_val k, v;
     char name[KEY_MAX + 1];
     /* After each name, jump past all of its keys (name + '\0' + ...) to name + '\1'. */

@@ -882,6 +882,17 @@ int store__rtxn_begin(store_t *st, MDB_txn **txn)
     return rc ? store__map_err(rc) : 0;
 }
 
+int store__rcursor_begin(store_t *st, MDB_dbi dbi, MDB_txn **txn, MDB_cursor **c)
+{
+    int rc = store__rtxn_begin(st, txn);
+    if (rc) return rc;
+    if ((rc = mdb_cursor_open(*txn, dbi, c)) != 0) {
+        mdb_txn_abort(*txn);
+        return store__map_err(rc);
+    }
+    return 0;
+}
+
 int store_usage(store_t *st, uint64_t *file_bytes, uint64_t *used_bytes)
 {
     MDB_envinfo info;

@@ -115,6 +115,9 @@ int store__last_dead_ms(store_wtxn_t *tx, int64_t *out);
 int store__dead_del(store_wtxn_t *tx, const store_delivery_t *d);
 void store__record_attempt(store_delivery_t *d, const store_attempt_t *a);
 int store__rtxn_begin(store_t *st, MDB_txn **txn);
+/* A read transaction with a cursor on dbi; on failure nothing is left open. The caller
+ * closes the cursor and aborts the transaction. */
+int store__rcursor_begin(store_t *st, MDB_dbi dbi, MDB_txn **txn, MDB_cursor **c);
 
 /* ---- health.c: the replayed index, shared with deliveries.c and prune.c ---- */
 
