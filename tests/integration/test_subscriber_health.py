@@ -120,7 +120,7 @@ class PauseTest(GatewayCase):
         self.assertIs(subscriber(gw, "p")["paused"], True)
         time.sleep(0.5)
         self.assertEqual(s.count(), 0)
-        self.assertIn("audit", gw.logs())
+        self.assertIn("audit client=127.0.0.1 action=pause subscriber=p", gw.logs())
 
         self.pause(gw, "p", "resume")
         self.assertTrue(s.wait_ids(ids, timeout=20))
@@ -128,6 +128,7 @@ class PauseTest(GatewayCase):
         self.assertEqual(s.count(), 50)  # each once: nothing was attempted while paused
         self.assertIs(subscriber(gw, "p")["paused"], False)
         self.assertEqual(metric(gw, "hookgate_subscriber_paused", "p"), 0)
+        self.assertIn("audit client=127.0.0.1 action=resume subscriber=p", gw.logs())
         # Pausing twice, resuming twice: the same answers.
         self.pause(gw, "p")
         self.pause(gw, "p")
