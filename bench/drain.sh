@@ -4,7 +4,13 @@
 # usage: bench/drain.sh [HOOKGATE_BINARY]
 # env:   HOOKGATE (default build/hookgate), N events (200000), CONNS total delivery connections (64),
 #        SUBS subscriber counts to run ("1 4"), DRAIN_TIMEOUT seconds per run (600),
+#        REPEAT rounds (1; each round runs the ceiling, then hookgate, and its ratios use that
+#        round's ceiling; with more than one, a last line gives each row's median ratio),
 #        BENCH_BIN (build/bench), KEEP_TMP=1 keeps logs and data.
+#
+# The ceiling sends the requests hookgate sends (same body size, same header lines with
+# values of the same lengths): libcurl's cost grows with the header bytes it formats, so a
+# ceiling with fewer headers would not be the same work.
 #
 # Each subscriber gets max_in_flight = CONNS / subscribers, so every run uses CONNS connections in
 # total, the same as the ceiling. The sink is stopped (SIGSTOP) while the N events are ingested
@@ -18,6 +24,7 @@ N=${N:-200000}
 CONNS=${CONNS:-64}
 SUBS=${SUBS:-1 4}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-600}
+REPEAT=${REPEAT:-1}
 require_bins sink curl_blast paced_post
 
 ROWS=()
@@ -45,93 +52,99 @@ sink_rate() {
         if (v["last_ns"] > v["first_ns"]) printf "%.0f", (v["requests"] - 1) / ((v["last_ns"] - v["first_ns"]) / 1e9); else print "-" }'
 }
 
-echo "drain benchmark: N=$N events, $CONNS delivery connections in total, subscriber counts: $SUBS"
+echo "drain benchmark: N=$N events, $CONNS delivery connections in total, subscriber counts: $SUBS, $REPEAT round(s)"
 machine_note
 
-# 1. Ceiling: libcurl multi alone, same sink, same connection count.
-start_sink ceiling
-out=$(timeout $((DRAIN_TIMEOUT + 30)) "${SERVER_PIN[@]}" "$BENCH_BIN/curl_blast" --url "$SINK_URL/ceiling" \
-    --requests "$N" --connections "$CONNS" --timeout-s "$DRAIN_TIMEOUT" 2>&1)
-printf '%s\n' "$out" >"$BENCH_TMP/curl_blast.txt"
-res=$(grep '^curl_blast:' <<<"$out")
-if [[ -n $res ]]; then
-    CEIL_RATE=$(kv "$res" rps)
-    notes=""
-    [[ $(kv "$res" errors) != 0 ]] && notes="ERRORS: $(kv "$res" errors)"
-    ROWS+=("ceiling (curl_blast)|-|$(kv "$res" requests)|$(kv "$res" seconds)|$CEIL_RATE|$(sink_rate)|-|$notes")
-else
-    ROWS+=("ceiling (curl_blast)|-|-|-|-|-|-|curl_blast failed: $(tail -1 <<<"$out")")
-fi
-despawn "$SINK_PID"
-
-# 2. hookgate with 1 and 4 subscribers.
-HG_NOTE=""
-for subs in $SUBS; do
-    [[ -n $HG_NOTE ]] && break
-    start_sink "s$subs"
-    hg_port=$(free_port) || exit 1
-    data="$BENCH_TMP/hg-data-$subs"
-    mkdir -p "$data"
-    inflight=$((CONNS / subs))
-    ((inflight < 1)) && inflight=1
-    write_config "$BENCH_TMP/hookgate-$subs.json" "127.0.0.1:$hg_port" "$data" '{}' \
-        "$(subscribers_json "$subs" "$SINK_PORT" "$inflight")"
-    if ! start_hookgate "$BENCH_TMP/hookgate-$subs.json" "$hg_port" "$BENCH_TMP/hookgate-$subs.log"; then
-        HG_NOTE="hookgate $HG_WHY"
-        despawn "$SINK_PID"
-        break
+declare -A RATIOS
+for ((round = 1; round <= REPEAT; round++)); do
+    CEIL_RATE=""
+    # 1. Ceiling: libcurl multi alone, same sink, same connection count.
+    start_sink "ceiling$round"
+    out=$(timeout $((DRAIN_TIMEOUT + 30)) "${SERVER_PIN[@]}" "$BENCH_BIN/curl_blast" --url "$SINK_URL/ceiling" \
+        --requests "$N" --connections "$CONNS" --timeout-s "$DRAIN_TIMEOUT" 2>&1)
+    printf '%s\n' "$out" >"$BENCH_TMP/curl_blast-$round.txt"
+    res=$(grep '^curl_blast:' <<<"$out")
+    if [[ -n $res ]]; then
+        CEIL_RATE=$(kv "$res" rps)
+        notes=""
+        [[ $(kv "$res" errors) != 0 ]] && notes="ERRORS: $(kv "$res" errors)"
+        ROWS+=("ceiling (curl_blast)|-|$(kv "$res" requests)|$(kv "$res" seconds)|$CEIL_RATE|$(sink_rate)|-|$notes")
+    else
+        ROWS+=("ceiling (curl_blast)|-|-|-|-|-|-|curl_blast failed: $(tail -1 <<<"$out")")
     fi
-    # Hold the sink while the backlog is ingested: the first deliveries wait in its socket
-    # buffers and nothing is delivered before the clock starts.
-    kill -STOP "$SINK_PID"
-    # Batches make ingest quick; fall back to single events if batches are refused. The
-    # probe's own deliveries are counted in the target.
-    probe_id="probe$RANDOM$RANDOM"
-    batch=500
-    per_probe=2
-    if [[ $(probe_post "$HG_URL" "$probe_id" batch) != 202 ]]; then
-        batch=1
-        per_probe=1
-        if [[ $(probe_post "$HG_URL" "$probe_id") != 202 ]]; then
-            HG_NOTE="hookgate does not answer POST /events with 202; not measured"
-            despawn "$HG_PID" 15
-            kill -CONT "$SINK_PID"
+    despawn "$SINK_PID"
+
+    # 2. hookgate with 1 and 4 subscribers.
+    HG_NOTE=""
+    for subs in $SUBS; do
+        [[ -n $HG_NOTE ]] && break
+        start_sink "s$subs-$round"
+        hg_port=$(free_port) || exit 1
+        data="$BENCH_TMP/hg-data-$subs-$round"
+        mkdir -p "$data"
+        inflight=$((CONNS / subs))
+        ((inflight < 1)) && inflight=1
+        write_config "$BENCH_TMP/hookgate-$subs-$round.json" "127.0.0.1:$hg_port" "$data" '{}' \
+            "$(subscribers_json "$subs" "$SINK_PORT" "$inflight")"
+        if ! start_hookgate "$BENCH_TMP/hookgate-$subs-$round.json" "$hg_port" "$BENCH_TMP/hookgate-$subs-$round.log"; then
+            HG_NOTE="hookgate $HG_WHY"
             despawn "$SINK_PID"
             break
         fi
-    fi
-    target=$(((N + per_probe) * subs))
-    t_start=$(now)
-    ingest=$(timeout $((DRAIN_TIMEOUT + 30)) "${CLIENT_PIN[@]}" "$BENCH_BIN/paced_post" --url "$HG_URL/events" \
-        --count "$N" --rate 0 --batch "$batch" --connections 4 --id-prefix "d$RANDOM$RANDOM" \
-        --timeout-s "$DRAIN_TIMEOUT" 2>&1)
-    t0=$(now)
-    kill -CONT "$SINK_PID"
-    printf '%s\n' "$ingest" >"$BENCH_TMP/ingest-$subs.txt"
-    notes="ingested first in $(awk -v a="$t0" -v b="$t_start" 'BEGIN { printf "%.1f", a - b }')s"
-    ingest_res=$(grep '^paced_post:' <<<"$ingest")
-    if [[ $(kv "$ingest_res" ok) != "$N" ]]; then
-        notes+="; INGEST INCOMPLETE: $ingest_res"
-        target=$((($(kv "$ingest_res" ok) + per_probe) * subs))
-    fi
-    count=0
-    deadline=$(awk -v t="$t0" -v d="$DRAIN_TIMEOUT" 'BEGIN { printf "%d", t + d }')
-    while ((count < target)); do
-        count=$(curl -s -m 2 "$SINK_URL/count")
-        [[ $count =~ ^[0-9]+$ ]] || count=0
-        ((count >= target)) && break
-        if (($(date +%s) > deadline)); then
-            notes+="; TIMEOUT after ${DRAIN_TIMEOUT}s at $count/$target"
-            break
+        # Hold the sink while the backlog is ingested: the first deliveries wait in its socket
+        # buffers and nothing is delivered before the clock starts.
+        kill -STOP "$SINK_PID"
+        # Batches make ingest quick; fall back to single events if batches are refused. The
+        # probe's own deliveries are counted in the target.
+        probe_id="probe$RANDOM$RANDOM"
+        batch=500
+        per_probe=2
+        if [[ $(probe_post "$HG_URL" "$probe_id" batch) != 202 ]]; then
+            batch=1
+            per_probe=1
+            if [[ $(probe_post "$HG_URL" "$probe_id") != 202 ]]; then
+                HG_NOTE="hookgate does not answer POST /events with 202; not measured"
+                despawn "$HG_PID" 15
+                kill -CONT "$SINK_PID"
+                despawn "$SINK_PID"
+                break
+            fi
         fi
-        sleep 0.05
+        target=$(((N + per_probe) * subs))
+        t_start=$(now)
+        ingest=$(timeout $((DRAIN_TIMEOUT + 30)) "${CLIENT_PIN[@]}" "$BENCH_BIN/paced_post" --url "$HG_URL/events" \
+            --count "$N" --rate 0 --batch "$batch" --connections 4 --id-prefix "d$RANDOM$RANDOM" \
+            --timeout-s "$DRAIN_TIMEOUT" 2>&1)
+        t0=$(now)
+        kill -CONT "$SINK_PID"
+        printf '%s\n' "$ingest" >"$BENCH_TMP/ingest-$subs-$round.txt"
+        notes="ingested first in $(awk -v a="$t0" -v b="$t_start" 'BEGIN { printf "%.1f", a - b }')s"
+        ingest_res=$(grep '^paced_post:' <<<"$ingest")
+        if [[ $(kv "$ingest_res" ok) != "$N" ]]; then
+            notes+="; INGEST INCOMPLETE: $ingest_res"
+            target=$((($(kv "$ingest_res" ok) + per_probe) * subs))
+        fi
+        count=0
+        deadline=$(awk -v t="$t0" -v d="$DRAIN_TIMEOUT" 'BEGIN { printf "%d", t + d }')
+        while ((count < target)); do
+            count=$(curl -s -m 2 "$SINK_URL/count")
+            [[ $count =~ ^[0-9]+$ ]] || count=0
+            ((count >= target)) && break
+            if (($(date +%s) > deadline)); then
+                notes+="; TIMEOUT after ${DRAIN_TIMEOUT}s at $count/$target"
+                break
+            fi
+            sleep 0.05
+        done
+        t1=$(now)
+        secs=$(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')
+        rate=$(awk -v n="$count" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+        q=$(ratio "$rate" "$CEIL_RATE")
+        RATIOS[$subs]+="$q "
+        ROWS+=("hookgate|$subs|$count|$secs|$rate|$(sink_rate)|$q|$notes")
+        despawn "$HG_PID" 15
+        despawn "$SINK_PID"
     done
-    t1=$(now)
-    secs=$(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')
-    rate=$(awk -v n="$count" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
-    ROWS+=("hookgate|$subs|$count|$secs|$rate|$(sink_rate)|$(ratio "$rate" "$CEIL_RATE")|$notes")
-    despawn "$HG_PID" 15
-    despawn "$SINK_PID"
 done
 
 echo
@@ -143,5 +156,13 @@ for row in "${ROWS[@]}"; do
 done
 [[ -n $HG_NOTE ]] && echo "hookgate: $HG_NOTE -- only the ceiling was measured"
 echo "deliveries/s = deliveries / (sink resumed .. sink count reached), the backlog ingested before; sink-side/s = rate between the sink's first and last request"
-echo "ratio = hookgate deliveries/s / ceiling requests/s ($CONNS connections each)"
+echo "ratio = hookgate deliveries/s / ceiling requests/s of the same round ($CONNS connections each)"
+if ((REPEAT > 1)); then
+    for subs in $SUBS; do
+        [[ -n ${RATIOS[$subs]:-} ]] || continue
+        printf 'median ratio, %s subscriber(s), %d rounds: %s (%s)\n' "$subs" "$REPEAT" \
+            "$(tr ' ' '\n' <<<"${RATIOS[$subs]}" | grep -v '^-*$' | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')" \
+            "${RATIOS[$subs]% }"
+    done
+fi
 exit 0

@@ -511,6 +511,10 @@ static void xfer_release(struct dlv *d, xfer_t *x)
 
 static void submit(struct dlv *d, xfer_t *x)
 {
+    /* An ordered subscriber's next delivery and a half-open circuit's verdict wait for this
+     * outcome's commit; any other outcome may wait for company (cheaper commits). */
+    const sub_t *s = x->sub;
+    x->op.deferrable = !x->probe && !(s->prof && s->prof->cs->ordered);
     d->ncommitting++;
     wr_submit(d->w, &x->op);
 }

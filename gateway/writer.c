@@ -30,6 +30,8 @@ struct wr {
     pthread_cond_t wake;
     wr_op_t *head, *tail; /* FIFO of submitted operations */
     size_t nqueued;
+    size_t nurgent;        /* queued operations that are not deferrable */
+    int64_t head_since_ns; /* when the queue's first operation arrived */
     size_t expected;       /* decaying maximum of recent batch sizes */
     int64_t last_commit_ns; /* duration of the last commit */
     bool stopping;
@@ -83,7 +85,14 @@ static wr_op_t *take_batch(wr_t *w, bool *stop)
     }
     while (!w->head && !w->stopping && !w->failing && !flush_due)
         pthread_cond_wait(&w->wake, &w->lock);
-    if (w->head && !w->stopping && !flush_due && w->nqueued < w->expected) {
+    bool deferred = w->head && w->nurgent == 0 && !w->stopping && !w->failing && !flush_due;
+    if (deferred) {
+        int64_t until = w->head_since_ns + (int64_t)WR_DEFER_MS * 1000000;
+        struct timespec ts = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
+        while (w->nurgent == 0 && w->nqueued < WR_DEFER_BATCH && !w->stopping)
+            if (pthread_cond_timedwait(&w->wake, &w->lock, &ts) == ETIMEDOUT) break;
+    }
+    if (w->head && !deferred && !w->stopping && !flush_due && w->nqueued < w->expected) {
         int64_t linger_ns = w->last_commit_ns / 2;
         if (linger_ns > LINGER_MAX_NS) linger_ns = LINGER_MAX_NS;
         int64_t now = mono_ns(), until = now + linger_ns;
@@ -104,8 +113,10 @@ static wr_op_t *take_batch(wr_t *w, bool *stop)
         n = w->nqueued;
         w->head = w->tail = NULL;
         w->nqueued = 0;
+        w->nurgent = 0;
     }
-    if (batch) w->expected = n > w->expected - w->expected / 8 ? n : w->expected - w->expected / 8;
+    /* Held batches say nothing about how many clients answer together. */
+    if (batch && !deferred) w->expected = n > w->expected - w->expected / 8 ? n : w->expected - w->expected / 8;
     *stop = w->stopping && !batch && !flush_due;
     pthread_mutex_unlock(&w->lock);
     return batch;
@@ -351,8 +362,13 @@ void wr_submit(wr_t *w, wr_op_t *op)
     else
         w->head = op;
     w->tail = op;
-    /* wake the writer for the first operation, or when a lingering batch is complete */
-    if (++w->nqueued == 1 || w->nqueued == w->expected) pthread_cond_signal(&w->wake);
+    if (++w->nqueued == 1) w->head_since_ns = mono_ns();
+    bool first_urgent = !op->deferrable && ++w->nurgent == 1;
+    /* wake the writer for the first operation, when a lingering batch is complete, or when
+     * held deferrable operations get company that must not wait */
+    if (w->nqueued == 1 || w->nqueued == w->expected || w->nqueued == WR_DEFER_BATCH ||
+        first_urgent)
+        pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
 }
 

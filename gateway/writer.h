@@ -39,6 +39,12 @@ struct wr_op {
      * only such operations never pays a flush of its own: the next commit, or the
      * store_sync of a later batch or of shutdown, makes it durable. */
     bool relaxed;
+    /* True when a relaxed operation may also wait for company: while only such operations
+     * are queued, the writer holds them up to WR_DEFER_MS (or until WR_DEFER_BATCH are
+     * queued, or any other operation arrives) so that a stream of them, a drain's outcomes,
+     * costs one commit and its flush per hundreds instead of per few dozen. Not for an
+     * operation whose completion someone is waiting on. */
+    bool deferrable;
     /* True when the operation may have made deliveries due (new events, redrives): once it
      * is durable, the writer calls the announce hook (wr_set_announce). */
     bool announces;
@@ -46,6 +52,9 @@ struct wr_op {
 };
 
 typedef struct wr wr_t;
+
+#define WR_DEFER_MS 20      /* longest hold of deferrable-only operations */
+#define WR_DEFER_BATCH 1024 /* ... or until this many are queued */
 
 /* The store calls the writer makes, so that a test can run it over a fake store that
  * records them. wr_start fills them with the store_* functions of the same names; their

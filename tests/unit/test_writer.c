@@ -47,7 +47,7 @@ struct store {
 struct store_wtxn {
     int err; /* what broke it (0: good), as store_wtxn_error says */
     int napplied;
-    int applied[64]; /* op ids applied in this transaction (the first 64) */
+    int applied[WR_DEFER_BATCH]; /* op ids applied in this transaction (the first ones) */
     int nmore;       /* applied beyond those */
 };
 
@@ -103,6 +103,7 @@ struct test_op {
     int last_tx;      /* the commit attempt that last applied it */
     int rc;
     bool done;
+    int64_t done_ns; /* CLOCK_MONOTONIC when answered */
     int apply_rc; /* what apply returns (0: it succeeds) */
     bool breaks;  /* a failing apply also breaks the transaction (a store failure) */
 };
@@ -210,6 +211,13 @@ static const wr_store_ops_t fake_ops = {fake_begin, fake_commit, fake_abort,
 
 /* ---- operations ---- */
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static int violations; /* completions that broke the durability rule */
 
 static int on_apply(wr_op_t *op, store_wtxn_t *tx)
@@ -219,7 +227,7 @@ static int on_apply(wr_op_t *op, store_wtxn_t *tx)
         if (t->breaks) tx->err = t->apply_rc;
         return t->apply_rc;
     }
-    if (tx->napplied < 64)
+    if (tx->napplied < WR_DEFER_BATCH)
         tx->applied[tx->napplied++] = t->id;
     else
         tx->nmore++;
@@ -242,6 +250,7 @@ static void on_done(wr_op_t *op, int rc)
     }
     t->rc = rc;
     t->done = true;
+    t->done_ns = mono_ns();
     pthread_cond_broadcast(&fk.cond);
     pthread_mutex_unlock(&fk.mu);
 }
@@ -426,6 +435,60 @@ static void test_relaxed(wr_t *w)
     wr_submit(w, &b->op);
     wait_done(b);
     check_trace("C1 D1 C2 S D2");
+    CHECK(violations == 0);
+}
+
+static test_op_t *new_deferrable(void)
+{
+    test_op_t *t = new_op(true, false);
+    t->op.deferrable = true;
+    return t;
+}
+
+/* Deferrable operations alone wait WR_DEFER_MS for company before their commit (which
+ * pays no sync); an operation that is not deferrable ends the wait and rides in the same
+ * commit; WR_DEFER_BATCH of them commit at once. Each "either" below allows for this
+ * thread being descheduled past the hold between two submits: then the hold must have
+ * lasted its full time. */
+static void test_deferrable(wr_t *w)
+{
+    const int64_t hold_ns = (int64_t)WR_DEFER_MS * 1000000;
+
+    begin_test();
+    int64_t t0 = mono_ns();
+    test_op_t *d = new_deferrable();
+    wr_submit(w, &d->op);
+    wait_done(d);
+    check_trace("C1 D1");
+    CHECK(d->done_ns - t0 >= hold_ns);
+
+    begin_test();
+    t0 = mono_ns();
+    d = new_deferrable();
+    test_op_t *u = new_op(false, false);
+    wr_submit(w, &d->op);
+    wr_submit(w, &u->op);
+    wait_done(u);
+    CHECK(d->rc == 0 && u->rc == 0);
+    if (d->committed_in == u->committed_in)
+        check_trace("C1 D1 S D2");
+    else
+        CHECK(d->done_ns - t0 >= hold_ns);
+    CHECK(violations == 0);
+
+    begin_test();
+    t0 = mono_ns();
+    test_op_t *first = NULL, *last = NULL;
+    for (int i = 0; i < WR_DEFER_BATCH; i++) {
+        last = new_deferrable();
+        if (!first) first = last;
+        wr_submit(w, &last->op);
+    }
+    wait_done(last);
+    if (first->committed_in == last->committed_in)
+        CHECK(fk.ncommits == 1 && fk.nsyncs == 0);
+    else
+        CHECK(first->done_ns - t0 >= hold_ns);
     CHECK(violations == 0);
 }
 
@@ -1033,6 +1096,7 @@ int main(void)
     test_op_failure(w);
     test_queue_behind(w);
     test_stream(w);
+    test_deferrable(w); /* after test_stream: its big batches would relax that test's check */
     wr_stop(w);
     test_stop();
     test_power_loss();
