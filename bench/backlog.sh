@@ -12,7 +12,10 @@
 #        RUN_MAX overall seconds (1800), BUILD_MAX seconds for the build (RUN_MAX / 2), STALL_S
 #        seconds without a delivery that end the drain (30), RSS_MAX_MIB (128), OUT path prefix
 #        of the CSV and SVG (bench/results/backlog-<UTC date>), BENCH_PIN=0, BENCH_BIN
-#        (build/bench), KEEP_TMP=1 keeps logs and data.
+#        (build/bench), KEEP_TMP=1 keeps logs and data, PROBE_MIB MiB the page-cache probe
+#        writes after the run (1024; 0 skips it).
+# Columns user_us_per_event and sys_us_per_event split hookgate's CPU per event into its own
+# code and the kernel's; the summary prints both for the first and last windows.
 # Exit status: 0 measured (targets met or not: the summary says), 1 failed, 2 usage,
 # 77 skipped (hookgate missing or not working).
 #
@@ -36,7 +39,8 @@ BACKLOG_MODE=${BACKLOG_MODE:-auto}
 RUN_MAX=${RUN_MAX:-1800}
 RSS_MAX_MIB=${RSS_MAX_MIB:-128}
 STALL_S=${STALL_S:-30}
-require_bins sink paced_post
+PROBE_MIB=${PROBE_MIB:-1024}
+require_bins sink paced_post pagecache_probe
 
 for v in N BATCH CONNS MAX_IN_FLIGHT RUN_MAX RSS_MAX_MIB STALL_S; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { log "$v must be a positive integer (got '${!v}')"; exit 2; }
@@ -68,7 +72,7 @@ OUT=${OUT:-$BENCH_DIR/results/backlog-$(date -u +%Y-%m-%d)}
 mkdir -p "$(dirname "$OUT")" || exit 2
 CSV=$OUT.csv
 SVG=$OUT.svg
-COLS="phase,step,elapsed_s,events,backlog,step_events,step_s,rate_eps,acked_eps,req_p50_ms,req_p99_ms,vmrss_kib,rss_anon_kib,rss_file_kib,rss_anon_max_kib,rss_file_max_kib,vmhwm_kib,store_file_mib,store_used_mib,cpu_us_per_event,dlv_cpu_us_per_event,load1,cpu_psi"
+COLS="phase,step,elapsed_s,events,backlog,step_events,step_s,rate_eps,acked_eps,req_p50_ms,req_p99_ms,vmrss_kib,rss_anon_kib,rss_file_kib,rss_anon_max_kib,rss_file_max_kib,vmhwm_kib,store_file_mib,store_used_mib,cpu_us_per_event,dlv_cpu_us_per_event,load1,cpu_psi,user_us_per_event,sys_us_per_event,refaults"
 echo "$COLS" >"$CSV"
 
 START=$(date +%s)
@@ -102,10 +106,15 @@ read_rss() {
 # CPU time hookgate has used, in ns, from every thread's schedstat: all threads (CPU_NS) and
 # the delivery worker alone (DLV_NS, the thread named hookgate-dlv). Per step, CPU per event
 # tells the gateway's own cost apart from a rate that fell because others took the CPU.
+# USER_T / SYS_T: the process's user and kernel time in clock ticks (/proc/PID/stat), which
+# tell the gateway's own work apart from the kernel's (page cache, I/O).
 CPU_NS=0
 DLV_NS=0
+USER_T=0
+SYS_T=0
+CLK_TCK=$(getconf CLK_TCK)
 read_cpu() {
-    local t ns comm total=0 dlv=0
+    local t ns comm total=0 dlv=0 stat
     for t in /proc/"$HG_PID"/task/*; do
         { read -r ns _ <"$t/schedstat" && read -r comm <"$t/comm"; } 2>/dev/null || continue
         total=$((total + ns))
@@ -113,7 +122,14 @@ read_cpu() {
     done
     CPU_NS=$total
     DLV_NS=$dlv
+    # Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    stat=$(cat "/proc/$HG_PID/stat" 2>/dev/null) && read -r _ _ _ _ _ _ _ _ _ _ _ USER_T SYS_T _ <<<"${stat##*) }"
 }
+# File pages read back after the kernel had dropped them (system-wide, /proc/vmstat), since
+# the previous step: a store bigger than what the kernel keeps cached is read from disk again.
+REFAULTS=0
+read_refaults() { REFAULTS=$(awk '$1 == "workingset_refault_file" { print $2 }' /proc/vmstat 2>/dev/null); REFAULTS=${REFAULTS:-0}; }
+read_refaults
 psi_cpu() { sed -n 's/^some avg10=\([0-9.]*\).*/\1/p' /proc/pressure/cpu 2>/dev/null || echo nan; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 bytes_mib() { awk -v b="$1" 'BEGIN { if (b == "nan") print "nan"; else printf "%.1f", b / 1048576 }'; }
@@ -121,14 +137,18 @@ bytes_mib() { awk -v b="$1" 'BEGIN { if (b == "nan") print "nan"; else printf "%
 # One CSV row and one progress line. Args: phase step events backlog step_events step_s rate
 # acked_rate p50 p99
 record() {
-    local store_file store_used cpu_prev=$CPU_NS dlv_prev=$DLV_NS cpu_us dlv_us
+    local store_file store_used cpu_prev=$CPU_NS dlv_prev=$DLV_NS user_prev=$USER_T sys_prev=$SYS_T
+    local cpu_us dlv_us user_us sys_us refaults_prev=$REFAULTS
     read_rss
     read_cpu
+    read_refaults
     cpu_us=$(awk -v d="$((CPU_NS - cpu_prev))" -v n="$5" 'BEGIN { printf "%.2f", d / 1000 / n }')
     dlv_us=$(awk -v d="$((DLV_NS - dlv_prev))" -v n="$5" 'BEGIN { printf "%.2f", d / 1000 / n }')
+    user_us=$(awk -v d="$((USER_T - user_prev))" -v n="$5" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')
+    sys_us=$(awk -v d="$((SYS_T - sys_prev))" -v n="$5" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')
     store_file=$(bytes_mib "$(metric hookgate_store_file_bytes)")
     store_used=$(bytes_mib "$(metric hookgate_store_used_bytes)")
-    echo "$1,$2,$(elapsed),$3,$4,$5,$6,$7,$8,$9,${10},$RSS_VM,$RSS_ANON,$RSS_FILE,$RSS_ANON_MAX,$RSS_FILE_MAX,$RSS_HWM,$store_file,$store_used,$cpu_us,$dlv_us,$(cut -d' ' -f1 /proc/loadavg),$(psi_cpu)" >>"$CSV"
+    echo "$1,$2,$(elapsed),$3,$4,$5,$6,$7,$8,$9,${10},$RSS_VM,$RSS_ANON,$RSS_FILE,$RSS_ANON_MAX,$RSS_FILE_MAX,$RSS_HWM,$store_file,$store_used,$cpu_us,$dlv_us,$(cut -d' ' -f1 /proc/loadavg),$(psi_cpu),$user_us,$sys_us,$((REFAULTS - refaults_prev))" >>"$CSV"
     log "$(printf '[%6.1fs] %-5s step %3d: %8d events, %7s ev/s, backlog %8s, RSS %s MiB (anon %s, file %s), store %s MiB, CPU %s us/event, load %s, psi cpu %s' \
         "$(elapsed)" "$1" "$2" "$3" "$7" "$4" "$(mib "$RSS_VM")" "$(mib "$RSS_ANON")" "$(mib "$RSS_FILE")" \
         "$store_used" "$cpu_us" "$(cut -d' ' -f1 /proc/loadavg)" "$(psi_cpu)")"
@@ -305,19 +325,22 @@ def window(steps, want, last):
         picked.append(r)
         events += int(r["step_events"])
     secs = sum(float(r["step_s"]) for r in picked)
-    cpu = sum(float(r["cpu_us_per_event"]) * int(r["step_events"]) for r in picked)
-    return events, (events / secs if secs > 0 else float("nan")), (cpu / events if events else float("nan"))
+    per = lambda col: (sum(float(r[col]) * int(r["step_events"]) for r in picked) / events
+                       if events else float("nan"))
+    return (events, (events / secs if secs > 0 else float("nan")), per("cpu_us_per_event"),
+            per("user_us_per_event"), per("sys_us_per_event"))
 
 def compare(label, steps, want, lo, hi, what):
     if len(steps) < 2:
         return
-    e1, r1, c1 = window(steps, want, False)
-    e2, r2, c2 = window(steps, want, True)
+    e1, r1, c1, u1, s1 = window(steps, want, False)
+    e2, r2, c2, u2, s2 = window(steps, want, True)
     q = r2 / r1 if r1 > 0 else float("nan")
     cq = c2 / c1 if c1 > 0 else float("nan")
     ok = "PASS" if lo <= q <= hi else "MISS"
-    print(f"{label}: first {e1} events {r1:.0f}/s ({c1:.1f} us CPU each), last {e2} events {r2:.0f}/s "
-          f"({c2:.1f} us CPU each), ratio {q:.2f} (target {what}): {ok}")
+    print(f"{label}: first {e1} events {r1:.0f}/s ({c1:.1f} us CPU each: user {u1:.1f}, kernel {s1:.1f}), "
+          f"last {e2} events {r2:.0f}/s ({c2:.1f} us CPU each: user {u2:.1f}, kernel {s2:.1f}), "
+          f"ratio {q:.2f} (target {what}): {ok}")
     if ok == "MISS" and 0.8 <= cq <= 1.25:
         print(f"  hookgate's own CPU per event did not change (ratio {cq:.2f}): the rate moved because "
               f"other work took the CPU (cpu_psi in the CSV), not because of the backlog")
@@ -328,6 +351,11 @@ built = int(build[-1]["events"]) if build else 0
 compare("ingest rate", build, min(1000000, built // 5), 0.8, float("inf"), ">= 0.80")
 if len(drain) >= 5:
     compare("drain rate", drain, sum(int(r["step_events"]) for r in drain) // 5, 0.8, 1.25, "flat, 0.80-1.25")
+for name, steps in (("build", build), ("drain", drain)):
+    refaulted = sum(int(r["refaults"]) for r in steps)
+    if refaulted:
+        print(f"{name}: {refaulted} file pages ({refaulted * 4 / 1048576:.1f} GiB) read back after the "
+              f"kernel had dropped them from its cache (workingset_refault_file)")
 def peak(col):
     return max((int(r[col]) for r in rows), default=0) / 1024
 hwm, anon, file_ = peak("vmhwm_kib"), peak("rss_anon_max_kib"), peak("rss_file_max_kib")
@@ -336,6 +364,12 @@ print(f"RSS max: VmHWM {hwm:.1f} MiB = RssAnon (heap, stacks) up to {anon:.1f} M
       f"{file_:.1f} MiB (LMDB's map pages the process has read, and the binary: page cache the kernel "
       f"can reclaim); target < {rss_max:g} MiB: anon {verdict(anon)}, total {verdict(hwm)}")
 EOF
+# What growing the page cache costs here (after the run, so that it does not warm the memory
+# the run then uses): the store's file grows by the same kind of writes.
+if ((PROBE_MIB > 0)); then
+    probe=$("$BENCH_BIN/pagecache_probe" "$BENCH_TMP" "$PROBE_MIB" 2>&1)
+    echo "page cache growth on this machine (bench/pagecache_probe, $PROBE_MIB MiB written twice): $(sed -n 's/^pagecache_probe: //p' <<<"$probe") (us of CPU per 4 KiB page: fresh = memory the kernel had not used lately, reused = pages just freed)"
+fi
 echo "mode: $MODE; $(machine_note) (at the end)"
 
 rc=0

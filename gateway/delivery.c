@@ -43,7 +43,7 @@
 #define DELIVERY_NICE 10
 #define POLL_MAX_MS 1000  /* longest sleep: also the period of the safety sweeps */
 #define PAUSED_UNREAD UINT64_MAX
-#define DROP_MAP_MS 100   /* period of store_drop_mapped_pages while the worker is awake */
+#define DROP_MAP_MS 50    /* period of store_drop_mapped_pages while the worker is awake */
 #define FAIL_LOG_MS 10000 /* at most one failure report per subscriber per period */
 #define BACKLOG 8         /* outcomes awaiting their commit, per unit of the global cap */
 #define REMOVED_REASON "subscriber removed"

@@ -32,6 +32,7 @@ struct wr {
     size_t nqueued;
     size_t nurgent;        /* queued operations that are not deferrable */
     int64_t head_since_ns; /* when the queue's first operation arrived */
+    int64_t urgent_ns;     /* when the writer last took a batch with an urgent operation */
     size_t expected;       /* decaying maximum of recent batch sizes */
     int64_t last_commit_ns; /* duration of the last commit */
     bool stopping;
@@ -85,7 +86,11 @@ static wr_op_t *take_batch(wr_t *w, bool *stop)
     }
     while (!w->head && !w->stopping && !w->failing && !flush_due)
         pthread_cond_wait(&w->wake, &w->lock);
-    bool deferred = w->head && w->nurgent == 0 && !w->stopping && !w->failing && !flush_due;
+    /* Deferrable operations wait only while nothing else has come for a while: while
+     * ingest flows they ride with its commits, and holding them would only make those
+     * commits bigger. */
+    bool deferred = w->head && w->nurgent == 0 && !w->stopping && !w->failing && !flush_due &&
+                    w->head_since_ns - w->urgent_ns > (int64_t)WR_DEFER_MS * 1000000;
     if (deferred) {
         int64_t until = w->head_since_ns + (int64_t)WR_DEFER_MS * 1000000;
         struct timespec ts = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
@@ -113,6 +118,7 @@ static wr_op_t *take_batch(wr_t *w, bool *stop)
         n = w->nqueued;
         w->head = w->tail = NULL;
         w->nqueued = 0;
+        if (w->nurgent > 0) w->urgent_ns = mono_ns();
         w->nurgent = 0;
     }
     /* Held batches say nothing about how many clients answer together. */

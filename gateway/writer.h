@@ -40,10 +40,11 @@ struct wr_op {
      * store_sync of a later batch or of shutdown, makes it durable. */
     bool relaxed;
     /* True when a relaxed operation may also wait for company: while only such operations
-     * are queued, the writer holds them up to WR_DEFER_MS (or until WR_DEFER_BATCH are
-     * queued, or any other operation arrives) so that a stream of them, a drain's outcomes,
-     * costs one commit and its flush per hundreds instead of per few dozen. Not for an
-     * operation whose completion someone is waiting on. */
+     * are queued and the writer has taken no other for WR_DEFER_MS, it holds them up to
+     * WR_DEFER_MS (or until WR_DEFER_BATCH are queued, or any other operation arrives) so
+     * that a stream of them, a drain's outcomes, costs one commit and its flush per
+     * hundreds instead of per few dozen. Not for an operation whose completion someone is
+     * waiting on. */
     bool deferrable;
     /* True when the operation may have made deliveries due (new events, redrives): once it
      * is durable, the writer calls the announce hook (wr_set_announce). */
