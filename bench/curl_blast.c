@@ -150,8 +150,8 @@ int main(int argc, char **argv)
     headers = curl_slist_append(headers, "Expect:");
     headers = curl_slist_append(headers, "webhook-id: blast-000000-000000");
     headers = curl_slist_append(headers, "webhook-timestamp: 1764633600");
-    headers = curl_slist_append(headers,
-                                "webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=");
+    headers = curl_slist_append(
+        headers, "webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=");
     b.multi = curl_multi_init();
     b.ep = epoll_create1(EPOLL_CLOEXEC);
     curl_multi_setopt(b.multi, CURLMOPT_SOCKETFUNCTION, on_socket);

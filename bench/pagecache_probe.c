@@ -61,7 +61,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "pagecache_probe: cannot write %s\n", path);
         return 1;
     }
-    printf("pagecache_probe: mib=%ld fresh_us_per_page=%.2f reused_us_per_page=%.2f ratio=%.1f\n", mib,
-           fresh, reused, reused > 0 ? fresh / reused : 0.0);
+    printf("pagecache_probe: mib=%ld fresh_us_per_page=%.2f reused_us_per_page=%.2f ratio=%.1f\n",
+           mib, fresh, reused, reused > 0 ? fresh / reused : 0.0);
     return 0;
 }

@@ -30,10 +30,10 @@ struct wr {
     pthread_cond_t wake;
     wr_op_t *head, *tail; /* FIFO of submitted operations */
     size_t nqueued;
-    size_t nurgent;        /* queued operations that are not deferrable */
-    int64_t head_since_ns; /* when the queue's first operation arrived */
-    int64_t urgent_ns;     /* when the writer last took a batch with an urgent operation */
-    size_t expected;       /* decaying maximum of recent batch sizes */
+    size_t nurgent;         /* queued operations that are not deferrable */
+    int64_t head_since_ns;  /* when the queue's first operation arrived */
+    int64_t urgent_ns;      /* when the writer last took a batch with an urgent operation */
+    size_t expected;        /* decaying maximum of recent batch sizes */
     int64_t last_commit_ns; /* duration of the last commit */
     bool stopping;
     void (*announce)(void *ctx);
@@ -122,7 +122,8 @@ static wr_op_t *take_batch(wr_t *w, bool *stop)
         w->nurgent = 0;
     }
     /* Held batches say nothing about how many clients answer together. */
-    if (batch && !deferred) w->expected = n > w->expected - w->expected / 8 ? n : w->expected - w->expected / 8;
+    if (batch && !deferred)
+        w->expected = n > w->expected - w->expected / 8 ? n : w->expected - w->expected / 8;
     *stop = w->stopping && !batch && !flush_due;
     pthread_mutex_unlock(&w->lock);
     return batch;

@@ -5,7 +5,8 @@
  * flush and one with only a few behind it by a sync at once, under a stream of operations
  * the writer syncs only while fewer than half of the largest batch were queued behind,
  * and after a failed commit the batch before it waits for a successful sync (or fails
- * with the sync's error). Then the same writer over the real store through simulated
+ * with the sync's error); deferrable operations alone are held for company, and an urgent
+ * one ends the hold. Then the same writer over the real store through simulated
  * power losses: every write to data.mdb and every flush is journalled, and a disk image
  * made of only what a flush made durable (plus random subsets of the rest) must hold
  * every acknowledged event.
@@ -48,7 +49,7 @@ struct store_wtxn {
     int err; /* what broke it (0: good), as store_wtxn_error says */
     int napplied;
     int applied[WR_DEFER_BATCH]; /* op ids applied in this transaction (the first ones) */
-    int nmore;       /* applied beyond those */
+    int nmore;                   /* applied beyond those */
 };
 
 typedef struct test_op test_op_t;
@@ -104,8 +105,8 @@ struct test_op {
     int rc;
     bool done;
     int64_t done_ns; /* CLOCK_MONOTONIC when answered */
-    int apply_rc; /* what apply returns (0: it succeeds) */
-    bool breaks;  /* a failing apply also breaks the transaction (a store failure) */
+    int apply_rc;    /* what apply returns (0: it succeeds) */
+    bool breaks;     /* a failing apply also breaks the transaction (a store failure) */
 };
 
 static test_op_t ops[MAX_OPS];
