@@ -1,21 +1,16 @@
 /* delivery.c -- the delivery worker: claims due deliveries, POSTs them with libcurl-multi
- * on one thread, and records every outcome through the writer.
+ * on one thread, and records every outcome through the writer. Per-subscriber state is in
+ * delivery_subs.c, order index jobs in delivery_order.c; delivery_internal.h holds what
+ * they share.
  *
  * The loop drives curl's socket API from epoll: curl_multi_perform would look at every
  * transfer on every wake-up, which costs O(connections) per request at high rates. An
  * eventfd in the same epoll set wakes the loop for new deliveries, committed outcomes
  * and stop. */
-#include "gateway/delivery.h"
-
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,33 +20,25 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "config/config.h"
-#include "core/log.h"
 #include "core/xalloc.h"
-#include "gateway/attempt.h"
-#include "gateway/circuit.h"
+#include "gateway/delivery_internal.h"
 #include "gateway/health.h"
-#include "gateway/idset.h"
-#include "gateway/logrl.h"
 #include "gateway/metrics.h"
-#include "gateway/ratelimit.h"
 #include "gateway/runtime.h"
-#include "gateway/sign.h"
-
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #define DELIVERY_NICE 10
-#define POLL_MAX_MS 1000  /* longest sleep: also the period of the safety sweeps */
-#define PAUSED_UNREAD UINT64_MAX
 #define DROP_MAP_MS 50    /* period of store_drop_mapped_pages while the worker is awake */
-#define FAIL_LOG_MS 10000 /* at most one failure report per subscriber per period */
 #define BACKLOG 8         /* outcomes awaiting their commit, per unit of the global cap */
 #define REMOVED_REASON "subscriber removed"
-#define ORDER_STEP_MAX 512 /* order entries one index job step writes, per transaction */
+
+/* Fixed header lines; curl only reads them. */
+static char hdr_content_type[] = "Content-Type: application/json";
+static char hdr_user_agent[] = "User-Agent: hookgate/" HOOKGATE_VERSION;
+static char hdr_expect[] = "Expect:"; /* no 100-continue round trip */
 
 /* ---- small helpers ---- */
 
-__attribute__((format(printf, 2, 3))) static void dlog(log_level_t level, const char *fmt, ...)
+void dlv__log(log_level_t level, const char *fmt, ...)
 {
     char line[512];
     va_list ap;
@@ -59,224 +46,6 @@ __attribute__((format(printf, 2, 3))) static void dlog(log_level_t level, const 
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     log_line(level, "delivery: %s", line);
-}
-
-/* ---- per-subscriber state ---- */
-
-/* What one config snapshot says about a subscriber, prepared once per snapshot: the
- * decoded signing keys and the custom header list. Shared by its running attempts
- * (refcounted, worker thread only) so a reload never pulls it from under them. */
-typedef struct {
-    unsigned refs;
-    const cfg_t *cfg;           /* held while the profile lives */
-    const cfg_subscriber_t *cs; /* in cfg */
-    struct curl_slist *custom;  /* the subscriber's headers; NULL when none */
-    sign_key_t *keys;
-    size_t nkeys;
-    bool unsignable; /* a secret cannot be decoded: attempts are not sent (never unsigned) */
-} profile_t;
-
-typedef struct {
-    char *name;
-    atomic_size_t in_flight; /* claimed and not yet committed; read by other threads */
-    size_t running;          /* of those, HTTP attempts under way */
-    profile_t *prof;         /* NULL while the subscriber is not in the config in force */
-    int64_t next_due_ms;     /* earliest known due time of an unclaimed delivery */
-    uint64_t fails;          /* failed attempts not yet reported in the log */
-    int64_t fail_log_next;   /* mono time from which the next report may be logged */
-    int64_t hold_until_mono; /* no claims before: an outcome of this subscriber could not be
-                                recorded, and its delivery must not be retried at once */
-    /* Health and flow control (README "Subscriber health and flow control"). */
-    bool paused;          /* as last read from the store */
-    bool paused_read;     /* refresh_paused's scratch */
-    circuit_t circuit;    /* mono times */
-    ratelimit_t rate;     /* mono times */
-    uint64_t fail_streak; /* failed attempts since the last success, for the recovery line */
-    /* The circuit as shown to other threads: circuit_state_t, and the wall time at which an
-     * open circuit lets its probe go (0 when closed). */
-    atomic_int shown_state;
-    _Atomic int64_t shown_open_until_ms;
-} sub_t;
-
-/* The clocks, read once per loop iteration or per batch of events and handed to the
- * decisions, which never read them themselves. */
-typedef struct {
-    int64_t now;  /* rt_now_ms() */
-    int64_t mono; /* rt_mono_ms() */
-} instant_t;
-
-/* ---- deliveries and HTTP attempts ---- */
-
-struct xfer;
-
-/* An HTTP attempt under way: an easy handle, the request headers and what the callbacks
- * capture. Pooled with its handle, so the steady state allocates nothing here per request;
- * there are only as many as attempts ever ran at once. */
-typedef struct req {
-    CURL *easy;
-    struct req *next;     /* free list */
-    struct req *all_next; /* every req ever made, for stop and free */
-    struct xfer *x;       /* the delivery being attempted; NULL while idle */
-    profile_t *prof;      /* held while running */
-    int64_t t0_mono;
-    /* Request headers: fixed nodes and nodes pointing into hbuf, chained to prof->custom. */
-    struct curl_slist hdr[6];
-    char *hbuf;
-    size_t hcap;
-    char errbuf[CURL_ERROR_SIZE];
-    attempt_retry_after_t retry_after;
-} req_t;
-
-/* One claimed delivery, from the claim until its outcome is committed; also the op the
- * writer applies. Its body is freed as soon as the attempt ends, so an outcome waiting for
- * the commit costs only this small struct. */
-typedef struct xfer {
-    wr_op_t op;
-    struct dlv *d;
-    struct xfer *next;     /* free list, or the list of done ops */
-    struct xfer *all_next; /* every xfer ever made, for stop and free */
-    sub_t *sub;
-    uint64_t id;
-    uint32_t attempts;   /* made before this one */
-    store_claim_t claim; /* event id and body, until the attempt ends */
-    int64_t at_ms;
-    /* The outcome op's inputs and outputs. */
-    attempt_result_t res; /* verdict, due time and error text */
-    const char *reason;   /* ATTEMPT_DEAD without an attempt: replaces last_error */
-    bool corrupt;         /* the claim was corrupt: buried by its due key */
-    int64_t due_ms;       /* the claim's due time */
-    bool has_attempt;
-    bool probe;              /* the half-open circuit's single attempt */
-    store_attempt_t attempt; /* attempt.error points at res.error */
-    double seconds;          /* the attempt's duration for metrics; -1 without one */
-    int apply_rc, done_rc;
-} xfer_t;
-
-/* The job that keeps one subscriber's order index in step with its `ordered` setting
- * (store_order_step), one bounded step per writer transaction; also the op the writer
- * applies. One at a time. */
-typedef struct {
-    wr_op_t op;
-    struct dlv *d;
-    char *name;                        /* the subscriber; NULL when no job runs */
-    bool on;                           /* build (true) or drop */
-    store_order_cursor_t cur, cur_out; /* the step's input, and its output */
-    bool more;
-    int apply_rc;
-    int done_rc;  /* under d->mu */
-    bool done;    /* under d->mu: on_done ran */
-    bool running; /* worker thread: submitted, its answer not taken yet */
-} order_job_t;
-
-struct dlv {
-    store_t *st;
-    wr_t *w;
-    CURLM *multi;
-    int ep;   /* epoll: curl's sockets and evfd */
-    int evfd; /* eventfd that wakes the loop; any thread writes it */
-    pthread_t thread;
-    atomic_bool stopping;
-    atomic_bool notified;
-    /* store_paused_changes when the paused flags were last read; PAUSED_UNREAD forces a
-     * read (at start, and after a reload made new sub_t's). */
-    uint64_t paused_seen;
-    uint32_t grace_ms; /* written before stopping is set */
-
-    pthread_mutex_t mu; /* guards done_head and the wakeups of on_done */
-    xfer_t *done_head;  /* ops whose on_done ran, not yet seen by the worker */
-
-    pthread_mutex_t subs_mu;     /* guards growth of subs for dlv_in_flight's readers */
-    pthread_mutex_t inflight_mu; /* guards changes of inflight for dlv_is_in_flight's readers */
-    sub_t **subs;
-    size_t nsubs, subs_cap;
-
-    /* Worker thread only from here on. */
-    int64_t timer_due; /* curl's timer as a mono time; -1 when none */
-    int64_t mono;      /* mono time of the last clock read: curl sets its timer often */
-    const cfg_t *cfg;  /* held; profiles hold the configs they point into */
-    uint64_t cfg_gen;  /* rt_config_generation() when cfg was taken */
-    sub_t **map;       /* map[i] is the state of cfg->subscribers[i] */
-    size_t rr;         /* round-robin start, so no subscriber always gets the global cap first */
-    idset_t inflight;
-    size_t total; /* claimed and not yet committed, all subscribers */
-    size_t nrunning, ncommitting;
-    xfer_t *free_list, *all;
-    req_t *free_reqs, *all_reqs;
-    store_claim_t *scratch;
-    size_t scratch_cap;
-    uint64_t rng;
-    bool removed_more; /* the last removed-subscriber batch was full: look again soon */
-    /* Messages that can repeat at the loop's or the delivery rate, one limiter each. */
-    logrl_t rl_claim, rl_list, rl_record, rl_corrupt, rl_removed, rl_order;
-    order_job_t job;
-    bool reconcile;          /* look for an order index to build or drop */
-    int64_t reconcile_after; /* mono: not before (after a failure) */
-};
-
-/* Fixed header lines; curl only reads them. */
-static char hdr_content_type[] = "Content-Type: application/json";
-static char hdr_user_agent[] = "User-Agent: hookgate/" HOOKGATE_VERSION;
-static char hdr_expect[] = "Expect:"; /* no 100-continue round trip */
-
-static void profile_unref(profile_t *p)
-{
-    if (!p || --p->refs > 0) return;
-    curl_slist_free_all(p->custom);
-    free(p->keys);
-    rt_config_release(p->cfg);
-    free(p);
-}
-
-static profile_t *profile_new(const cfg_t *cfg, const cfg_subscriber_t *cs)
-{
-    profile_t *p = xcalloc(1, sizeof(*p));
-    p->refs = 1;
-    p->cfg = rt_config_hold_again(cfg);
-    p->cs = cs;
-    /* config.c has checked names and values (no control characters, none reserved). */
-    for (size_t i = 0; i < cs->nheaders; i++) {
-        const cfg_header_t *h = &cs->headers[i];
-        size_t n = strlen(h->name) + strlen(h->value) + 3;
-        char *line = xcalloc(1, n);
-        snprintf(line, n, "%s: %s", h->name, h->value);
-        struct curl_slist *l = curl_slist_append(p->custom, line);
-        free(line);
-        if (!l) xalloc_die();
-        p->custom = l;
-    }
-    p->keys = xcalloc(cs->nsecrets, sizeof(*p->keys));
-    size_t bad;
-    if (attempt_keys(cs->secrets, cs->nsecrets, p->keys, &bad) == 0) {
-        p->nkeys = cs->nsecrets;
-    } else {
-        p->unsignable = true; /* logged once per config; each attempt records the error */
-        dlog(LOG_ERROR,
-             "subscriber %s: secret %zu cannot be decoded; its deliveries fail without being "
-             "sent until the config is fixed",
-             cs->name, bad);
-    }
-    return p;
-}
-
-/* The state of subscriber name, created on first sight. Worker thread. */
-static sub_t *sub_get(struct dlv *d, const char *name)
-{
-    for (size_t i = 0; i < d->nsubs; i++)
-        if (strcmp(d->subs[i]->name, name) == 0) return d->subs[i];
-    sub_t *s = xcalloc(1, sizeof(*s));
-    s->name = xstrdup(name);
-    atomic_init(&s->in_flight, 0);
-    atomic_init(&s->shown_state, (int)CIRCUIT_CLOSED);
-    atomic_init(&s->shown_open_until_ms, 0);
-    s->next_due_ms = INT64_MIN;
-    pthread_mutex_lock(&d->subs_mu);
-    if (d->nsubs == d->subs_cap) {
-        d->subs_cap = d->subs_cap ? d->subs_cap * 2 : 16;
-        d->subs = xrealloc(d->subs, d->subs_cap * sizeof(*d->subs));
-    }
-    d->subs[d->nsubs++] = s;
-    pthread_mutex_unlock(&d->subs_mu);
-    return s;
 }
 
 /* ---- curl callbacks ---- */
@@ -295,7 +64,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ctx)
     return size * nitems;
 }
 
-static void wake(struct dlv *d)
+void dlv__wake(struct dlv *d)
 {
     uint64_t one = 1;
     /* Only EAGAIN can fail here (the counter is saturated), and then a wakeup is pending. */
@@ -368,92 +137,8 @@ static void on_done(wr_op_t *op, int rc)
     bool was_empty = d->done_head == NULL;
     x->next = d->done_head;
     d->done_head = x;
-    if (was_empty) wake(d);
+    if (was_empty) dlv__wake(d);
     pthread_mutex_unlock(&d->mu);
-}
-
-/* ---- order index jobs (apply and on_done run on the writer thread) ---- */
-
-static int on_order_apply(wr_op_t *op, store_wtxn_t *tx)
-{
-    order_job_t *j = container_of(op, order_job_t, op);
-    j->cur_out = j->cur; /* apply may run twice: start from the input again */
-    j->apply_rc = store_order_step(tx, j->name, j->on, &j->cur_out, ORDER_STEP_MAX, &j->more);
-    return j->apply_rc;
-}
-
-static void on_order_done(wr_op_t *op, int rc)
-{
-    order_job_t *j = container_of(op, order_job_t, op);
-    struct dlv *d = j->d;
-    pthread_mutex_lock(&d->mu); /* as on_done: the eventfd outlives this */
-    j->done_rc = rc;
-    j->done = true;
-    wake(d);
-    pthread_mutex_unlock(&d->mu);
-}
-
-/* Takes the answer of the job's last step: submits the next, or ends the job. */
-static void order_job_poll(struct dlv *d, int64_t mono)
-{
-    order_job_t *j = &d->job;
-    if (!j->running) return;
-    pthread_mutex_lock(&d->mu);
-    bool done = j->done;
-    int rc = j->done_rc;
-    pthread_mutex_unlock(&d->mu);
-    if (!done) return;
-    j->running = false;
-    j->done = false;
-    if (rc == 0 && j->more && !atomic_load(&d->stopping)) {
-        j->cur = j->cur_out;
-        j->running = true;
-        wr_submit(d->w, &j->op);
-        return;
-    }
-    /* Steps left while stopping: the next start takes the job up from the store's state. */
-    if (rc < 0) {
-        logrl_line(&d->rl_order, LOG_WARN, mono,
-                   "delivery: subscriber %s: cannot %s its order index (%s); trying again", j->name,
-                   j->on ? "build" : "drop", strerror(-rc));
-        d->reconcile_after = mono + POLL_MAX_MS;
-    } else if (!j->more) {
-        dlog(LOG_INFO, "subscriber %s: order index %s", j->name, j->on ? "built" : "dropped");
-        sub_get(d, j->name)->next_due_ms = INT64_MIN; /* ordered claims may start */
-    }
-    free(j->name);
-    j->name = NULL;
-    d->reconcile = true; /* another subscriber may need one */
-}
-
-/* Starts a job for the first configured subscriber whose order index does not match its
- * `ordered` setting: built for an ordered one (until then it claims nothing), dropped for
- * the others, so that their deliveries cost no order entries. */
-static void order_reconcile(struct dlv *d, int64_t mono)
-{
-    if (!d->reconcile || d->job.running || mono < d->reconcile_after) return;
-    d->reconcile = false;
-    for (size_t i = 0; i < d->cfg->nsubscribers; i++) {
-        const cfg_subscriber_t *cs = &d->cfg->subscribers[i];
-        store_order_state_t state;
-        int rc = store_order_state(d->st, cs->name, &state);
-        if (rc < 0) {
-            logrl_line(&d->rl_order, LOG_WARN, mono,
-                       "delivery: subscriber %s: cannot read its order index state: %s", cs->name,
-                       strerror(-rc));
-            d->reconcile = true; /* this one again later; the others now */
-            d->reconcile_after = mono + POLL_MAX_MS;
-            continue;
-        }
-        if (cs->ordered ? state == STORE_ORDER_COMPLETE : state == STORE_ORDER_NONE) continue;
-        order_job_t *j = &d->job;
-        j->name = xstrdup(cs->name);
-        j->on = cs->ordered;
-        memset(&j->cur, 0, sizeof(j->cur));
-        j->running = true;
-        wr_submit(d->w, &j->op);
-        return;
-    }
 }
 
 /* ---- the worker ---- */
@@ -553,7 +238,7 @@ static void req_put(struct dlv *d, req_t *r)
     d->nrunning--;
     r->x->sub->running--;
     r->x = NULL;
-    profile_unref(r->prof);
+    dlv__profile_unref(r->prof);
     r->prof = NULL;
     r->next = d->free_reqs;
     d->free_reqs = r;
@@ -584,75 +269,6 @@ static void build_headers(req_t *r, const xfer_t *x, int64_t ts)
     h[last].next = p->custom;
 }
 
-/* Failed attempts are logged at most once per FAIL_LOG_MS per subscriber, with a count:
- * a dead subscriber must not flood the log at the delivery rate. */
-static void log_failure(sub_t *s, const char *error, int64_t mono)
-{
-    s->fails++;
-    if (mono < s->fail_log_next) return;
-    if (s->fails > 1)
-        dlog(LOG_WARN,
-             "subscriber %s: attempt failed: %s (%" PRIu64
-             " failed attempts since the last report)",
-             s->name, error, s->fails);
-    else
-        dlog(LOG_WARN, "subscriber %s: attempt failed: %s", s->name, error);
-    s->fails = 0;
-    s->fail_log_next = mono + FAIL_LOG_MS;
-}
-
-/* The breaker in force for s (off while s is not configured). */
-static const cfg_breaker_t *policy_breaker(const sub_t *s)
-{
-    static const cfg_breaker_t off = {0};
-    return s->prof ? &s->prof->cs->breaker : &off;
-}
-
-static void publish_circuit(sub_t *s, const instant_t *t)
-{
-    const circuit_t *c = &s->circuit;
-    int64_t until = c->state == CIRCUIT_OPEN ? t->now + (c->open_until - t->mono) : 0;
-    atomic_store(&s->shown_open_until_ms, until);
-    atomic_store(&s->shown_state, (int)c->state);
-}
-
-/* Feeds the outcome of x's attempt to its subscriber's circuit and failure streak, and
- * logs what changed. A failed half-open probe is never dead-lettered because its attempts
- * ran out: it waits for the circuit like the deliveries behind it (410 still buries). */
-static void note_health(xfer_t *x, const cfg_breaker_t *b, const attempt_in_t *in,
-                        const instant_t *t)
-{
-    sub_t *s = x->sub;
-    bool gone = in->transport == ATTEMPT_RESPONSE && in->status == 410;
-    circuit_result_t r = x->res.verdict == ATTEMPT_DELIVERED ? CIRCUIT_SUCCESS
-                         : gone                              ? CIRCUIT_NEUTRAL
-                                                             : CIRCUIT_FAILURE;
-    circuit_change_t ch = circuit_record(&s->circuit, b, x->probe, r, t->mono);
-    if (ch == CIRCUIT_OPENED) {
-        dlog(LOG_WARN,
-             "subscriber %s: circuit opened for %" PRIu64 " ms (%s; last error: %s); "
-             "its deliveries wait, keeping their attempt counts",
-             s->name, s->circuit.open_for_ms,
-             x->probe ? "the half-open attempt failed" : "too many consecutive failures",
-             x->res.error);
-    } else if (ch == CIRCUIT_CLOSED_AGAIN) {
-        dlog(LOG_INFO, "subscriber %s: circuit closed: the half-open attempt succeeded", s->name);
-    }
-    if (x->probe && r == CIRCUIT_FAILURE && x->res.verdict == ATTEMPT_DEAD) {
-        x->res.verdict = ATTEMPT_RETRY;
-        x->res.due_ms = t->now + (s->circuit.open_until - t->mono);
-    }
-    publish_circuit(s, t);
-    if (r == CIRCUIT_FAILURE) {
-        s->fail_streak++;
-    } else if (r == CIRCUIT_SUCCESS && s->fail_streak > 0) {
-        dlog(LOG_INFO,
-             "subscriber %s: recovered: an attempt succeeded after %" PRIu64 " failed attempts",
-             s->name, s->fail_streak);
-        s->fail_streak = 0;
-    }
-}
-
 /* Decides the outcome of x's attempt (in: how it went, completed here), records the
  * attempt in x's op and submits it; the body is freed. */
 static void record_attempt(struct dlv *d, xfer_t *x, const cfg_retry_t *policy, attempt_in_t *in,
@@ -672,8 +288,8 @@ static void record_attempt(struct dlv *d, xfer_t *x, const cfg_retry_t *policy, 
                                                         : (uint32_t)duration_ms;
     x->attempt.error = x->res.error;
     x->seconds = seconds >= 0 ? seconds : (double)x->attempt.duration_ms / 1e3;
-    if (x->res.verdict != ATTEMPT_DELIVERED) log_failure(x->sub, x->res.error, t->mono);
-    note_health(x, policy_breaker(x->sub), in, t);
+    if (x->res.verdict != ATTEMPT_DELIVERED) dlv__log_failure(x->sub, x->res.error, t->mono);
+    dlv__note_health(x, dlv__policy_breaker(x->sub), in, t);
     store_claim_clear(&x->claim);
     submit(d, x);
 }
@@ -759,18 +375,35 @@ static void start_attempt(struct dlv *d, xfer_t *x, profile_t *p, const instant_
     }
 }
 
-static void read_finished(struct dlv *d, const instant_t *t)
+static instant_t tick(struct dlv *d)
+{
+    instant_t t = {.now = rt_now_ms(), .mono = rt_mono_ms()};
+    d->mono = t.mono;
+    return t;
+}
+
+/* Turns the attempts curl has finished into outcomes. The clocks are read when the first
+ * one is found, not taken from the start of the loop turn, which may have spent
+ * milliseconds claiming: a circuit's open period and an attempt's duration start from when
+ * the answer was seen. */
+static void read_finished(struct dlv *d)
 {
     CURLMsg *m;
     int left;
+    instant_t t;
+    bool have_t = false;
     while ((m = curl_multi_info_read(d->multi, &left))) {
         if (m->msg != CURLMSG_DONE) continue;
+        if (!have_t) {
+            t = tick(d);
+            have_t = true;
+        }
         CURL *e = m->easy_handle;
         CURLcode res = m->data.result; /* m dies with remove_handle */
         char *priv = NULL;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
         curl_multi_remove_handle(d->multi, e);
-        finish_attempt(d, (req_t *)(void *)priv, res, true, t);
+        finish_attempt(d, (req_t *)(void *)priv, res, true, &t);
     }
 }
 
@@ -825,38 +458,6 @@ static store_claim_t *scratch(struct dlv *d, size_t n)
     return d->scratch;
 }
 
-/* Adopts a new config snapshot: fresh profiles (keys decoded, header lists built) for
- * its subscribers, none for the ones it dropped. Returns true when the config changed. */
-static bool sync_config(struct dlv *d)
-{
-    uint64_t gen = rt_config_generation();
-    if (d->cfg && gen == d->cfg_gen) return false;
-    const cfg_t *cfg = rt_config_hold();
-    if (!cfg) return false;
-    rt_config_release(d->cfg);
-    d->cfg = cfg;
-    d->cfg_gen = gen;
-    for (size_t i = 0; i < d->nsubs; i++) {
-        profile_unref(d->subs[i]->prof);
-        d->subs[i]->prof = NULL;
-    }
-    d->map = xrealloc(d->map, cfg->nsubscribers * sizeof(*d->map));
-    for (size_t i = 0; i < cfg->nsubscribers; i++) {
-        sub_t *s = sub_get(d, cfg->subscribers[i].name);
-        s->prof = profile_new(cfg, &cfg->subscribers[i]);
-        s->next_due_ms = INT64_MIN;
-        ratelimit_set(&s->rate, cfg->subscribers[i].rate_limit_per_s);
-        d->map[i] = s;
-    }
-    /* Idle keep-alive connections worth caching: at most one per concurrent request. The
-     * per-host limit stays 0 (none): our per-subscriber caps bound concurrency, and a curl
-     * queue would only hide waiting time inside the attempt's timeout. */
-    long maxconn = cfg->max_in_flight > 0 ? (long)cfg->max_in_flight : 1;
-    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, maxconn);
-    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
-    return true;
-}
-
 /* The caps bound concurrent HTTP attempts, globally and per subscriber. An attempt whose
  * outcome waits for the writer's fsync no longer loads the subscriber, so it frees its slot
  * and its body at once; its id stays in the in-flight set until the commit. Holding slots
@@ -900,66 +501,6 @@ static void adopt_claims(struct dlv *d, sub_t *s, store_claim_t *c, int got, con
     }
 }
 
-/* How many of spare attempts s may start at t under its circuit, ordering and rate limit.
- * When none may, *blocked_until is the wall time at which that may change by itself
- * (INT64_MAX when only a finishing attempt can change it: that wakes the loop). */
-static size_t health_allowance(sub_t *s, size_t spare, const instant_t *t, int64_t *blocked_until)
-{
-    const cfg_subscriber_t *cs = s->prof->cs;
-    size_t busy = atomic_load_explicit(&s->in_flight, memory_order_relaxed);
-    *blocked_until = INT64_MAX;
-    circuit_state_t before = s->circuit.state;
-    size_t n = circuit_allowance(&s->circuit, &cs->breaker, t->mono, busy);
-    if (s->circuit.state != before) publish_circuit(s, t);
-    if (n == 0) {
-        if (s->circuit.state == CIRCUIT_OPEN)
-            *blocked_until = t->now + (s->circuit.open_until - t->mono);
-        return 0;
-    }
-    if (cs->ordered && busy > 0) return 0; /* the previous one's outcome comes first */
-    size_t rate = ratelimit_available(&s->rate, t->mono);
-    if (rate == 0) {
-        *blocked_until = t->now + (ratelimit_next(&s->rate, t->mono) - t->mono);
-        return 0;
-    }
-    if (cs->ordered) n = 1;
-    if (rate < n) n = rate;
-    return spare < n ? spare : n;
-}
-
-static void on_paused(void *ctx, const char *name)
-{
-    struct dlv *d = ctx;
-    for (size_t i = 0; i < d->nsubs; i++)
-        if (strcmp(d->subs[i]->name, name) == 0) d->subs[i]->paused_read = true;
-}
-
-/* Reads which subscribers are paused when a pause or resume has committed since the last
- * read (its announce makes the next round a sweep), so the many sweeps that follow ingest
- * commits cost no read. On a failed read the flags stay as they were and the next sweep
- * reads again. Returns false when the read failed. */
-static bool refresh_paused(struct dlv *d, int64_t mono)
-{
-    uint64_t changes = store_paused_changes(d->st);
-    if (changes == d->paused_seen) return true;
-    for (size_t i = 0; i < d->nsubs; i++)
-        d->subs[i]->paused_read = false;
-    int rc = store_paused_subscribers(d->st, on_paused, d);
-    if (rc < 0) {
-        logrl_line(&d->rl_list, LOG_WARN, mono, "delivery: cannot read paused subscribers: %s",
-                   strerror(-rc));
-        return false;
-    }
-    for (size_t i = 0; i < d->nsubs; i++) {
-        sub_t *s = d->subs[i];
-        if (s->paused == s->paused_read) continue;
-        s->paused = s->paused_read;
-        dlog(LOG_INFO, "subscriber %s: %s", s->name, s->paused ? "paused" : "resumed");
-    }
-    d->paused_seen = changes;
-    return true;
-}
-
 /* Claims and starts what is due at t for every configured subscriber with spare capacity.
  * sweep: new deliveries may have been committed, so every subscriber's known next due
  * time is stale; one without capacity now claims as soon as it has some. Sets *wait_ms to
@@ -967,7 +508,7 @@ static bool refresh_paused(struct dlv *d, int64_t mono)
  * read failed. */
 static bool claim_round(struct dlv *d, bool sweep, const instant_t *t, int64_t *wait_ms)
 {
-    bool read_ok = !sweep || refresh_paused(d, t->mono);
+    bool read_ok = !sweep || dlv__refresh_paused(d, t->mono);
     int64_t earliest = INT64_MAX;
     size_t n = d->cfg->nsubscribers;
     for (size_t k = 0; k < n; k++) {
@@ -982,7 +523,7 @@ static bool claim_round(struct dlv *d, bool sweep, const instant_t *t, int64_t *
         size_t spare = sub_spare(d, s);
         if (spare == 0) continue; /* a finishing attempt wakes the loop */
         int64_t blocked_until;
-        spare = health_allowance(s, spare, t, &blocked_until);
+        spare = dlv__health_allowance(s, spare, t, &blocked_until);
         if (spare == 0) {
             if (blocked_until < earliest) earliest = blocked_until;
             continue;
@@ -1050,7 +591,7 @@ static bool bury_removed(struct dlv *d, int64_t mono)
             d->removed_more = true;
             break;
         }
-        sub_t *s = sub_get(d, r.names[i]);
+        sub_t *s = dlv__sub_get(d, r.names[i]);
         store_claim_t *c = scratch(d, spare);
         int64_t next_due;
         int got = store_claim_due(d->st, s->name, INT64_MAX, spare, skip_in_flight, &d->inflight, c,
@@ -1090,16 +631,10 @@ static void abandon_running(struct dlv *d)
         xfer_release(d, x);
         n++;
     }
-    if (n > 0) dlog(LOG_WARN, "grace period over: %zu attempts abandoned (still pending)", n);
+    if (n > 0) dlv__log(LOG_WARN, "grace period over: %zu attempts abandoned (still pending)", n);
 }
 
 /* Reads the clocks; curl's timer callback uses d->mono as its base. */
-static instant_t tick(struct dlv *d)
-{
-    instant_t t = {.now = rt_now_ms(), .mono = rt_mono_ms()};
-    d->mono = t.mono;
-    return t;
-}
 
 static void run_timer(struct dlv *d, int64_t mono)
 {
@@ -1145,7 +680,7 @@ static void *worker_main(void *arg)
     /* Producers wait for ingest; deliveries can catch up a moment later. When the CPUs are
      * busy, the scheduler favours the front end and the writer over this thread. */
     if (setpriority(PRIO_PROCESS, (id_t)gettid(), DELIVERY_NICE) != 0)
-        dlog(LOG_WARN, "cannot lower the delivery thread's priority: %s", strerror(errno));
+        dlv__log(LOG_WARN, "cannot lower the delivery thread's priority: %s", strerror(errno));
     health_worker_running(true, rt_mono_ms());
     bool stopping = false;
     int64_t deadline = 0;
@@ -1159,22 +694,22 @@ static void *worker_main(void *arg)
             next_drop = t.mono + DROP_MAP_MS;
             (void)store_drop_mapped_pages(d->st);
         }
-        order_job_poll(d, t.mono);
+        dlv__order_job_poll(d, t.mono);
         if (!stopping && atomic_load(&d->stopping)) {
             stopping = true;
             deadline = t.mono + d->grace_ms;
             if (d->nrunning > 0)
-                dlog(LOG_INFO, "stopping: waiting up to %" PRIu32 " ms for %zu attempts",
+                dlv__log(LOG_INFO, "stopping: waiting up to %" PRIu32 " ms for %zu attempts",
                      d->grace_ms, d->nrunning);
         }
         int64_t wait = POLL_MAX_MS;
-        bool changed = !stopping && sync_config(d);
+        bool changed = !stopping && dlv__sync_config(d);
         if (changed) {
             d->reconcile = true;
             d->paused_seen = PAUSED_UNREAD;
         }
         if (!stopping && d->cfg) {
-            order_reconcile(d, t.mono);
+            dlv__order_reconcile(d, t.mono);
             bool sweep = atomic_exchange(&d->notified, false) || changed || t.mono >= next_sweep;
             if (sweep) next_sweep = t.mono + POLL_MAX_MS;
             bool read_ok = claim_round(d, sweep, &t, &wait);
@@ -1186,7 +721,7 @@ static void *worker_main(void *arg)
             if (next_sweep - t.mono < wait) wait = next_sweep - t.mono;
         }
         run_timer(d, t.mono); /* new transfers start from curl's timer */
-        read_finished(d, &t);
+        read_finished(d);
         if (stopping) {
             if (d->nrunning > 0 && t.mono >= deadline) abandon_running(d);
             if (d->nrunning == 0 && d->ncommitting == 0 && !d->job.running) break;
@@ -1194,7 +729,7 @@ static void *worker_main(void *arg)
         }
         t = wait_events(d, wait);
         run_timer(d, t.mono);
-        read_finished(d, &t);
+        read_finished(d);
     }
     health_worker_running(false, rt_mono_ms());
     return NULL;
@@ -1227,10 +762,7 @@ int dlv_start(store_t *st, wr_t *w, dlv_t **out)
     d->st = st;
     d->w = w;
     d->timer_due = -1;
-    d->job.d = d;
-    d->job.op.apply = on_order_apply;
-    d->job.op.on_done = on_order_done;
-    d->job.op.relaxed = true; /* a step lost to a crash is redone from the store's state */
+    dlv__order_job_init(d);
     d->multi = curl_multi_init();
     d->ep = epoll_create1(EPOLL_CLOEXEC);
     d->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1269,7 +801,7 @@ int dlv_start(store_t *st, wr_t *w, dlv_t **out)
 void dlv_notify(dlv_t *d)
 {
     /* Already set: a wakeup is pending and the worker has not looked yet. */
-    if (!atomic_exchange(&d->notified, true)) wake(d);
+    if (!atomic_exchange(&d->notified, true)) dlv__wake(d);
 }
 
 size_t dlv_in_flight(dlv_t *d, const char *subscriber)
@@ -1316,7 +848,7 @@ void dlv_stop(dlv_t *d, uint32_t grace_ms)
 {
     d->grace_ms = grace_ms;
     atomic_store(&d->stopping, true);
-    wake(d);
+    dlv__wake(d);
     pthread_join(d->thread, NULL);
 
     for (xfer_t *x = d->all, *next; x; x = next) {
@@ -1330,7 +862,7 @@ void dlv_stop(dlv_t *d, uint32_t grace_ms)
         free(r);
     }
     for (size_t i = 0; i < d->nsubs; i++) {
-        profile_unref(d->subs[i]->prof);
+        dlv__profile_unref(d->subs[i]->prof);
         ratelimit_free(&d->subs[i]->rate);
         free(d->subs[i]->name);
         free(d->subs[i]);

@@ -56,10 +56,11 @@ class CircuitBreakerTest(GatewayCase):
         at = [r.at for r in reqs]
         # The 5th consecutive failure opens it for 200 ms; each failed probe reopens it for
         # twice as long, up to 400 ms. No attempt starts inside those periods: each of
-        # requests 6..16 comes at least that long after the one before.
+        # requests 6..16 comes at least that long after the one before (less 20 ms for the
+        # sink's own timestamps, taken by a Python thread on a busy machine).
         for k in range(5, 16):  # reqs[k] is request k+1
             period = min(0.2 * 2 ** (k - 5), 0.4)
-            self.assertGreaterEqual(at[k] - at[k - 1], period - 0.005,
+            self.assertGreaterEqual(at[k] - at[k - 1], period - 0.02,
                                     "request %d came %.3f s after the one before" %
                                     (k + 1, at[k] - at[k - 1]))
         self.assertEqual([r.status for r in reqs[:15]], [500] * 15)
