@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -345,38 +346,48 @@ int store_order_step(store_wtxn_t *tx, const char *subscriber, bool on, store_or
     return store__op_end(tx, writes, rc);
 }
 
-int store_order_state(store_t *st, const char *subscriber, store_order_state_t *out)
+/* Reads subscriber's entry in dbi (a table keyed by subscriber name) in a read transaction
+ * of its own, and copies up to cap bytes of its value to buf while LMDB's pointer into the
+ * map is still valid. *len is the value's length, or SIZE_MAX when there is no entry (or
+ * the name cannot be a key). */
+static int read_subscriber_entry(store_t *st, MDB_dbi dbi, const char *subscriber, uint8_t *buf,
+                                 size_t cap, size_t *len)
 {
     MDB_txn *txn;
     MDB_val v;
     size_t nl = strlen(subscriber);
-    *out = STORE_ORDER_NONE;
+    *len = SIZE_MAX;
     if (nl == 0 || nl > st->max_key) return 0;
     int rc = store__rtxn_begin(st, &txn);
     if (rc) return rc;
     MDB_val k = store__val(subscriber, nl);
-    rc = mdb_get(txn, st->ordered, &k, &v);
+    rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == 0) {
+        *len = v.mv_size;
+        memcpy(buf, v.mv_data, v.mv_size < cap ? v.mv_size : cap);
+    }
     mdb_txn_abort(txn);
-    if (rc == MDB_NOTFOUND) return 0;
-    return rc ? store__map_err(rc) : store__order_state_parse(&v, out);
+    return rc && rc != MDB_NOTFOUND ? store__map_err(rc) : 0;
+}
+
+int store_order_state(store_t *st, const char *subscriber, store_order_state_t *out)
+{
+    uint8_t b;
+    size_t len;
+    *out = STORE_ORDER_NONE;
+    int rc = read_subscriber_entry(st, st->ordered, subscriber, &b, 1, &len);
+    if (rc || len == SIZE_MAX) return rc;
+    MDB_val v = {len, &b};
+    return store__order_state_parse(&v, out);
 }
 
 int store_is_paused(store_t *st, const char *subscriber, bool *paused)
 {
-    MDB_txn *txn;
-    MDB_val v;
-    size_t nl = strlen(subscriber);
-    *paused = false;
-    if (nl == 0 || nl > st->max_key) return 0;
-    int rc = store__rtxn_begin(st, &txn);
-    if (rc) return rc;
-    MDB_val k = store__val(subscriber, nl);
-    rc = mdb_get(txn, st->paused, &k, &v);
-    mdb_txn_abort(txn);
-    if (rc == MDB_NOTFOUND) return 0;
-    if (rc) return store__map_err(rc);
-    *paused = true;
-    return 0;
+    uint8_t b;
+    size_t len;
+    int rc = read_subscriber_entry(st, st->paused, subscriber, &b, 1, &len);
+    *paused = rc == 0 && len != SIZE_MAX;
+    return rc;
 }
 
 int store_paused_subscribers(store_t *st, void (*fn)(void *ctx, const char *name), void *ctx)
