@@ -374,16 +374,7 @@ echo "mode: $MODE; $(machine_note) (at the end)"
 
 rc=0
 [[ -n $build_note || -n $drain_note ]] && rc=1
-if command -v gnuplot >/dev/null; then
-    if gnuplot -e "csv='$CSV'; out='$SVG'; rssmax=$RSS_MAX_MIB; title='$(date -u +%Y-%m-%d), $N events, batches of $BATCH over $CONNS connections, mode $MODE, $NCPU CPUs'" \
-        "$BENCH_DIR/backlog.gp" 2>"$BENCH_TMP/gnuplot.err"; then
-        echo "plot: $SVG"
-    else
-        log "gnuplot failed: $(head -5 "$BENCH_TMP/gnuplot.err")"
-        rc=1
-    fi
-else
-    log "gnuplot not found (Debian: apt-get install gnuplot-nox): no SVG, only $CSV"
-fi
+draw_svg "$BENCH_DIR/backlog.gp" "$CSV" "$SVG" \
+    "rssmax=$RSS_MAX_MIB; title='$(date -u +%Y-%m-%d), $N events, batches of $BATCH over $CONNS connections, mode $MODE, $NCPU CPUs'" || rc=1
 echo "csv: $CSV"
 exit $rc

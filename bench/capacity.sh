@@ -290,16 +290,7 @@ summary=""
 for n in $SUBS; do
     summary+="$n sub: ${CAP[$n]:-?}/s, "
 done
-if command -v gnuplot >/dev/null; then
-    if gnuplot -e "csv='$CSV'; out='$OUT_DIR/capacity.svg'; subs='$SUBS'; p99max=$P99_MAX_MS; title='$(date -u +%Y-%m-%d), ${STEP_S} s steps, $NCPU CPUs'; result='capacity (ingest p99 <= $P99_MAX_MS ms, backlog flat): ${summary%, }'" \
-        "$BENCH_DIR/capacity.gp" 2>"$BENCH_TMP/gnuplot.err"; then
-        echo "plot: $OUT_DIR/capacity.svg"
-    else
-        log "gnuplot failed: $(head -5 "$BENCH_TMP/gnuplot.err")"
-        overall_rc=1
-    fi
-else
-    log "gnuplot not found (Debian: apt-get install gnuplot-nox): no SVG, only $CSV"
-fi
+draw_svg "$BENCH_DIR/capacity.gp" "$CSV" "$OUT_DIR/capacity.svg" \
+    "subs='$SUBS'; p99max=$P99_MAX_MS; title='$(date -u +%Y-%m-%d), ${STEP_S} s steps, $NCPU CPUs'; result='capacity (ingest p99 <= $P99_MAX_MS ms, backlog flat): ${summary%, }'" || overall_rc=1
 echo "csv: $CSV"
 exit $overall_rc

@@ -203,3 +203,19 @@ kv() {
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b == "" || b + 0 == 0 || a == "") print "-"; else printf "%.2f", a / b }'
 }
+
+# Draws a CSV with a gnuplot script: draw_svg script.gp csv svg "var='x'; ..." (csv= and out=
+# are passed too). Prints "plot: SVG". Returns 1 when gnuplot failed; a missing gnuplot is
+# only logged, the CSV stands on its own.
+draw_svg() {
+    local gp=$1 csv=$2 svg=$3 vars=$4
+    if ! command -v gnuplot >/dev/null; then
+        log "gnuplot not found (Debian: apt-get install gnuplot-nox): no SVG, only $csv"
+        return 0
+    fi
+    if ! gnuplot -e "csv='$csv'; out='$svg'; $vars" "$gp" 2>"$BENCH_TMP/gnuplot.err"; then
+        log "gnuplot failed: $(head -5 "$BENCH_TMP/gnuplot.err")"
+        return 1
+    fi
+    echo "plot: $svg"
+}
