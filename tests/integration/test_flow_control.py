@@ -1,6 +1,7 @@
 """Flow control against the real binary and real sinks: rate_limit_per_s (never much more
 than the rate in any one-second window, nothing failed or lost) and ordered delivery (one
-at a time, in accept order, through failures and retries)."""
+at a time, in accept order, through failures and retries; its outcomes are committed
+without the writer's hold for company)."""
 import signal
 import threading
 import time
@@ -76,6 +77,22 @@ class OrderedTest(GatewayCase):
         # The retry waited its 100 ms, and the 4th waited for it.
         self.assertGreaterEqual(reqs[3].at - reqs[2].at, 0.09)
         self.assertTrue(wait_for(lambda: subscriber(gw, "fifo")["pending"] == 0, timeout=20))
+
+    def test_ordered_outcomes_are_not_held_for_company(self):
+        # While nothing else is queued the writer holds delivery outcomes for up to 20 ms to
+        # commit them together; an ordered subscriber's next attempt waits for the previous
+        # outcome's commit, so its outcomes must not be held: the gap between two of its
+        # requests stays well under 20 ms (a held outcome would make every gap at least 20).
+        s = self.sink(Sink())
+        gw = self.gateway([{"name": "fifo", "url": s.url, "events": ["*"], "ordered": True}])
+        ids = ["h_%03d" % i for i in range(60)]
+        self.assertEqual(gw.post([envelope(id_=e) for e in ids]).status, 202)
+        self.assertTrue(s.wait_ids(ids, timeout=30))
+        at = [r.at for r in s.snapshot()]
+        gaps = sorted(b - a for a, b in zip(at, at[1:]))
+        median = gaps[len(gaps) // 2]
+        self.assertLess(median, 0.015, "median gap between ordered requests %.1f ms" %
+                        (median * 1000))
 
     def test_reload_turns_ordered_on_and_off(self):
         # Deliveries pending (and being retried at various due times) when a reload turns
