@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ingest.sh -- ingest throughput: wrk POST /events against the h2o ceiling and against hookgate, side by side.
+# ingest.sh -- ingest throughput: wrk POST /events against the h2o ceilings and against hookgate, side by side.
 #
 # usage: bench/ingest.sh [HOOKGATE_BINARY]
 # env:   HOOKGATE (default build/hookgate), DURATION seconds per run (10), CONNS ("64 256"),
@@ -8,7 +8,11 @@
 #        QUIESCE_MAX seconds to wait for hookgate's delivery backlog between runs (60),
 #        BENCH_BIN (build/bench), KEEP_TMP=1 keeps logs and data.
 #
-# Ceiling and hookgate runs alternate so that background load on the machine hits both alike.
+# Three ceilings, all h2o_ceiling: "ceiling" stores nothing; "flush" answers only after an
+# fdatasync that covers the request (group flushes of a ring file: the best a gateway that
+# acknowledges after a flush can do on this disk); "flush+meta" adds LMDB's commit protocol, a
+# meta page that the next flush makes durable, which hookgate's store must follow. Ceiling and
+# hookgate runs alternate so that background load on the machine hits them alike.
 # Before each run the sink must have been quiet for a second: hookgate delivers what it
 # ingested, and that backlog must not eat into the next measurement.
 set -u
@@ -25,6 +29,19 @@ require_bins h2o_ceiling sink
 command -v wrk >/dev/null || { log "wrk not found"; exit 2; }
 
 declare -A RESULTS # "target:conns" -> lines "rps p50 p99 notes"
+
+# Starts h2o_ceiling with extra arguments: start_ceiling NAME [ARGS...]; sets CEILING_URL.
+start_ceiling() {
+    local name=$1 port
+    shift
+    port=$(free_port) || exit 1
+    CEILING_URL="http://127.0.0.1:$port"
+    spawn "${SERVER_PIN[@]}" "$BENCH_BIN/h2o_ceiling" --listen "127.0.0.1:$port" "$@" \
+        2>"$BENCH_TMP/$name.log"
+    wait_http "$CEILING_URL/healthz" 10 && return 0
+    log "h2o_ceiling $* did not start: $(cat "$BENCH_TMP/$name.log")"
+    exit 1
+}
 
 # Runs wrk with post_event.lua and records one result line. Args: target base_url conns run
 run_wrk() {
@@ -61,14 +78,13 @@ quiesce() {
 echo "ingest benchmark: wrk -t$THREADS, ${DURATION}s per run, connections: $CONNS, ~600-byte envelopes, $SUBS matching subscriber(s), $REPEAT run(s) per row"
 machine_note
 
-# The ceiling: plain h2o, no storage.
-port=$(free_port) || exit 1
-CEIL_URL="http://127.0.0.1:$port"
-spawn "${SERVER_PIN[@]}" "$BENCH_BIN/h2o_ceiling" --listen "127.0.0.1:$port" 2>"$BENCH_TMP/ceiling.log"
-if ! wait_http "$CEIL_URL/healthz" 10; then
-    log "h2o_ceiling did not start: $(cat "$BENCH_TMP/ceiling.log")"
-    exit 1
-fi
+# The ceilings: plain h2o storing nothing, then the two that answer after flushes.
+start_ceiling ceiling
+CEIL_URL=$CEILING_URL
+start_ceiling flush --durable "$BENCH_TMP/flush-ring"
+FLUSH_URL=$CEILING_URL
+start_ceiling flush-meta --durable "$BENCH_TMP/flush-meta-ring" --meta-page
+FLUSH_META_URL=$CEILING_URL
 
 # hookgate: durable ingest, SUBS subscribers (message_created) on a local sink, so deliveries run
 # during ingest as they would in production. The sink stands for a remote subscriber: it runs
@@ -100,6 +116,8 @@ fi
 for c in $CONNS; do
     for ((r = 1; r <= REPEAT; r++)); do
         run_wrk ceiling "$CEIL_URL" "$c" "$r"
+        run_wrk flush "$FLUSH_URL" "$c" "$r"
+        run_wrk flush+meta "$FLUSH_META_URL" "$c" "$r"
         if [[ -n $HG_URL ]]; then
             quiesce
             run_wrk hookgate "$HG_URL" "$c" "$r"
@@ -118,11 +136,13 @@ median() {
 }
 
 echo
-printf '%-9s | %5s | %9s | %8s | %8s | %6s | %s\n' target conns "req/s" "p50 ms" "p99 ms" ratio notes
-printf '%s\n' "----------+-------+-----------+----------+----------+--------+------"
+printf '%-10s | %5s | %9s | %8s | %8s | %6s | %10s | %s\n' target conns "req/s" "p50 ms" "p99 ms" \
+    ratio "flush+meta" notes
+printf '%s\n' "-----------+-------+-----------+----------+----------+--------+------------+------"
 for c in $CONNS; do
     ceil_rps=""
-    for target in ceiling hookgate; do
+    meta_rps=""
+    for target in ceiling flush flush+meta hookgate; do
         [[ -n ${RESULTS[$target:$c]:-} ]] || continue
         read -r rps p50 p99 notes <<<"$(median "${RESULTS[$target:$c]}")"
         if ((REPEAT > 1)); then
@@ -131,15 +151,25 @@ for c in $CONNS; do
         # Any run with errors taints the row, not only the median one.
         bad=$(sed '/^$/d' <<<"${RESULTS[$target:$c]}" | cut -d' ' -f4- | sed 's/ *$//' | grep -v '^$' | head -1)
         [[ -n $bad && $notes != *"$bad"* ]] && notes+=" $bad"
-        if [[ $target == ceiling ]]; then
-            ceil_rps=$rps
-            r="-"
-        else
+        r="-"
+        rm="-"
+        case $target in
+        ceiling) ceil_rps=$rps ;;
+        flush) r=$(ratio "$rps" "$ceil_rps") ;;
+        flush+meta)
+            meta_rps=$rps
             r=$(ratio "$rps" "$ceil_rps")
-        fi
-        printf '%-9s | %5s | %9s | %8s | %8s | %6s | %s\n' "$target" "$c" "$rps" "$p50" "$p99" "$r" "$notes"
+            ;;
+        hookgate)
+            r=$(ratio "$rps" "$ceil_rps")
+            rm=$(ratio "$rps" "$meta_rps")
+            ;;
+        esac
+        printf '%-10s | %5s | %9s | %8s | %8s | %6s | %10s | %s\n' "$target" "$c" "$rps" "$p50" "$p99" \
+            "$r" "$rm" "$notes"
     done
 done
-[[ -n $HG_NOTE ]] && echo "hookgate: $HG_NOTE -- only the ceiling was measured"
-echo "ratio = hookgate req/s / ceiling req/s at the same connection count"
+[[ -n $HG_NOTE ]] && echo "hookgate: $HG_NOTE -- only the ceilings were measured"
+echo "ratio = req/s / ceiling req/s at the same connection count (ceiling: h2o storing nothing);" \
+    "flush+meta = hookgate req/s / flush+meta req/s (h2o answering as LMDB's commit protocol allows)"
 exit 0
