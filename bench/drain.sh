@@ -55,9 +55,10 @@ sink_rate() {
 echo "drain benchmark: N=$N events, $CONNS delivery connections in total, subscriber counts: $SUBS, $REPEAT round(s)"
 machine_note
 
-declare -A RATIOS
+declare -A RATIOS CPU_RATIOS
 for ((round = 1; round <= REPEAT; round++)); do
     CEIL_RATE=""
+    CEIL_CPU=""
     # 1. Ceiling: libcurl multi alone, same sink, same connection count.
     start_sink "ceiling$round"
     out=$(timeout $((DRAIN_TIMEOUT + 30)) "${SERVER_PIN[@]}" "$BENCH_BIN/curl_blast" --url "$SINK_URL/ceiling" \
@@ -68,9 +69,10 @@ for ((round = 1; round <= REPEAT; round++)); do
         CEIL_RATE=$(kv "$res" rps)
         notes=""
         [[ $(kv "$res" errors) != 0 ]] && notes="ERRORS: $(kv "$res" errors)"
-        ROWS+=("ceiling (curl_blast)|-|$(kv "$res" requests)|$(kv "$res" seconds)|$CEIL_RATE|$(sink_rate)|-|$notes")
+        CEIL_CPU=$(kv "$res" cpu_us_per_request)
+        ROWS+=("ceiling (curl_blast)|-|$(kv "$res" requests)|$(kv "$res" seconds)|$CEIL_RATE|$(sink_rate)|-|$CEIL_CPU|-|$notes")
     else
-        ROWS+=("ceiling (curl_blast)|-|-|-|-|-|-|curl_blast failed: $(tail -1 <<<"$out")")
+        ROWS+=("ceiling (curl_blast)|-|-|-|-|-|-|-|-|curl_blast failed: $(tail -1 <<<"$out")")
     fi
     despawn "$SINK_PID"
 
@@ -116,6 +118,7 @@ for ((round = 1; round <= REPEAT; round++)); do
             --count "$N" --rate 0 --batch "$batch" --connections 4 --id-prefix "d$RANDOM$RANDOM" \
             --timeout-s "$DRAIN_TIMEOUT" 2>&1)
         t0=$(now)
+        cpu0=$(proc_cpu_ns "$HG_PID")
         kill -CONT "$SINK_PID"
         printf '%s\n' "$ingest" >"$BENCH_TMP/ingest-$subs-$round.txt"
         notes="ingested first in $(awk -v a="$t0" -v b="$t_start" 'BEGIN { printf "%.1f", a - b }')s"
@@ -137,32 +140,45 @@ for ((round = 1; round <= REPEAT; round++)); do
             sleep 0.05
         done
         t1=$(now)
+        cpu_us=$(awk -v a="$(proc_cpu_ns "$HG_PID")" -v b="$cpu0" -v n="$count" \
+            'BEGIN { if (n > 0) printf "%.2f", (a - b) / 1000 / n; else print "-" }')
+        qc=$(ratio "$CEIL_CPU" "$cpu_us")
+        CPU_RATIOS[$subs]+="$qc "
         secs=$(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')
         rate=$(awk -v n="$count" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
         q=$(ratio "$rate" "$CEIL_RATE")
         RATIOS[$subs]+="$q "
-        ROWS+=("hookgate|$subs|$count|$secs|$rate|$(sink_rate)|$q|$notes")
+        ROWS+=("hookgate|$subs|$count|$secs|$rate|$(sink_rate)|$q|$cpu_us|$qc|$notes")
         despawn "$HG_PID" 15
         despawn "$SINK_PID"
     done
 done
 
 echo
-printf '%-20s | %4s | %11s | %8s | %12s | %12s | %5s | %s\n' target subs deliveries seconds "deliveries/s" "sink-side/s" ratio notes
-printf '%s\n' "---------------------+------+-------------+----------+--------------+--------------+-------+------"
+printf '%-20s | %4s | %11s | %8s | %12s | %12s | %5s | %8s | %9s | %s\n' target subs deliveries seconds \
+    "deliveries/s" "sink-side/s" ratio "cpu us" "cpu ratio" notes
+printf '%s\n' "---------------------+------+-------------+----------+--------------+--------------+-------+----------+-----------+------"
 for row in "${ROWS[@]}"; do
-    IFS='|' read -r t s d secs r sr q notes <<<"$row"
-    printf '%-20s | %4s | %11s | %8s | %12s | %12s | %5s | %s\n' "$t" "$s" "$d" "$secs" "$r" "$sr" "$q" "$notes"
+    IFS='|' read -r t s d secs r sr q cpu qc notes <<<"$row"
+    printf '%-20s | %4s | %11s | %8s | %12s | %12s | %5s | %8s | %9s | %s\n' "$t" "$s" "$d" "$secs" "$r" "$sr" \
+        "$q" "$cpu" "$qc" "$notes"
 done
 [[ -n $HG_NOTE ]] && echo "hookgate: $HG_NOTE -- only the ceiling was measured"
 echo "deliveries/s = deliveries / (sink resumed .. sink count reached), the backlog ingested before; sink-side/s = rate between the sink's first and last request"
 echo "ratio = hookgate deliveries/s / ceiling requests/s of the same round ($CONNS connections each)"
+echo "cpu us = CPU time per delivery (hookgate: all its threads from the sink's resume to the last delivery; ceiling: curl_blast's own)"
+echo "cpu ratio = ceiling cpu us / hookgate cpu us of the same round: the efficiency, whoever else takes turns on the CPUs"
+# Median of a space-separated list of numbers ("-" entries ignored).
+median_of() {
+    tr ' ' '\n' <<<"$1" | grep -v '^-*$' | sort -n |
+        awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 if ((REPEAT > 1)); then
     for subs in $SUBS; do
         [[ -n ${RATIOS[$subs]:-} ]] || continue
-        printf 'median ratio, %s subscriber(s), %d rounds: %s (%s)\n' "$subs" "$REPEAT" \
-            "$(tr ' ' '\n' <<<"${RATIOS[$subs]}" | grep -v '^-*$' | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')" \
-            "${RATIOS[$subs]% }"
+        printf 'median ratio, %s subscriber(s), %d rounds: %s (%s); median cpu ratio: %s (%s)\n' "$subs" "$REPEAT" \
+            "$(median_of "${RATIOS[$subs]}")" "${RATIOS[$subs]% }" \
+            "$(median_of "${CPU_RATIOS[$subs]}")" "${CPU_RATIOS[$subs]% }"
     done
 fi
 exit 0

@@ -200,6 +200,15 @@ kv() {
 }
 
 # ratio a b -> a/b with 2 decimals, or "-" when b is empty or zero.
+# CPU time a process has used so far, in ns, summed over its threads' schedstat.
+proc_cpu_ns() {
+    local t ns total=0
+    for t in /proc/"$1"/task/*; do
+        read -r ns _ <"$t/schedstat" 2>/dev/null && total=$((total + ns))
+    done
+    echo "$total"
+}
+
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b == "" || b + 0 == 0 || a == "") print "-"; else printf "%.2f", a / b }'
 }
