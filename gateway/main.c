@@ -101,6 +101,7 @@ static void announce_to_worker(void *ctx)
 static void *signal_main(void *arg)
 {
     sigset_t *set = arg;
+    pthread_setname_np(pthread_self(), "hookgate-sig");
     for (;;) {
         int sig;
         if (sigwait(set, &sig) != 0) continue;

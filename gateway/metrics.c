@@ -15,8 +15,18 @@ static const double ingest_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025
                                        0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 static const double delivery_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                          1,     2.5,  5,     10,   30,  60};
+/* A commit or a flush: a tenth of a millisecond on a fast SSD, tens of ms on a busy disk. */
+static const double store_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                      0.025,  0.05,    0.1,    0.25,  0.5,    1};
 #define NINGEST (sizeof(ingest_bounds) / sizeof(ingest_bounds[0]))
 #define NDELIVERY (sizeof(delivery_bounds) / sizeof(delivery_bounds[0]))
+#define NSTORE (sizeof(store_bounds) / sizeof(store_bounds[0]))
+
+typedef struct {
+    uint64_t buckets[NSTORE + 1]; /* not cumulative; the last one is +Inf */
+    uint64_t count;
+    double sum;
+} store_hist_t;
 
 typedef struct {
     uint64_t buckets[NDELIVERY + 1]; /* not cumulative; the last one is +Inf */
@@ -34,6 +44,8 @@ typedef struct {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     uint64_t events, dups, pruned;
+    uint64_t committed_ops;
+    store_hist_t commits, syncs;
     uint64_t ingest_buckets[NINGEST + 1];
     uint64_t ingest_count;
     double ingest_sum;
@@ -99,6 +111,29 @@ void metrics_pruned(uint64_t n)
 {
     pthread_mutex_lock(&mu);
     m.pruned += n;
+    pthread_mutex_unlock(&mu);
+}
+
+static void store_observe(store_hist_t *h, double seconds)
+{
+    if (seconds < 0) seconds = 0;
+    h->buckets[bucket_of(store_bounds, NSTORE, seconds)]++;
+    h->count++;
+    h->sum += seconds;
+}
+
+void metrics_store_commit(uint64_t ops, double seconds)
+{
+    pthread_mutex_lock(&mu);
+    m.committed_ops += ops;
+    store_observe(&m.commits, seconds);
+    pthread_mutex_unlock(&mu);
+}
+
+void metrics_store_sync(double seconds)
+{
+    pthread_mutex_lock(&mu);
+    store_observe(&m.syncs, seconds);
     pthread_mutex_unlock(&mu);
 }
 
@@ -213,6 +248,21 @@ void metrics_render(jbuf_t *b, const metrics_gauges_t *g)
     put_header(b, "hookgate_retention_pruned_events_total", "counter",
                "Events (with their deliveries and idempotency entries) deleted by retention.");
     jbuf_printf(b, "hookgate_retention_pruned_events_total %llu\n", (unsigned long long)m.pruned);
+    put_header(b, "hookgate_store_commit_duration_seconds", "histogram",
+               "Store commits (one transaction for a batch of operations), their data flush "
+               "included.");
+    put_hist(b, "hookgate_store_commit_duration_seconds", NULL, store_bounds, NSTORE,
+             m.commits.buckets, m.commits.count, m.commits.sum);
+    put_header(b, "hookgate_store_committed_operations_total", "counter",
+               "Operations (ingest requests, delivery outcomes, admin changes, retention steps) "
+               "in those commits.");
+    jbuf_printf(b, "hookgate_store_committed_operations_total %llu\n",
+                (unsigned long long)m.committed_ops);
+    put_header(b, "hookgate_store_sync_duration_seconds", "histogram",
+               "Flushes of the store that no commit carried (a batch with nothing queued "
+               "behind it).");
+    put_hist(b, "hookgate_store_sync_duration_seconds", NULL, store_bounds, NSTORE,
+             m.syncs.buckets, m.syncs.count, m.syncs.sum);
     pthread_mutex_unlock(&mu);
 
     put_sub_gauge(b, g, "hookgate_pending_deliveries",

@@ -30,6 +30,11 @@ void metrics_observe_ingest(double seconds);
 void metrics_delivery(const char *subscriber, metrics_outcome_t outcome, double seconds);
 /* n events deleted by retention. Any thread. */
 void metrics_pruned(uint64_t n);
+/* One successful store commit of ops writer operations, taking seconds (its data flush
+ * included). The writer thread. */
+void metrics_store_commit(uint64_t ops, double seconds);
+/* One explicit flush of the store (store_sync), taking seconds. The writer thread. */
+void metrics_store_sync(double seconds);
 
 /* Gauges read from the store at scrape time, one per subscriber. */
 typedef struct {

@@ -137,6 +137,7 @@ static bool wait_tick(struct ret *r, bool *full)
 static void *retention_main(void *arg)
 {
     struct ret *r = arg;
+    pthread_setname_np(pthread_self(), "hookgate-ret");
     uint64_t cursor = 0;
     int64_t last_full = rt_mono_ms();
     bool err_logged = false, asked;

@@ -16,6 +16,7 @@
 #include "core/xalloc.h"
 #include "gateway/health.h"
 #include "gateway/logrl.h"
+#include "gateway/metrics.h"
 #include "gateway/runtime.h"
 
 #define LINGER_MAX_NS 2000000 /* never hold a batch longer than this */
@@ -223,8 +224,13 @@ static void commit_failed(wr_t *w, int rc, int64_t mono_ms)
  * and the caller decides. */
 static int commit_batch(wr_t *w, wr_op_t **list, bool probe)
 {
+    int64_t started = mono_ns();
     int rc = commit_ops(w, list, probe);
     if (rc != 0) return rc;
+    uint64_t n = 0;
+    for (wr_op_t *op = *list; op; op = op->next)
+        n++;
+    metrics_store_commit(n, (double)(mono_ns() - started) / 1e9);
     wr_op_t *ops = *list;
     *list = NULL;
     wr_op_t *durable = w->unflushed, *now = NULL, **now_tail = &now, **later_tail = &w->unflushed;
@@ -255,8 +261,12 @@ static void flush_unflushed(wr_t *w)
     wr_op_t *ops = w->unflushed;
     if (!ops) return;
     w->unflushed = NULL;
+    int64_t started = mono_ns();
     int rc = w->ops.sync(w->st);
-    if (rc != 0) commit_failed(w, rc, mono_ns() / 1000000);
+    if (rc != 0)
+        commit_failed(w, rc, mono_ns() / 1000000);
+    else
+        metrics_store_sync((double)(mono_ns() - started) / 1e9);
     finish_ops(w, ops, rc);
 }
 
@@ -274,6 +284,7 @@ static void probe(wr_t *w)
 static void *writer_main(void *arg)
 {
     wr_t *w = arg;
+    pthread_setname_np(pthread_self(), "hookgate-wr");
     for (;;) {
         bool stop;
         wr_op_t *batch = take_batch(w, &stop);

@@ -1,5 +1,7 @@
 """GET /metrics after real traffic: promtool-clean Prometheus text whose values agree with
-what was sent and with the admin API's durable counters."""
+what was sent and with the admin API's durable counters; and threads named for per-thread
+tools."""
+import os
 import re
 import shutil
 import subprocess
@@ -72,6 +74,16 @@ class MetricsTest(unittest.TestCase):
         cls.gw.remove()
         cls.sink.close()
 
+    def test_threads_are_named(self):
+        """Per-thread tools (top -H, perf --sort comm) tell the threads apart by name."""
+        task = "/proc/%d/task" % self.gw.proc.pid
+        names = []
+        for tid in os.listdir(task):
+            with open(os.path.join(task, tid, "comm")) as f:
+                names.append(f.read().strip())
+        for name in ("hookgate", "hookgate-wr", "hookgate-dlv", "hookgate-ret", "hookgate-sig"):
+            self.assertEqual(names.count(name), 1, "%s in %s" % (name, names))
+
     def test_promtool_check_passes(self):
         p = subprocess.run([PROMTOOL, "check", "metrics"], input=self.response.body,
                            capture_output=True, timeout=30)
@@ -85,7 +97,10 @@ class MetricsTest(unittest.TestCase):
                            ("hookgate_pending_deliveries", "gauge"),
                            ("hookgate_dead_letters", "gauge"),
                            ("hookgate_ingest_duration_seconds", "histogram"),
-                           ("hookgate_delivery_duration_seconds", "histogram")):
+                           ("hookgate_delivery_duration_seconds", "histogram"),
+                           ("hookgate_store_commit_duration_seconds", "histogram"),
+                           ("hookgate_store_committed_operations_total", "counter"),
+                           ("hookgate_store_sync_duration_seconds", "histogram")):
             self.assertIn("# TYPE %s %s\n" % (name, kind), self.text)
             self.assertIn("# HELP %s " % name, self.text)
 
@@ -95,6 +110,21 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(get(self.samples, "hookgate_ingest_duration_seconds_count"), self.requests)
         self.assert_histogram("hookgate_ingest_duration_seconds", {})
         self.assertGreater(get(self.samples, "hookgate_ingest_duration_seconds_sum"), 0)
+
+    def test_store_commits(self):
+        """The writer's figures: every stored request and delivery outcome went through a
+        commit; requests sent one at a time were each answered after a sync."""
+        commits = get(self.samples, "hookgate_store_commit_duration_seconds_count")
+        ops = get(self.samples, "hookgate_store_committed_operations_total")
+        # 21 new-event requests (the duplicate may be answered without a write) and the 50
+        # successful deliveries' outcomes, at least.
+        self.assertGreaterEqual(ops, self.requests - 1 + 50)
+        self.assertGreaterEqual(commits, 1)
+        self.assertLessEqual(commits, ops)
+        self.assert_histogram("hookgate_store_commit_duration_seconds", {})
+        self.assertGreater(get(self.samples, "hookgate_store_commit_duration_seconds_sum"), 0)
+        self.assertGreaterEqual(get(self.samples, "hookgate_store_sync_duration_seconds_count"), 1)
+        self.assert_histogram("hookgate_store_sync_duration_seconds", {})
 
     def assert_histogram(self, name, labels):
         buckets = sorted(((float(dict(k[1])["le"]), v) for k, v in self.samples.items()

@@ -93,6 +93,24 @@ static void test_histograms(void)
     CHECK(has_line(t, "hookgate_delivery_duration_seconds_count{subscriber=\"crm\"} 2"));
     CHECK(has_line(t, "hookgate_delivery_duration_seconds_sum{subscriber=\"crm\"} 7.02"));
     free(t);
+
+    metrics_store_commit(25, 0.0004);
+    metrics_store_commit(0, 0.003);
+    metrics_store_sync(0.0001); /* on a bound */
+    t = render(&(metrics_gauges_t){0});
+    CHECK(has_line(t, "# TYPE hookgate_store_commit_duration_seconds histogram"));
+    CHECK(has_line(t, "hookgate_store_commit_duration_seconds_bucket{le=\"0.00025\"} 0"));
+    CHECK(has_line(t, "hookgate_store_commit_duration_seconds_bucket{le=\"0.0005\"} 1"));
+    CHECK(has_line(t, "hookgate_store_commit_duration_seconds_bucket{le=\"0.0025\"} 1"));
+    CHECK(has_line(t, "hookgate_store_commit_duration_seconds_bucket{le=\"0.005\"} 2"));
+    CHECK(has_line(t, "hookgate_store_commit_duration_seconds_bucket{le=\"+Inf\"} 2"));
+    CHECK(has_line(t, "hookgate_store_commit_duration_seconds_count 2"));
+    CHECK(has_line(t, "hookgate_store_commit_duration_seconds_sum 0.0034"));
+    CHECK(has_line(t, "# TYPE hookgate_store_committed_operations_total counter"));
+    CHECK(has_line(t, "hookgate_store_committed_operations_total 25"));
+    CHECK(has_line(t, "hookgate_store_sync_duration_seconds_bucket{le=\"0.0001\"} 1"));
+    CHECK(has_line(t, "hookgate_store_sync_duration_seconds_count 1"));
+    free(t);
 }
 
 static void test_counters_and_series(void)

@@ -6,7 +6,7 @@
  * the writer syncs only while fewer than half of the largest batch were queued behind,
  * and after a failed commit the batch before it waits for a successful sync (or fails
  * with the sync's error); deferrable operations alone are held for company, and an urgent
- * one ends the hold. Then the same writer over the real store through simulated
+ * one ends the hold; successful commits and syncs reach the metrics. Then the same writer over the real store through simulated
  * power losses: every write to data.mdb and every flush is journalled, and a disk image
  * made of only what a flush made durable (plus random subsets of the rest) must hold
  * every acknowledged event.
@@ -33,6 +33,7 @@
 #include "check.h"
 #include "config/config.h"
 #include "gateway/health.h"
+#include "gateway/metrics.h"
 #include "gateway/runtime.h"
 #include "gateway/writer.h"
 #include "store/store.h"
@@ -410,6 +411,55 @@ static void test_pipelined(wr_t *w)
     CHECK(violations == 0);
 }
 
+/* The value of one unlabelled sample in the metrics exposition (-1 when missing). */
+static double metric(const char *name)
+{
+    jbuf_t b = {0};
+    metrics_render(&b, &(metrics_gauges_t){0});
+    jbuf_put(&b, "", 1);
+    double v = -1;
+    size_t n = strlen(name);
+    for (const char *p = b.p; (p = strstr(p, name)); p++)
+        if ((p == b.p || p[-1] == '\n') && p[n] == ' ') {
+            v = strtod(p + n + 1, NULL);
+            break;
+        }
+    jbuf_free(&b);
+    return v;
+}
+
+/* Each successful commit is counted with its operations and duration, each sync with its
+ * duration (test_failed_commit_and_sync: failed ones are not; the health state reports
+ * those). */
+static void test_metrics(wr_t *w)
+{
+    metrics_reset();
+    begin_test();
+    test_op_t *a = new_op(false, false);
+    wr_submit(w, &a->op);
+    wait_done(a);
+    check_trace("C1 S D1");
+    CHECK(metric("hookgate_store_commit_duration_seconds_count") == 1);
+    CHECK(metric("hookgate_store_committed_operations_total") == 1);
+    CHECK(metric("hookgate_store_sync_duration_seconds_count") == 1);
+
+    begin_test();
+    arm_gate();
+    test_op_t *b = new_op(false, false), *c = new_op(false, false), *d = new_op(false, false);
+    wr_submit(w, &b->op);
+    wait_in_gate();
+    wr_submit(w, &c->op);
+    wr_submit(w, &d->op);
+    open_gate();
+    wait_done(d);
+    check_trace("C1 C2 D1 S D2 D3");
+    CHECK(metric("hookgate_store_commit_duration_seconds_count") == 3);
+    CHECK(metric("hookgate_store_committed_operations_total") == 4);
+    CHECK(metric("hookgate_store_sync_duration_seconds_count") == 2);
+    CHECK(metric("hookgate_store_commit_duration_seconds_sum") >= 0);
+    CHECK(violations == 0);
+}
+
 /* Relaxed operations are answered when committed; a batch of only relaxed operations
  * pays no sync, and the next batch's commit flushes it. */
 static void test_relaxed(wr_t *w)
@@ -530,6 +580,7 @@ static void test_failed_commit(wr_t *w)
  * is not known durable; op 2 is retried alone and succeeds. */
 static void test_failed_commit_and_sync(wr_t *w)
 {
+    metrics_reset();
     begin_test();
     fk.fail_commit = 2;
     fk.fail_sync = 1;
@@ -545,6 +596,10 @@ static void test_failed_commit_and_sync(wr_t *w)
     CHECK(a->rc == -EIO && b->rc == 0);
     check_trace("C1 c2 s E1 C3 S D2");
     CHECK(violations == 0);
+    /* Only what succeeded: commits 1 and 3, the second sync. */
+    CHECK(metric("hookgate_store_commit_duration_seconds_count") == 2);
+    CHECK(metric("hookgate_store_committed_operations_total") == 2);
+    CHECK(metric("hookgate_store_sync_duration_seconds_count") == 1);
 }
 
 /* A lone op whose sync fails is failed, never answered 0. */
@@ -1100,6 +1155,7 @@ int main(void)
     wr_set_announce(w, on_announce, NULL);
     test_lone_op(w);
     test_pipelined(w);
+    test_metrics(w);
     test_relaxed(w);
     test_failed_commit(w);
     test_failed_commit_and_sync(w);
