@@ -21,23 +21,21 @@ static const double store_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.
 #define NINGEST (sizeof(ingest_bounds) / sizeof(ingest_bounds[0]))
 #define NDELIVERY (sizeof(delivery_bounds) / sizeof(delivery_bounds[0]))
 #define NSTORE (sizeof(store_bounds) / sizeof(store_bounds[0]))
+#define NBOUNDS_MAX 14
+_Static_assert(NINGEST <= NBOUNDS_MAX && NDELIVERY <= NBOUNDS_MAX && NSTORE <= NBOUNDS_MAX,
+               "a histogram's bounds");
 
+/* A histogram over one of the bound lists above. */
 typedef struct {
-    uint64_t buckets[NSTORE + 1]; /* not cumulative; the last one is +Inf */
+    uint64_t buckets[NBOUNDS_MAX + 1]; /* not cumulative; the one after the last bound is +Inf */
     uint64_t count;
     double sum;
-} store_hist_t;
-
-typedef struct {
-    uint64_t buckets[NDELIVERY + 1]; /* not cumulative; the last one is +Inf */
-    uint64_t count;
-    double sum;
-} delivery_hist_t;
+} hist_t;
 
 typedef struct {
     char *name;
     uint64_t outcomes[3]; /* by metrics_outcome_t */
-    delivery_hist_t hist;
+    hist_t hist;
 } sub_metrics_t;
 
 /* One lock for all of it: a few increments per request or attempt, never held for I/O. */
@@ -45,10 +43,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     uint64_t events, dups, pruned;
     uint64_t committed_ops;
-    store_hist_t commits, syncs;
-    uint64_t ingest_buckets[NINGEST + 1];
-    uint64_t ingest_count;
-    double ingest_sum;
+    hist_t ingest, commits, syncs;
     sub_metrics_t *subs;
     size_t nsubs, cap;
 } m;
@@ -59,6 +54,13 @@ static size_t bucket_of(const double *bounds, size_t n, double v)
     while (i < n && v > bounds[i])
         i++;
     return i;
+}
+
+static void hist_observe(hist_t *h, const double *bounds, size_t n, double seconds)
+{
+    h->buckets[bucket_of(bounds, n, seconds)]++;
+    h->count++;
+    h->sum += seconds;
 }
 
 /* The entry of name, created when missing. Called with mu held. */
@@ -88,9 +90,7 @@ void metrics_observe_ingest(double seconds)
 {
     if (seconds < 0) seconds = 0;
     pthread_mutex_lock(&mu);
-    m.ingest_buckets[bucket_of(ingest_bounds, NINGEST, seconds)]++;
-    m.ingest_count++;
-    m.ingest_sum += seconds;
+    hist_observe(&m.ingest, ingest_bounds, NINGEST, seconds);
     pthread_mutex_unlock(&mu);
 }
 
@@ -99,11 +99,7 @@ void metrics_delivery(const char *subscriber, metrics_outcome_t outcome, double 
     pthread_mutex_lock(&mu);
     sub_metrics_t *s = sub_get(subscriber);
     s->outcomes[outcome]++;
-    if (seconds >= 0) {
-        s->hist.buckets[bucket_of(delivery_bounds, NDELIVERY, seconds)]++;
-        s->hist.count++;
-        s->hist.sum += seconds;
-    }
+    if (seconds >= 0) hist_observe(&s->hist, delivery_bounds, NDELIVERY, seconds);
     pthread_mutex_unlock(&mu);
 }
 
@@ -114,26 +110,18 @@ void metrics_pruned(uint64_t n)
     pthread_mutex_unlock(&mu);
 }
 
-static void store_observe(store_hist_t *h, double seconds)
-{
-    if (seconds < 0) seconds = 0;
-    h->buckets[bucket_of(store_bounds, NSTORE, seconds)]++;
-    h->count++;
-    h->sum += seconds;
-}
-
 void metrics_store_commit(uint64_t ops, double seconds)
 {
     pthread_mutex_lock(&mu);
     m.committed_ops += ops;
-    store_observe(&m.commits, seconds);
+    hist_observe(&m.commits, store_bounds, NSTORE, seconds);
     pthread_mutex_unlock(&mu);
 }
 
 void metrics_store_sync(double seconds)
 {
     pthread_mutex_lock(&mu);
-    store_observe(&m.syncs, seconds);
+    hist_observe(&m.syncs, store_bounds, NSTORE, seconds);
     pthread_mutex_unlock(&mu);
 }
 
@@ -161,11 +149,11 @@ static void put_header(jbuf_t *b, const char *name, const char *type, const char
 
 /* The _bucket/_sum/_count lines of one histogram; sub is NULL for an unlabelled one. */
 static void put_hist(jbuf_t *b, const char *name, const char *sub, const double *bounds, size_t n,
-                     const uint64_t *buckets, uint64_t count, double sum)
+                     const hist_t *h)
 {
     uint64_t cum = 0;
     for (size_t i = 0; i <= n; i++) {
-        cum += buckets[i];
+        cum += h->buckets[i];
         jbuf_printf(b, "%s_bucket{", name);
         if (sub) {
             jbuf_puts(b, "subscriber=");
@@ -183,12 +171,12 @@ static void put_hist(jbuf_t *b, const char *name, const char *sub, const double 
         put_label(b, sub);
         jbuf_puts(b, "}");
     }
-    jbuf_printf(b, " %.9g\n%s_count%s", sum, name, open);
+    jbuf_printf(b, " %.9g\n%s_count%s", h->sum, name, open);
     if (sub) {
         put_label(b, sub);
         jbuf_puts(b, "}");
     }
-    jbuf_printf(b, " %llu\n", (unsigned long long)count);
+    jbuf_printf(b, " %llu\n", (unsigned long long)h->count);
 }
 
 typedef enum { G_PENDING, G_IN_FLIGHT, G_DEAD } gauge_t;
@@ -224,8 +212,7 @@ void metrics_render(jbuf_t *b, const metrics_gauges_t *g)
     jbuf_printf(b, "hookgate_events_duplicate_total %llu\n", (unsigned long long)m.dups);
     put_header(b, "hookgate_ingest_duration_seconds", "histogram",
                "Time from the arrival of an ingest request to its response after the commit.");
-    put_hist(b, "hookgate_ingest_duration_seconds", NULL, ingest_bounds, NINGEST, m.ingest_buckets,
-             m.ingest_count, m.ingest_sum);
+    put_hist(b, "hookgate_ingest_duration_seconds", NULL, ingest_bounds, NINGEST, &m.ingest);
 
     put_header(b, "hookgate_deliveries_total", "counter",
                "Delivery outcomes: success (2xx), failure (failed attempt, retried), "
@@ -240,19 +227,16 @@ void metrics_render(jbuf_t *b, const metrics_gauges_t *g)
     }
     put_header(b, "hookgate_delivery_duration_seconds", "histogram",
                "Duration of delivery attempts (HTTP round trips).");
-    for (size_t i = 0; i < m.nsubs; i++) {
-        const delivery_hist_t *h = &m.subs[i].hist;
+    for (size_t i = 0; i < m.nsubs; i++)
         put_hist(b, "hookgate_delivery_duration_seconds", m.subs[i].name, delivery_bounds,
-                 NDELIVERY, h->buckets, h->count, h->sum);
-    }
+                 NDELIVERY, &m.subs[i].hist);
     put_header(b, "hookgate_retention_pruned_events_total", "counter",
                "Events (with their deliveries and idempotency entries) deleted by retention.");
     jbuf_printf(b, "hookgate_retention_pruned_events_total %llu\n", (unsigned long long)m.pruned);
     put_header(b, "hookgate_store_commit_duration_seconds", "histogram",
                "Store commits (one transaction for a batch of operations), their data flush "
                "included.");
-    put_hist(b, "hookgate_store_commit_duration_seconds", NULL, store_bounds, NSTORE,
-             m.commits.buckets, m.commits.count, m.commits.sum);
+    put_hist(b, "hookgate_store_commit_duration_seconds", NULL, store_bounds, NSTORE, &m.commits);
     put_header(b, "hookgate_store_committed_operations_total", "counter",
                "Operations (ingest requests, delivery outcomes, admin changes, retention steps) "
                "in those commits.");
@@ -261,8 +245,7 @@ void metrics_render(jbuf_t *b, const metrics_gauges_t *g)
     put_header(b, "hookgate_store_sync_duration_seconds", "histogram",
                "Flushes of the store that no commit carried (a batch with nothing queued "
                "behind it).");
-    put_hist(b, "hookgate_store_sync_duration_seconds", NULL, store_bounds, NSTORE,
-             m.syncs.buckets, m.syncs.count, m.syncs.sum);
+    put_hist(b, "hookgate_store_sync_duration_seconds", NULL, store_bounds, NSTORE, &m.syncs);
     pthread_mutex_unlock(&mu);
 
     put_sub_gauge(b, g, "hookgate_pending_deliveries",

@@ -31,7 +31,7 @@ void metrics_delivery(const char *subscriber, metrics_outcome_t outcome, double 
 /* n events deleted by retention. Any thread. */
 void metrics_pruned(uint64_t n);
 /* One successful store commit of ops writer operations, taking seconds (its data flush
- * included). The writer thread. */
+ * included; measured on the monotonic clock). The writer thread. */
 void metrics_store_commit(uint64_t ops, double seconds);
 /* One explicit flush of the store (store_sync), taking seconds. The writer thread. */
 void metrics_store_sync(double seconds);
