@@ -63,6 +63,29 @@ run_wrk() {
     RESULTS[$target:$c]+="$(kv "$res" rps) $(kv "$res" p50_ms) $(kv "$res" p99_ms) $notes"$'\n'
 }
 
+# hookgate's store figures from /metrics: "commits operations commit_seconds commits_over_25ms".
+store_figures() {
+    curl -s -m 5 "$HG_URL/metrics" | awk '
+        $1 == "hookgate_store_commit_duration_seconds_count" { c = $2 }
+        $1 == "hookgate_store_committed_operations_total" { o = $2 }
+        $1 == "hookgate_store_commit_duration_seconds_sum" { s = $2 }
+        $1 == "hookgate_store_commit_duration_seconds_bucket{le=\"0.025\"}" { f = $2 }
+        END { printf "%d %d %.6f %d\n", c, o, s, c - f }'
+}
+
+# One line on what the store did between two store_figures: args conns run before after.
+STORE_LINES=()
+store_line() {
+    local c=$1 r=$2
+    read -r c0 o0 s0 f0 <<<"$3"
+    read -r c1 o1 s1 f1 <<<"$4"
+    STORE_LINES+=("$(awk -v n="$((c1 - c0))" -v o="$((o1 - o0))" -v s0="$s0" -v s1="$s1" \
+        -v slow="$((f1 - f0))" -v d="$DURATION" -v c="$c" -v r="$r" 'BEGIN {
+        if (n <= 0) { printf "%s connections, run %s: no commits\n", c, r; exit }
+        printf "%s connections, run %s: %.0f commits/s of %.1f operations, %.2f ms each on average, %d over 25 ms\n",
+            c, r, n / d, o / n, (s1 - s0) * 1000 / n, slow }')")
+}
+
 # Waits (at most QUIESCE_MAX seconds) until the sink's count has not moved for a second.
 quiesce() {
     local prev=-1 cur i
@@ -120,7 +143,9 @@ for c in $CONNS; do
         run_wrk flush+meta "$FLUSH_META_URL" "$c" "$r"
         if [[ -n $HG_URL ]]; then
             quiesce
+            before=$(store_figures)
             run_wrk hookgate "$HG_URL" "$c" "$r"
+            store_line "$c" "$r" "$before" "$(store_figures)"
             quiesce
         fi
     done
@@ -170,6 +195,10 @@ for c in $CONNS; do
     done
 done
 [[ -n $HG_NOTE ]] && echo "hookgate: $HG_NOTE -- only the ceilings were measured"
+if ((${#STORE_LINES[@]} > 0)); then
+    echo "hookgate's store commits during each run (its /metrics; a commit includes its data flush):"
+    printf '  %s\n' "${STORE_LINES[@]}"
+fi
 echo "ratio = req/s / ceiling req/s at the same connection count (ceiling: h2o storing nothing);" \
     "flush+meta = hookgate req/s / flush+meta req/s (h2o answering as LMDB's commit protocol allows)"
 exit 0
