@@ -1,11 +1,12 @@
-/* config.c -- parses and validates the gateway's JSON config: schema, defaults, ${VAR}. */
+/* config.c -- parses and validates the gateway's JSON config: schema, defaults, ${VAR}; the
+ * syntax of single values (URLs, host:port, headers) is syntax.c's. */
 #include "config/config.h"
 #include "config/json.h"
+#include "config/syntax.h"
 #include "config/secret.h"
 #include "core/buf.h"
 #include "core/xalloc.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -46,21 +47,6 @@ static void fail(ctx_t *c, const char *path, const char *fmt, ...)
     core_buf_printf(&c->errors, "%s: %s\n", path, msg);
 }
 
-/* ---- character classes (not <ctype.h>: the config must not depend on the locale) ---- */
-
-static bool is_alnum(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-}
-
-/* True when each of the n bytes is alphanumeric or in extra (a NUL byte never is). */
-static bool all_chars(const char *s, size_t n, const char *extra)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!is_alnum((unsigned char)s[i]) && (!s[i] || !strchr(extra, s[i]))) return false;
-    return true;
-}
-
 /* ---- JSON paths for error lines ---- */
 
 static void path_fmt(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -77,7 +63,7 @@ static void path_fmt(char *out, const char *fmt, ...)
  * plain identifier, e.g. filter["payload.product_id"]. */
 static void key_path(char *out, const char *parent, const char *key, size_t klen)
 {
-    if (klen > 0 && klen <= KEY_SHOW && all_chars(key, klen, "_-")) {
+    if (klen > 0 && klen <= KEY_SHOW && syntax_chars(key, klen, "_-")) {
         path_fmt(out, "%s%s%.*s", parent, parent[0] ? "." : "", (int)klen, key);
         return;
     }
@@ -166,7 +152,7 @@ static char *expand_env(ctx_t *c, const char *path, const char *s)
         size_t vlen = 1;
         if (p[0] == '$' && p[1] == '{') {
             const char *name = p + 2, *e = name;
-            while (is_alnum((unsigned char)*e) || *e == '_')
+            while (syntax_alnum((unsigned char)*e) || *e == '_')
                 e++;
             if (e == name || *e != '}' || (*name >= '0' && *name <= '9')) {
                 fail(c, path, "malformed ${NAME} reference");
@@ -248,181 +234,6 @@ static void scan_fields(ctx_t *c, int obj, const char *path, field_t *f, size_t 
 static void field_path(char *out, const char *parent, const field_t *f)
 {
     key_path(out, parent, f->key, strlen(f->key));
-}
-
-/* ---- value syntaxes ---- */
-
-static bool valid_ipv4(const char *s, size_t n)
-{
-    char buf[INET_ADDRSTRLEN];
-    struct in_addr a;
-    if (n >= sizeof(buf)) return false;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    return inet_pton(AF_INET, buf, &a) == 1;
-}
-
-static bool valid_ipv6(const char *s, size_t n)
-{
-    char buf[INET6_ADDRSTRLEN];
-    struct in6_addr a;
-    if (n >= sizeof(buf)) return false;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    return inet_pton(AF_INET6, buf, &a) == 1;
-}
-
-/* A DNS name (dot-separated labels of [A-Za-z0-9_-], 1..63 each) or, when it looks
- * numeric, a dotted-quad IPv4 address. */
-static bool valid_hostname(const char *s, size_t n)
-{
-    if (n == 0 || n > 253) return false;
-    size_t numeric = 0;
-    while (numeric < n && ((s[numeric] >= '0' && s[numeric] <= '9') || s[numeric] == '.'))
-        numeric++;
-    if (numeric == n) return valid_ipv4(s, n);
-    size_t label = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '.') {
-            if (label == 0) return false;
-            label = 0;
-        } else if (is_alnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_') {
-            if (++label > 63) return false;
-        } else {
-            return false;
-        }
-    }
-    return label > 0;
-}
-
-/* 1..65535 in decimal, nothing else. */
-static bool parse_port(const char *s, size_t n, uint16_t *port)
-{
-    if (n == 0 || n > 5 || strspn(s, "0123456789") < n) return false;
-    unsigned v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = v * 10 + (unsigned)(s[i] - '0');
-    if (v < 1 || v > 65535) return false;
-    *port = (uint16_t)v;
-    return true;
-}
-
-/* "host:port" with an IPv4 address, a host name or a bracketed IPv6 address. Returns
- * NULL and fills host/port, or the problem. */
-static const char *parse_listen(const char *s, char **host, uint16_t *port)
-{
-    const char *colon, *h = s;
-    size_t hlen;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || close[1] != ':') return "expected host:port";
-        h = s + 1;
-        hlen = (size_t)(close - h);
-        if (!valid_ipv6(h, hlen)) return "expected host:port";
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon) return "expected host:port";
-        hlen = (size_t)(colon - s);
-        if (!valid_hostname(s, hlen)) return "expected host:port";
-    }
-    const char *ps = colon + 1;
-    if (*ps == '\0' || strspn(ps, "0123456789") != strlen(ps)) return "expected host:port";
-    if (!parse_port(ps, strlen(ps), port)) return "port must be 1..65535";
-    *host = xmemdup0(h, hlen);
-    return NULL;
-}
-
-/* http(s)://[userinfo@]host[:port][/path][?query][#fragment]; returns NULL or the problem. */
-static const char *check_url(const char *u)
-{
-    size_t skip;
-    if (strncasecmp(u, "http://", 7) == 0)
-        skip = 7;
-    else if (strncasecmp(u, "https://", 8) == 0)
-        skip = 8;
-    else
-        return "expected an http:// or https:// URL";
-    for (const char *p = u; *p; p++)
-        if ((unsigned char)*p <= ' ' || *p == 0x7f)
-            return "expected an http:// or https:// URL without spaces or control characters";
-    const char *a = u + skip;
-    size_t alen = strcspn(a, "/?#");
-    const char *at = memrchr(a, '@', alen);
-    if (at) {
-        alen -= (size_t)(at + 1 - a);
-        a = at + 1;
-    }
-    const char *end = a + alen, *hend;
-    if (alen == 0) return "URL has no host";
-    if (a[0] == '[') {
-        const char *close = memchr(a, ']', alen);
-        if (!close || !valid_ipv6(a + 1, (size_t)(close - a - 1))) return "URL has an invalid host";
-        hend = close + 1;
-    } else {
-        hend = memchr(a, ':', alen);
-        if (!hend) hend = end;
-        if (hend == a) return "URL has no host";
-        if (!all_chars(a, (size_t)(hend - a), ".-_~")) return "URL has an invalid host";
-    }
-    uint16_t port;
-    if (hend < end && (*hend != ':' || !parse_port(hend + 1, (size_t)(end - hend - 1), &port)))
-        return "URL has an invalid port";
-    return NULL;
-}
-
-bool cfg_name_valid(const char *s, size_t n)
-{
-    return n >= 1 && n <= 64 && all_chars(s, n, "_.-");
-}
-
-bool cfg_event_type_valid(const char *s, size_t n)
-{
-    return n >= 1 && n <= CFG_EVENT_TYPE_MAX && all_chars(s, n, "_.:-");
-}
-
-/* An RFC 9110 token. */
-static bool valid_header_name(const char *s)
-{
-    size_t n = strlen(s);
-    return n >= 1 && n <= 256 && all_chars(s, n, "!#$%&'*+-.^_`|~");
-}
-
-/* Headers that hookgate sets itself (or that curl manages) and a subscriber cannot
- * override. */
-static bool reserved_header(const char *s)
-{
-    static const char *const reserved[] = {
-        "content-type",   "user-agent", "webhook-id", "webhook-timestamp", "webhook-signature",
-        "content-length", "host",       "expect",     "transfer-encoding", "connection",
-    };
-    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
-        if (strcasecmp(s, reserved[i]) == 0) return true;
-    return false;
-}
-
-/* Field values: visible ASCII, spaces and tabs; no CR/LF or other controls. */
-static bool valid_header_value(const char *s)
-{
-    if (!*s) return false;
-    for (; *s; s++)
-        if (((unsigned char)*s < ' ' && *s != '\t') || *s == 0x7f) return false;
-    return true;
-}
-
-/* Bearer tokens: visible ASCII without spaces. */
-static bool valid_token(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f) return false;
-    return true;
-}
-
-/* A dotted path with non-empty segments. */
-static bool valid_filter_path(const char *s)
-{
-    size_t n = strlen(s);
-    return n > 0 && s[0] != '.' && s[n - 1] != '.' && !strstr(s, "..");
 }
 
 /* ---- sections ---- */
@@ -631,7 +442,7 @@ static void parse_filter(ctx_t *c, int t, const char *path, cfg_subscriber_t *s)
         cfg_filter_t *f = &s->filters[s->nfilters++];
         bool has_nul;
         f->path = dup_string(c, k, &has_nul);
-        if (has_nul || !valid_filter_path(f->path)) {
+        if (has_nul || !syntax_filter_path(f->path)) {
             fail(c, p, "expected a dotted path with non-empty segments as the key");
         } else {
             for (size_t j = 0; j + 1 < s->nfilters; j++) {
@@ -701,10 +512,10 @@ static void parse_headers(ctx_t *c, int t, const char *path, cfg_subscriber_t *s
         key_path(p, path, json_tok_ptr(d, k), json_tok_len(d, k));
         bool has_nul, ok = true;
         char *name = dup_string(c, k, &has_nul);
-        if (has_nul || !valid_header_name(name)) {
+        if (has_nul || !syntax_header_name(name)) {
             fail(c, p, "invalid header name");
             ok = false;
-        } else if (reserved_header(name)) {
+        } else if (syntax_header_reserved(name)) {
             fail(c, p, "header is set by hookgate and cannot be overridden");
             ok = false;
         } else {
@@ -717,7 +528,7 @@ static void parse_headers(ctx_t *c, int t, const char *path, cfg_subscriber_t *s
             }
         }
         char *value = get_string(c, k + 1, p);
-        if (value && !valid_header_value(value)) {
+        if (value && !syntax_header_value(value)) {
             fail(c, p, "expected a non-empty header value without control characters");
             ok = false;
         }
@@ -895,7 +706,7 @@ static void parse_subscriber(ctx_t *c, int t, const char *path, const cfg_t *cfg
     if (f[S_URL].tok >= 0) {
         field_path(p, path, &f[S_URL]);
         char *url = get_string(c, f[S_URL].tok, p);
-        const char *why = url ? check_url(url) : NULL;
+        const char *why = url ? syntax_url(url) : NULL;
         if (why) {
             fail(c, p, "%s", why);
             free(url);
@@ -952,7 +763,7 @@ static void parse_token(ctx_t *c, const field_t *f, char **out)
     if (f->tok < 0) return;
     field_path(p, "", f);
     char *v = get_string(c, f->tok, p);
-    if (v && !valid_token(v)) {
+    if (v && !syntax_token(v)) {
         fail(c, p, "expected visible ASCII characters without spaces");
         free(v);
         return;
@@ -1018,7 +829,7 @@ static void parse_root(ctx_t *c, cfg_t *cfg)
 
     if (f[T_LISTEN].tok >= 0) {
         char *v = get_string(c, f[T_LISTEN].tok, "listen");
-        const char *why = v ? parse_listen(v, &cfg->listen_host, &cfg->listen_port) : NULL;
+        const char *why = v ? syntax_listen(v, &cfg->listen_host, &cfg->listen_port) : NULL;
         if (why) {
             fail(c, "listen", "%s", why);
             free(v);
