@@ -66,15 +66,20 @@ static struct batch *batch_new(void)
     return b;
 }
 
-static void send_accepted(h2o_req_t *req)
+static void send_json(h2o_req_t *req, int status, const char *reason, const char *body, size_t len)
 {
     /* Without content_length, HTTP/1.1 falls back to chunked + close. */
-    req->res.status = 202;
-    req->res.reason = "Accepted";
-    req->res.content_length = sizeof(ACCEPTED_BODY) - 1;
+    req->res.status = status;
+    req->res.reason = reason;
+    req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                    H2O_STRLIT("application/json"));
-    h2o_send_inline(req, ACCEPTED_BODY, sizeof(ACCEPTED_BODY) - 1);
+    h2o_send_inline(req, body, len);
+}
+
+static void send_accepted(h2o_req_t *req)
+{
+    send_json(req, 202, "Accepted", ACCEPTED_BODY, sizeof(ACCEPTED_BODY) - 1);
 }
 
 static void on_held_disposed(void *p)
@@ -221,12 +226,7 @@ static int on_events(h2o_handler_t *self, h2o_req_t *req)
     (void)self;
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
         static const char body[] = "{\"error\":\"method_not_allowed\",\"detail\":\"POST only\"}";
-        req->res.status = 405;
-        req->res.reason = "Method Not Allowed";
-        req->res.content_length = sizeof(body) - 1;
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                       H2O_STRLIT("application/json"));
-        h2o_send_inline(req, body, sizeof(body) - 1);
+        send_json(req, 405, "Method Not Allowed", body, sizeof(body) - 1);
         return 0;
     }
     if (durable.fd >= 0)
@@ -240,12 +240,7 @@ static int on_healthz(h2o_handler_t *self, h2o_req_t *req)
 {
     static const char body[] = "{\"status\":\"ok\"}";
     (void)self;
-    req->res.status = 200;
-    req->res.reason = "OK";
-    req->res.content_length = sizeof(body) - 1;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   H2O_STRLIT("application/json"));
-    h2o_send_inline(req, body, sizeof(body) - 1);
+    send_json(req, 200, "OK", body, sizeof(body) - 1);
     return 0;
 }
 
