@@ -21,24 +21,15 @@ bool syntax_chars(const char *s, size_t n, const char *extra)
     return true;
 }
 
-static bool valid_ipv4(const char *s, size_t n)
-{
-    char buf[INET_ADDRSTRLEN];
-    struct in_addr a;
-    if (n >= sizeof(buf)) return false;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    return inet_pton(AF_INET, buf, &a) == 1;
-}
-
-static bool valid_ipv6(const char *s, size_t n)
+/* An address of family af (AF_INET or AF_INET6) in the n bytes at s. */
+static bool valid_ip(int af, const char *s, size_t n)
 {
     char buf[INET6_ADDRSTRLEN];
-    struct in6_addr a;
-    if (n >= sizeof(buf)) return false;
+    struct in6_addr a; /* big enough for either family */
+    if (n >= (af == AF_INET ? INET_ADDRSTRLEN : INET6_ADDRSTRLEN)) return false;
     memcpy(buf, s, n);
     buf[n] = '\0';
-    return inet_pton(AF_INET6, buf, &a) == 1;
+    return inet_pton(af, buf, &a) == 1;
 }
 
 /* A DNS name (dot-separated labels of [A-Za-z0-9_-], 1..63 each) or, when it looks
@@ -49,7 +40,7 @@ static bool valid_hostname(const char *s, size_t n)
     size_t numeric = 0;
     while (numeric < n && ((s[numeric] >= '0' && s[numeric] <= '9') || s[numeric] == '.'))
         numeric++;
-    if (numeric == n) return valid_ipv4(s, n);
+    if (numeric == n) return valid_ip(AF_INET, s, n);
     size_t label = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '.') {
@@ -85,7 +76,7 @@ const char *syntax_listen(const char *s, char **host, uint16_t *port)
         if (!close || close[1] != ':') return "expected host:port";
         h = s + 1;
         hlen = (size_t)(close - h);
-        if (!valid_ipv6(h, hlen)) return "expected host:port";
+        if (!valid_ip(AF_INET6, h, hlen)) return "expected host:port";
         colon = close + 1;
     } else {
         colon = strrchr(s, ':');
@@ -123,7 +114,8 @@ const char *syntax_url(const char *u)
     if (alen == 0) return "URL has no host";
     if (a[0] == '[') {
         const char *close = memchr(a, ']', alen);
-        if (!close || !valid_ipv6(a + 1, (size_t)(close - a - 1))) return "URL has an invalid host";
+        if (!close || !valid_ip(AF_INET6, a + 1, (size_t)(close - a - 1)))
+            return "URL has an invalid host";
         hend = close + 1;
     } else {
         hend = memchr(a, ':', alen);
