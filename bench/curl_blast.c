@@ -65,6 +65,36 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+/* The header set of a hookgate delivery, with values of the same sizes: the ceiling sends
+ * the same requests, only without producing them. Returns the list and its webhook-id line,
+ * which start_request rewrites for each request. */
+static struct curl_slist *delivery_headers(struct curl_slist **id_line)
+{
+    struct curl_slist *h = NULL;
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "User-Agent: hookgate/0.0.0");
+    h = curl_slist_append(h, "Expect:");
+    h = curl_slist_append(h, "webhook-id: blast-000000-000000");
+    for (*id_line = h; (*id_line)->next; *id_line = (*id_line)->next)
+        ;
+    h = curl_slist_append(h, "webhook-timestamp: 1764633600");
+    h = curl_slist_append(h, "webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=");
+    if (h == NULL) abort();
+    return h;
+}
+
+/* Each request gets a webhook-id of its own (same length), as deliveries do: the sink keeps
+ * the set of ids it has answered, and that set must cost it as much here as for hookgate. */
+static void start_request(blast_t *b, CURL *easy)
+{
+    char *id_line;
+    unsigned long k = (unsigned long)b->started++;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &id_line);
+    snprintf(id_line, sizeof("webhook-id: blast-000000-000000"), "webhook-id: blast-%06lu-%06lu",
+             k / 1000000 % 1000000, k % 1000000);
+    curl_multi_add_handle(b->multi, easy);
+}
+
 /* Counts finished transfers and puts each easy handle straight back to work while requests remain:
    re-adding a handle keeps its connection in the multi's cache, so no reconnects. */
 static void reap(blast_t *b)
@@ -83,10 +113,7 @@ static void reap(blast_t *b)
         else
             b->errors++;
         curl_multi_remove_handle(b->multi, easy);
-        if (b->started < b->requests) {
-            b->started++;
-            curl_multi_add_handle(b->multi, easy);
-        }
+        if (b->started < b->requests) start_request(b, easy);
     }
 }
 
@@ -105,7 +132,7 @@ int main(int argc, char **argv)
     long connections = 0, body_bytes = 600, timeout_s = 300;
     blast_t b = {.timer_ms = -1};
     CURL **easies;
-    struct curl_slist *headers = NULL;
+    struct curl_slist **headers;
     char *body;
     int n, running = 0;
     double t0, t1;
@@ -148,15 +175,6 @@ int main(int argc, char **argv)
     body[n] = '\0';
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    /* The header set of a hookgate delivery, with fixed values of the same sizes: the
-     * ceiling sends the same requests, only without producing them. */
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    headers = curl_slist_append(headers, "User-Agent: hookgate/0.0.0");
-    headers = curl_slist_append(headers, "Expect:");
-    headers = curl_slist_append(headers, "webhook-id: blast-000000-000000");
-    headers = curl_slist_append(headers, "webhook-timestamp: 1764633600");
-    headers = curl_slist_append(
-        headers, "webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=");
     b.multi = curl_multi_init();
     b.ep = epoll_create1(EPOLL_CLOEXEC);
     curl_multi_setopt(b.multi, CURLMOPT_SOCKETFUNCTION, on_socket);
@@ -168,13 +186,17 @@ int main(int argc, char **argv)
     curl_multi_setopt(b.multi, CURLMOPT_MAXCONNECTS, connections);
 
     easies = calloc((size_t)connections, sizeof(*easies));
-    if (easies == NULL) abort();
+    headers = calloc((size_t)connections, sizeof(*headers));
+    if (easies == NULL || headers == NULL) abort();
     for (long i = 0; i < connections; i++) {
         CURL *e = curl_easy_init();
         curl_easy_setopt(e, CURLOPT_URL, url);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+        struct curl_slist *id_line;
+        headers[i] = delivery_headers(&id_line);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers[i]);
+        curl_easy_setopt(e, CURLOPT_PRIVATE, id_line->data);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
@@ -184,10 +206,8 @@ int main(int argc, char **argv)
 
     t0 = now_s();
     double cpu0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-    for (long i = 0; i < connections && b.started < b.requests; i++) {
-        b.started++;
-        curl_multi_add_handle(b.multi, easies[i]);
-    }
+    for (long i = 0; i < connections && b.started < b.requests; i++)
+        start_request(&b, easies[i]);
     curl_multi_socket_action(b.multi, CURL_SOCKET_TIMEOUT, 0, &running);
     reap(&b);
     while (b.ok + b.errors < b.requests) {
@@ -229,7 +249,9 @@ int main(int argc, char **argv)
         curl_easy_cleanup(easies[i]);
     }
     curl_multi_cleanup(b.multi);
-    curl_slist_free_all(headers);
+    for (long i = 0; i < connections; i++)
+        curl_slist_free_all(headers[i]);
+    free(headers);
     curl_global_cleanup();
     free(easies);
     free(body);
