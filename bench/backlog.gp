@@ -61,7 +61,8 @@ unset logscale y
 
 # 3. hookgate's own CPU time per event (all threads; in the drain also the delivery thread
 # alone): flat means its work per event does not grow with the backlog, whatever the rate did
-# on a shared machine.
+# on a shared machine. The build's user and kernel parts are drawn apart: hookgate's code is
+# the user part, the page cache's growth the kernel's.
 set title "hookgate CPU time per event vs backlog"
 set ylabel "CPU us per event"
 plot csv using (column("backlog")):(phase("build", column("cpu_us_per_event"))) \
@@ -69,7 +70,11 @@ plot csv using (column("backlog")):(phase("build", column("cpu_us_per_event"))) 
      csv using (column("backlog")):(phase("drain", column("cpu_us_per_event"))) \
         with linespoints lw 2 pt 7 ps 0.4 lc rgb drain title "drain, all threads", \
      csv using (column("backlog")):(phase("drain", column("dlv_cpu_us_per_event"))) \
-        with lines lw 1 dt 2 lc rgb drain title "drain, delivery thread"
+        with lines lw 1 dt 2 lc rgb drain title "drain, delivery thread", \
+     csv using (column("backlog")):(phase("build", column("user_us_per_event"))) \
+        with lines lw 1 dt 2 lc rgb build title "ingest, user", \
+     csv using (column("backlog")):(phase("build", column("sys_us_per_event"))) \
+        with lines lw 1 dt 3 lc rgb build title "ingest, kernel"
 
 # 4. The whole run against time.
 set title "backlog and store size over the run"
