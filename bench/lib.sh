@@ -103,7 +103,11 @@ elif ((NCPU >= 2)); then
     CLIENT_CPUS="$((NCPU / 2))-$((NCPU - 1))"
     SERVER_PIN=(taskset -c "$SERVER_CPUS")
     CLIENT_PIN=(taskset -c "$CLIENT_CPUS")
-    PIN_NOTE="pinned: tested process on CPUs $SERVER_CPUS, load side on CPUs $CLIENT_CPUS"
+    # The script itself (its polling curl, sleep and awk) runs on the load side too: a poll
+    # every 50 ms must not take turns with the process under test. Processes started with
+    # SERVER_PIN get their own CPUs whatever the script's.
+    taskset -cp "$CLIENT_CPUS" $$ >/dev/null 2>&1
+    PIN_NOTE="pinned: tested process on CPUs $SERVER_CPUS, load side and this script on CPUs $CLIENT_CPUS"
 else
     SERVER_PIN=()
     CLIENT_PIN=()
