@@ -6,10 +6,10 @@
  * the writer syncs only while fewer than half of the largest batch were queued behind,
  * and after a failed commit the batch before it waits for a successful sync (or fails
  * with the sync's error); deferrable operations alone are held for company, and an urgent
- * one ends the hold; successful commits and syncs reach the metrics. Then the same writer over the real store through simulated
- * power losses: every write to data.mdb and every flush is journalled, and a disk image
- * made of only what a flush made durable (plus random subsets of the rest) must hold
- * every acknowledged event.
+ * one ends the hold; successful commits and syncs reach the metrics. Then the same
+ * writer over the real store through simulated power losses: every write to data.mdb and
+ * every flush is journalled, and a disk image made of only what a flush made durable (plus
+ * random subsets of the rest) must hold every acknowledged event.
  *
  * The fake keeps the store's durability contract (store.h) as a model: a successful
  * commit's flush makes the commits before it durable unless a commit or sync failed since
