@@ -35,7 +35,7 @@ struct wr {
     int64_t head_since_ns;  /* when the queue's first operation arrived */
     int64_t urgent_ns;      /* when the writer last took a batch with an urgent operation */
     size_t expected;        /* decaying maximum of recent batch sizes */
-    int64_t last_commit_ns; /* duration of the last commit */
+    int64_t last_commit_ns; /* duration of the last successful commit, its flush included */
     bool stopping;
     void (*announce)(void *ctx);
     void *announce_ctx;
@@ -227,15 +227,13 @@ static int commit_batch(wr_t *w, wr_op_t **list, bool probe)
     int64_t started = mono_ns();
     int rc = commit_ops(w, list, probe);
     if (rc != 0) return rc;
-    uint64_t n = 0;
-    for (wr_op_t *op = *list; op; op = op->next)
-        n++;
-    metrics_store_commit(n, (double)(mono_ns() - started) / 1e9);
+    w->last_commit_ns = mono_ns() - started; /* read under the lock only by this thread */
     wr_op_t *ops = *list;
     *list = NULL;
     wr_op_t *durable = w->unflushed, *now = NULL, **now_tail = &now, **later_tail = &w->unflushed;
     w->unflushed = NULL;
-    while (ops) {
+    uint64_t n = 0;
+    for (; ops; n++) {
         wr_op_t *next = ops->next;
         ops->next = NULL;
         if (ops->relaxed) {
@@ -247,6 +245,7 @@ static int commit_batch(wr_t *w, wr_op_t **list, bool probe)
         }
         ops = next;
     }
+    metrics_store_commit(n, (double)w->last_commit_ns / 1e9);
     finish_ops(w, durable, 0);
     finish_ops(w, now, 0);
     return 0;
@@ -296,9 +295,7 @@ static void *writer_main(void *arg)
                 probe(w);
             continue;
         }
-        int64_t started = mono_ns();
         int rc = commit_batch(w, &batch, w->failing);
-        w->last_commit_ns = mono_ns() - started; /* read under the lock only by this thread */
         if (rc == 0) {
             commit_succeeded(w);
             continue;
