@@ -114,14 +114,9 @@ USER_T=0
 SYS_T=0
 CLK_TCK=$(getconf CLK_TCK)
 read_cpu() {
-    local t ns comm total=0 dlv=0 stat
-    for t in /proc/"$HG_PID"/task/*; do
-        { read -r ns _ <"$t/schedstat" && read -r comm <"$t/comm"; } 2>/dev/null || continue
-        total=$((total + ns))
-        [[ $comm == hookgate-dlv ]] && dlv=$((dlv + ns))
-    done
-    CPU_NS=$total
-    DLV_NS=$dlv
+    local stat
+    CPU_NS=$(proc_cpu_ns "$HG_PID")
+    DLV_NS=$(proc_cpu_ns "$HG_PID" hookgate-dlv)
     # Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
     stat=$(cat "/proc/$HG_PID/stat" 2>/dev/null) && read -r _ _ _ _ _ _ _ _ _ _ _ USER_T SYS_T _ <<<"${stat##*) }"
 }

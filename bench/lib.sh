@@ -204,11 +204,13 @@ kv() {
 }
 
 # ratio a b -> a/b with 2 decimals, or "-" when b is empty or zero.
-# CPU time a process has used so far, in ns, summed over its threads' schedstat.
+# CPU time a process has used so far, in ns, summed over its threads' schedstat; with a
+# second argument, over the threads of that name only: proc_cpu_ns PID [COMM].
 proc_cpu_ns() {
-    local t ns total=0
+    local t ns comm total=0
     for t in /proc/"$1"/task/*; do
-        read -r ns _ <"$t/schedstat" 2>/dev/null && total=$((total + ns))
+        { read -r ns _ <"$t/schedstat" && read -r comm <"$t/comm"; } 2>/dev/null || continue
+        [[ -z ${2:-} || $comm == "$2" ]] && total=$((total + ns))
     done
     echo "$total"
 }
