@@ -76,7 +76,7 @@ store_figures() {
 # One line on what the store did between two store_figures: args conns run before after.
 STORE_LINES=()
 store_line() {
-    local c=$1 r=$2
+    local c=$1 r=$2 c0 o0 s0 f0 c1 o1 s1 f1
     read -r c0 o0 s0 f0 <<<"$3"
     read -r c1 o1 s1 f1 <<<"$4"
     STORE_LINES+=("$(awk -v n="$((c1 - c0))" -v o="$((o1 - o0))" -v s0="$s0" -v s1="$s1" \
