@@ -267,16 +267,17 @@ int codec_received_parse(const void *p, size_t n, int64_t *received_ms, codec_st
 
 /* ---- event ---- */
 
-int codec_encode_event(core_buf_t *b, int64_t received_ms, uint64_t seq, const char *type,
-                       size_t type_len, const uint64_t *ids, size_t n, const char *body,
-                       size_t body_len)
+int codec_encode_event(core_buf_t *b, int64_t received_ms, const char *id, size_t id_len,
+                       const char *type, size_t type_len, const uint64_t *ids, size_t n,
+                       const char *body, size_t body_len)
 {
-    if (type_len > UINT32_MAX || n > UINT32_MAX || body_len > UINT32_MAX || seq == 0)
+    if (id_len == 0 || id_len > UINT32_MAX || type_len > UINT32_MAX || n > UINT32_MAX ||
+        body_len > UINT32_MAX)
         return -EINVAL;
     core_buf_reset(b);
     put_u8(b, CODEC_EVENT_VERSION);
     put_u64(b, (uint64_t)received_ms);
-    put_u64(b, seq);
+    put_str(b, id, id_len);
     put_str(b, type, type_len);
     put_u32(b, (uint32_t)n);
     for (size_t i = 0; i < n; i++)
@@ -285,20 +286,40 @@ int codec_encode_event(core_buf_t *b, int64_t received_ms, uint64_t seq, const c
     return 0;
 }
 
+/* The fields after the id (or the legacy sequence number), common to every version. */
+static int event_tail(rd_t *r, codec_event_view_t *v)
+{
+    if (rd_str(r, &v->type) || rd_u32(r, &v->ndeliveries) ||
+        rd_bytes(r, (size_t)v->ndeliveries * 8, &v->ids) || rd_str(r, &v->body))
+        return -EINVAL;
+    return rd_end(r);
+}
+
 int codec_event_view(const void *p, size_t n, codec_event_view_t *v)
 {
     rd_t r;
     uint8_t version;
     rd_init(&r, p, n);
     v->seq = 0;
-    /* Version 1 records (written before format 2) have no sequence number. */
-    if (rd_u8(&r, &version) || (version != 1 && version != CODEC_EVENT_VERSION) ||
-        rd_i64(&r, &v->received_ms) ||
-        (version == CODEC_EVENT_VERSION && (rd_u64(&r, &v->seq) || v->seq == 0)) ||
-        rd_str(&r, &v->type) || rd_u32(&r, &v->ndeliveries) ||
-        rd_bytes(&r, (size_t)v->ndeliveries * 8, &v->ids) || rd_str(&r, &v->body))
+    if (rd_u8(&r, &version) || version != CODEC_EVENT_VERSION || rd_i64(&r, &v->received_ms) ||
+        rd_str(&r, &v->id) || v->id.len == 0)
         return -EINVAL;
-    return rd_end(&r);
+    return event_tail(&r, v);
+}
+
+int codec_legacy_event_view(const void *p, size_t n, codec_event_view_t *v)
+{
+    rd_t r;
+    uint8_t version;
+    rd_init(&r, p, n);
+    v->seq = 0;
+    v->id.p = "";
+    v->id.len = 0;
+    /* Version 1 records (written before format 2) have no sequence number. */
+    if (rd_u8(&r, &version) || (version != 1 && version != 2) || rd_i64(&r, &v->received_ms) ||
+        (version == 2 && (rd_u64(&r, &v->seq) || v->seq == 0)))
+        return -EINVAL;
+    return event_tail(&r, v);
 }
 
 uint64_t codec_event_view_id(const codec_event_view_t *v, uint32_t i)
@@ -306,19 +327,26 @@ uint64_t codec_event_view_id(const codec_event_view_t *v, uint32_t i)
     return codec_get_le64(v->ids + (size_t)i * 8);
 }
 
+void codec_event_copy(const codec_event_view_t *v, store_event_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = xmemdup0(v->id.p, v->id.len);
+    out->type = xmemdup0(v->type.p, v->type.len);
+    out->received_ms = v->received_ms;
+    out->body = xmemdup0(v->body.p, v->body.len);
+    out->body_len = v->body.len;
+    out->ndeliveries = v->ndeliveries;
+    out->delivery_ids = xmalloc((v->ndeliveries ? v->ndeliveries : 1) * sizeof(uint64_t));
+    for (uint32_t i = 0; i < v->ndeliveries; i++)
+        out->delivery_ids[i] = codec_event_view_id(v, i);
+}
+
 int codec_decode_event(const void *p, size_t n, store_event_t *out)
 {
     codec_event_view_t v;
     memset(out, 0, sizeof(*out));
     if (codec_event_view(p, n, &v)) return -EINVAL;
-    out->type = xmemdup0(v.type.p, v.type.len);
-    out->received_ms = v.received_ms;
-    out->body = xmemdup0(v.body.p, v.body.len);
-    out->body_len = v.body.len;
-    out->ndeliveries = v.ndeliveries;
-    out->delivery_ids = xmalloc(v.ndeliveries * sizeof(uint64_t));
-    for (uint32_t i = 0; i < v.ndeliveries; i++)
-        out->delivery_ids[i] = codec_event_view_id(&v, i);
+    codec_event_copy(&v, out);
     return 0;
 }
 

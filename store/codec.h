@@ -60,38 +60,50 @@ int codec_order_key_parse(const void *key, size_t n, size_t *name_len, uint64_t 
 void codec_dead_key(uint8_t out[CODEC_DEAD_KEY_LEN], int64_t dead_ms, uint64_t id);
 int codec_dead_key_parse(const void *key, size_t n, int64_t *dead_ms, uint64_t *id);
 
-/* received index value: received time (LE) then the event id (at least one byte). */
+/* The received table's value in formats 1 to 3: received time (LE) then the event id (at
+ * least one byte). Read only by the upgrade to format 4. */
 void codec_encode_received(core_buf_t *b, int64_t received_ms, const char *id, size_t id_len);
 int codec_received_parse(const void *p, size_t n, int64_t *received_ms, codec_str_t *id);
 
 /* Record versions (the first byte of each record), separate from the store's format
  * version: a format bump that leaves a record's layout alone leaves its version alone, so
  * the records of an upgraded store stay readable. Delivery and counters records are at
- * version 1; event records at 2 (1 is still read: it has no sequence number). */
+ * version 1; event records at 3 (versions 1 and 2 are those of formats 1 to 3, which the
+ * upgrade to format 4 rewrites). */
 #define CODEC_RECORD_VERSION 1
-#define CODEC_EVENT_VERSION 2
+#define CODEC_EVENT_VERSION 3
 
-/* ---- event record (its id is the key, not part of the record) ---- */
+/* ---- event record: the received table's value, keyed by the event's sequence number ---- */
 
 typedef struct {
     int64_t received_ms;
-    uint64_t seq; /* its key in the received index; 0 in a version 1 record (unknown) */
+    codec_str_t id;     /* empty in a legacy record (its key was the id) */
+    uint64_t seq;       /* in a legacy version 2 record only; otherwise 0 (it is the key) */
     codec_str_t type;
     uint32_t ndeliveries;
     const uint8_t *ids; /* ndeliveries u64 LE; read with codec_event_view_id */
     codec_str_t body;
 } codec_event_view_t;
 
-/* Writes a version 2 record. -EINVAL when type_len, body_len or n does not fit the u32
- * fields, or seq is 0. */
-int codec_encode_event(core_buf_t *b, int64_t received_ms, uint64_t seq, const char *type,
-                       size_t type_len, const uint64_t *ids, size_t n, const char *body,
-                       size_t body_len);
+/* Writes a version 3 record. -EINVAL when the id is empty, or type_len, body_len or n does
+ * not fit the u32 fields. */
+int codec_encode_event(core_buf_t *b, int64_t received_ms, const char *id, size_t id_len,
+                       const char *type, size_t type_len, const uint64_t *ids, size_t n,
+                       const char *body, size_t body_len);
+/* Reads a version 3 record (with a non-empty id). */
 int codec_event_view(const void *p, size_t n, codec_event_view_t *v);
+/* Reads an event record of formats 1 to 3 (record versions 1 and 2, stored in the events
+ * table under the event id): only the upgrade to format 4 reads these. */
+int codec_legacy_event_view(const void *p, size_t n, codec_event_view_t *v);
 uint64_t codec_event_view_id(const codec_event_view_t *v, uint32_t i);
-/* Fills out (id left NULL) with malloc'd copies; free with store_event_clear. type and
- * body are NUL-terminated for convenience (body_len excludes the NUL). */
+/* Fills out with malloc'd copies of the record v views; free with store_event_clear. id,
+ * type and body are NUL-terminated for convenience (body_len excludes the NUL). */
+void codec_event_copy(const codec_event_view_t *v, store_event_t *out);
+/* codec_event_view, then codec_event_copy. */
 int codec_decode_event(const void *p, size_t n, store_event_t *out);
+
+/* The events table's value (the idempotency index): the event's sequence number, u64 LE. */
+#define CODEC_EVENT_SEQ_LEN 8
 
 /* ---- delivery record (its id is the key, not part of the record) ---- */
 

@@ -24,17 +24,17 @@ int store_enqueue(store_wtxn_t *tx, const store_event_in_t *ev, bool *duplicate,
         if (nl == 0 || nl + CODEC_DUE_KEY_EXTRA > st->max_key) return -EINVAL;
     }
 
-    /* The events table doubles as the idempotency index. */
-    MDB_val v;
-    int rc = store__tx_get(tx, st->events, ev->id, ev->id_len, &v);
+    /* The events table is the idempotency index. */
+    uint64_t seq;
+    codec_event_view_t view;
+    int rc = store__find_event(tx->txn, st, ev->id, ev->id_len, &seq, &view);
     if (rc == 0) {
-        codec_event_view_t view;
-        if (codec_event_view(v.mv_data, v.mv_size, &view)) return -EIO;
         *duplicate = true;
         *ndeliveries = view.ndeliveries;
         return 0;
     }
-    if (rc != -ENOENT) return rc;
+    if (rc == -EBADMSG) return -EIO;
+    if (rc != -ENOENT) return tx->err = rc;
     rc = 0;
     for (size_t i = 0; i < ev->nsubscribers && rc == 0; i++)
         rc = store__counters_load(tx, ev->subscribers[i]);
@@ -44,16 +44,14 @@ int store_enqueue(store_wtxn_t *tx, const store_event_in_t *ev, bool *duplicate,
     uint64_t *ids = xmalloc(n * sizeof(*ids));
     for (size_t i = 0; i < n; i++)
         ids[i] = tx->next_delivery_id + i;
-    uint64_t seq = tx->next_event_seq;
-    rc = codec_encode_event(&tx->buf, ev->received_ms, seq, ev->type, ev->type_len, ids, n,
-                            ev->body, ev->body_len);
-    if (rc == 0) rc = store__tx_put(tx, st->events, ev->id, ev->id_len, tx->buf.p, tx->buf.len);
-    if (rc == 0) {
-        uint8_t k[8];
-        store__id_key(k, seq);
-        codec_encode_received(&tx->buf, ev->received_ms, ev->id, ev->id_len);
-        rc = store__tx_put(tx, st->received, k, 8, tx->buf.p, tx->buf.len);
-    }
+    seq = tx->next_event_seq;
+    uint8_t k[8], sv[CODEC_EVENT_SEQ_LEN];
+    store__id_key(k, seq);
+    codec_put_le64(sv, seq);
+    rc = codec_encode_event(&tx->buf, ev->received_ms, ev->id, ev->id_len, ev->type, ev->type_len,
+                            ids, n, ev->body, ev->body_len);
+    if (rc == 0) rc = store__tx_append(tx, st->received, k, 8, tx->buf.p, tx->buf.len);
+    if (rc == 0) rc = store__tx_put(tx, st->events, ev->id, ev->id_len, sv, sizeof(sv));
 
     char *event_id = xmemdup0(ev->id, ev->id_len);
     char *event_type = xmemdup0(ev->type, ev->type_len);
@@ -400,17 +398,17 @@ static int claim_fill(store_t *st, MDB_txn *txn, uint64_t id, store_claim_t *out
     out->id = id;
     out->corrupt = true;
     store__id_key(k, id);
-    MDB_val key = store__val(k, 8), v, ev;
+    MDB_val key = store__val(k, 8), v;
     int rc = mdb_get(txn, st->deliveries, &key, &v);
     if (rc == MDB_NOTFOUND) return 0;
     if (rc) return store__map_err(rc);
     if (codec_delivery_view(v.mv_data, v.mv_size, &d)) return 0;
     if (d.state != STORE_PENDING) return -ESTALE;
-    key = store__val(d.event_id.p, d.event_id.len);
-    rc = d.event_id.len > 0 ? mdb_get(txn, st->events, &key, &ev) : MDB_NOTFOUND;
-    if (rc == MDB_NOTFOUND) return 0;
-    if (rc) return store__map_err(rc);
-    if (codec_event_view(ev.mv_data, ev.mv_size, &e)) return 0;
+    uint64_t seq;
+    rc = d.event_id.len > 0 ? store__find_event(txn, st, d.event_id.p, d.event_id.len, &seq, &e)
+                            : -ENOENT;
+    if (rc == -ENOENT || rc == -EBADMSG) return 0;
+    if (rc) return rc;
     out->corrupt = false;
     out->attempts = d.attempts;
     out->first_attempt_ms = d.first_attempt_ms;
@@ -543,25 +541,19 @@ int store_claim_first(store_t *st, const char *subscriber, int64_t now_ms,
 int store_get_event(store_t *st, const char *id, size_t id_len, store_event_t *out)
 {
     MDB_txn *txn;
-    MDB_val v;
     memset(out, 0, sizeof(*out));
     if (id_len == 0 || id_len > st->max_key) return -ENOENT;
     int rc = store__rtxn_begin(st, &txn);
     if (rc) return rc;
-    MDB_val k = store__val(id, id_len);
+    uint64_t seq;
     codec_event_view_t view;
-    rc = mdb_get(txn, st->events, &k, &v);
-    if (rc == 0)
-        rc = codec_event_view(v.mv_data, v.mv_size, &view) ||
-                     codec_decode_event(v.mv_data, v.mv_size, out)
-                 ? -EIO
-                 : 0;
-    else
-        rc = store__map_err(rc);
-    if (rc == 0 && view.seq != 0) {
+    rc = store__find_event(txn, st, id, id_len, &seq, &view);
+    if (rc == -EBADMSG) rc = -EIO;
+    if (rc == 0) {
+        codec_event_copy(&view, out);
         /* The deliveries replays added follow the event's own. */
         id_list_t l = {out->delivery_ids, out->ndeliveries, out->ndeliveries};
-        int mrc = store__each_replayed(txn, st->replayed, view.seq, store__id_list_add, &l);
+        int mrc = store__each_replayed(txn, st->replayed, seq, store__id_list_add, &l);
         out->delivery_ids = l.ids;
         out->ndeliveries = l.n;
         if (mrc) {
@@ -570,7 +562,6 @@ int store_get_event(store_t *st, const char *id, size_t id_len, store_event_t *o
         }
     }
     mdb_txn_abort(txn);
-    if (rc == 0) out->id = xmemdup0(id, id_len);
     return rc;
 }
 

@@ -36,33 +36,19 @@ void store__replayed_key(uint8_t k[16], uint64_t seq, uint64_t id)
     codec_put_be64(k + 8, id);
 }
 
-/* Adds a PENDING delivery of event id (sequence number seq, record view v read in this
- * transaction) for subscriber, due at now_ms, and links it to the event in the replayed
- * index. Keyed by sequence number, a replay walking in ingest order appends to that index
- * instead of rewriting event records all over the events table, which kept the disk busy
- * enough to slow ingest down. A version 1 event record (no sequence number) is rewritten
- * once as version 2, so that lookups of the event find the link. v points into the map,
- * so what is needed from it is copied before the first write. */
-static int replay_event(store_wtxn_t *tx, codec_str_t id, uint64_t seq, const codec_event_view_t *v,
+/* Adds a PENDING delivery of the event with sequence number seq (record view v, read in
+ * this transaction) for subscriber, due at now_ms, and links it to the event in the
+ * replayed index. Keyed by sequence number, a replay walking in ingest order appends to
+ * that index instead of rewriting event records. v points into the map, so what is needed
+ * from it is copied before the first write. */
+static int replay_event(store_wtxn_t *tx, uint64_t seq, const codec_event_view_t *v,
                         const char *subscriber, int64_t now_ms)
 {
     store_t *st = tx->st;
     int rc = store__counters_load(tx, subscriber); /* before the first write */
     if (rc) return rc;
-    char *event_id = xmemdup0(id.p, id.len);
+    char *event_id = xmemdup0(v->id.p, v->id.len);
     char *type = xmemdup0(v->type.p, v->type.len);
-    if (v->seq == 0) {
-        size_t n = v->ndeliveries;
-        uint64_t *ids = xmalloc((n ? n : 1) * sizeof(*ids));
-        for (uint32_t i = 0; i < n; i++)
-            ids[i] = codec_event_view_id(v, i);
-        char *body = xmemdup0(v->body.p, v->body.len);
-        rc = codec_encode_event(&tx->buf, v->received_ms, seq, type, strlen(type), ids, n, body,
-                                v->body.len);
-        if (rc == 0) rc = store__tx_put(tx, st->events, event_id, id.len, tx->buf.p, tx->buf.len);
-        free(body);
-        free(ids);
-    }
     store_delivery_t d = {
         .id = tx->next_delivery_id++,
         .event_id = event_id,
@@ -76,7 +62,7 @@ static int replay_event(store_wtxn_t *tx, codec_str_t id, uint64_t seq, const co
     counters_delta_t dl = {.pending = 1};
     uint8_t k[16];
     store__replayed_key(k, seq, d.id);
-    if (rc == 0) rc = store__save_delivery(tx, &d);
+    rc = store__save_delivery(tx, &d);
     if (rc == 0) rc = store__due_put(tx, &d);
     if (rc == 0) rc = store__tx_put(tx, st->replayed, k, sizeof(k), "", 0);
     if (rc == 0) store__counters_change(tx, subscriber, &dl);
@@ -132,9 +118,7 @@ int store_replay(store_wtxn_t *tx, const char *subscriber, uint64_t *cursor, uin
     uint64_t seq = *cursor;
     for (size_t examined = 0;; examined++) {
         uint8_t kb[8];
-        MDB_val k, v, ev;
-        int64_t received_ms;
-        codec_str_t id;
+        MDB_val k, v;
         codec_event_view_t view;
         /* Sought afresh each time: the writes below may move the pages under a cursor. */
         store__id_key(kb, seq);
@@ -148,7 +132,7 @@ int store_replay(store_wtxn_t *tx, const char *subscriber, uint64_t *cursor, uin
             rc = store__tx_fail(tx, rc);
             break;
         }
-        if (k.mv_size != 8 || codec_received_parse(v.mv_data, v.mv_size, &received_ms, &id)) {
+        if (k.mv_size != 8 || codec_event_view(v.mv_data, v.mv_size, &view)) {
             rc = -EIO;
             break;
         }
@@ -158,12 +142,8 @@ int store_replay(store_wtxn_t *tx, const char *subscriber, uint64_t *cursor, uin
             *more = true;
             break;
         }
-        rc = store__tx_get(tx, st->events, id.p, id.len, &ev);
-        if (rc == -ENOENT) rc = -EIO; /* the received index names an event that must exist */
-        if (rc == 0 && codec_event_view(ev.mv_data, ev.mv_size, &view)) rc = -EIO;
-        if (rc == 0 &&
-            select(ctx, view.type.p, view.type.len, view.body.p, view.body.len, view.received_ms)) {
-            rc = replay_event(tx, id, seq, &view, subscriber, now_ms);
+        if (select(ctx, view.type.p, view.type.len, view.body.p, view.body.len, view.received_ms)) {
+            rc = replay_event(tx, seq, &view, subscriber, now_ms);
             if (rc == 0) (*added)++;
         }
         if (rc) break;

@@ -55,16 +55,16 @@ static int event_finished(store_wtxn_t *tx, const codec_event_view_t *ev, uint64
     return rc;
 }
 
-/* Deletes the event id (its record, its deliveries, those replays added and their links)
- * and its received entry rkey (its sequence number). */
-static int prune_event(store_wtxn_t *tx, codec_str_t id, const uint8_t rkey[8])
+/* Deletes the event with sequence number seq (rkey, its received key): its record, its
+ * events entry, its deliveries, those replays added and their links. */
+static int prune_event(store_wtxn_t *tx, const uint8_t rkey[8])
 {
     store_t *st = tx->st;
     MDB_val v;
     store_event_t ev;
     id_list_t extra = {0};
     uint64_t seq = codec_get_be64(rkey);
-    int rc = store__tx_get(tx, st->events, id.p, id.len, &v);
+    int rc = store__tx_get(tx, st->received, rkey, 8, &v);
     if (rc) return rc == -ENOENT ? -EIO : rc;
     if (codec_decode_event(v.mv_data, v.mv_size, &ev)) return -EIO;
     int mrc = store__each_replayed(tx->txn, st->replayed, seq, store__id_list_add, &extra);
@@ -82,9 +82,9 @@ static int prune_event(store_wtxn_t *tx, codec_str_t id, const uint8_t rkey[8])
         if (rc == 0) rc = store__tx_del(tx, st->replayed, rk, sizeof(rk));
     }
     free(extra.ids);
-    store_event_clear(&ev);
-    if (rc == 0) rc = store__tx_del(tx, st->events, id.p, id.len);
+    if (rc == 0) rc = store__tx_del(tx, st->events, ev.id, strlen(ev.id));
     if (rc == 0) rc = store__tx_del(tx, st->received, rkey, 8);
+    store_event_clear(&ev);
     return rc;
 }
 
@@ -94,7 +94,7 @@ static int prune_event(store_wtxn_t *tx, codec_str_t id, const uint8_t rkey[8])
  * millisecond. Events are examined in ingest order and the scan stops at the first one
  * received at or after cutoff_ms: after a clock step back, an older event behind it is
  * pruned by a later pass, never too early. An event with a record that cannot be decoded
- * (its received entry, its event record, a delivery of it) is kept and reported in
+ * (its own record in received, or a delivery's) is kept and reported in
  * *corrupt, and the scan goes on past it: one damaged record must not stop retention. */
 int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *cursor, size_t *pruned,
                 bool *more, store_prune_corrupt_t *corrupt)
@@ -111,8 +111,7 @@ int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *curso
     for (size_t examined = 0;; examined++) {
         uint8_t kb[8];
         MDB_val k, v;
-        int64_t received_ms;
-        codec_str_t id;
+        codec_event_view_t view;
         store__id_key(kb, seq);
         k = store__val(kb, 8);
         rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
@@ -129,27 +128,22 @@ int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *curso
             break;
         }
         seq = codec_get_be64(k.mv_data);
-        bool bad = codec_received_parse(v.mv_data, v.mv_size, &received_ms, &id) != 0;
-        if (!bad && received_ms >= cutoff_ms) break;
+        bool bad = codec_event_view(v.mv_data, v.mv_size, &view) != 0;
+        if (!bad && view.received_ms >= cutoff_ms) break;
         if (examined == max) {
             *more = true;
             break;
         }
         memcpy(kb, k.mv_data, 8);
-        MDB_val ev;
-        codec_event_view_t view;
         bool finished = false;
         uint64_t corrupt_id = 0;
-        if (bad || (rc = store__tx_get(tx, st->events, id.p, id.len, &ev)) == -ENOENT ||
-            (rc == 0 && codec_event_view(ev.mv_data, ev.mv_size, &view))) {
-            rc = 0; /* its received entry or event record is damaged (or gone): keep it */
-            corrupt->n++;
+        if (bad) {
+            corrupt->n++; /* its record is damaged: keep it */
             corrupt->seq = seq;
             corrupt->delivery_id = 0;
             seq++;
             continue;
         }
-        if (rc) break;
         if ((rc = event_finished(tx, &view, seq, &finished, &corrupt_id))) break;
         if (corrupt_id) {
             corrupt->n++;
@@ -157,12 +151,7 @@ int store_prune(store_wtxn_t *tx, int64_t cutoff_ms, size_t max, uint64_t *curso
             corrupt->delivery_id = corrupt_id;
         }
         if (finished) {
-            /* id points into the map: copy it before the deletes move pages. */
-            char *idc = xmemdup0(id.p, id.len);
-            codec_str_t ids = {idc, id.len};
-            rc = prune_event(tx, ids, kb);
-            free(idc);
-            if (rc) break;
+            if ((rc = prune_event(tx, kb))) break;
             (*pruned)++;
         }
         seq++;

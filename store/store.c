@@ -154,6 +154,26 @@ static int check_format(store_t *st, MDB_txn *txn, char *err, size_t errlen)
     return 0;
 }
 
+int store__find_event(MDB_txn *txn, const store_t *st, const char *id, size_t id_len,
+                      uint64_t *seq, codec_event_view_t *v)
+{
+    MDB_val key = store__val(id, id_len), val;
+    int rc = mdb_get(txn, st->events, &key, &val);
+    if (rc) return store__map_err(rc);
+    if (val.mv_size != CODEC_EVENT_SEQ_LEN) return -EBADMSG;
+    *seq = codec_get_le64(val.mv_data);
+    uint8_t k[8];
+    store__id_key(k, *seq);
+    key = store__val(k, 8);
+    rc = mdb_get(txn, st->received, &key, &val);
+    if (rc == MDB_NOTFOUND) return -EBADMSG;
+    if (rc) return store__map_err(rc);
+    if (codec_event_view(val.mv_data, val.mv_size, v) || v->id.len != id_len ||
+        memcmp(v->id.p, id, id_len) != 0)
+        return -EBADMSG;
+    return 0;
+}
+
 /* Version 1 had no order index: build it from the due index (which holds the same
  * deliveries with their due times), as version 2 had it. Returns an LMDB code. */
 static int upgrade_from_v1(store_t *st, MDB_txn *txn)
@@ -212,6 +232,70 @@ static int upgrade_from_v2(store_t *st, MDB_txn *txn)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* Up to version 3 the events table held each event's record under its id, and received
+ * mapped sequence numbers to ids. Version 4 keeps the record in received (appended in
+ * ingest order, so its pages fill up instead of splitting in the middle of the id order)
+ * and only the sequence number under the id. An event whose received entry or record
+ * cannot be read is left as it is: the damaged store's readers pass it over as before.
+ * Walked by key, not by cursor: the puts rewrite the table being walked. Returns an LMDB
+ * code. */
+static int upgrade_from_v3(store_t *st, MDB_txn *txn)
+{
+    core_buf_t rec = {0};
+    uint64_t seq = 0;
+    int rc;
+    for (;;) {
+        MDB_cursor *c;
+        uint8_t kb[8];
+        store__id_key(kb, seq);
+        MDB_val k = store__val(kb, 8), v, ev;
+        if ((rc = mdb_cursor_open(txn, st->received, &c))) break;
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        mdb_cursor_close(c);
+        if (rc) break;
+        if (k.mv_size != 8) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        seq = codec_get_be64(k.mv_data);
+        int64_t received_ms;
+        codec_str_t id;
+        codec_event_view_t old;
+        if (codec_received_parse(v.mv_data, v.mv_size, &received_ms, &id) == 0) {
+            MDB_val ik = store__val(id.p, id.len);
+            rc = mdb_get(txn, st->events, &ik, &ev);
+            if (rc == 0 && codec_legacy_event_view(ev.mv_data, ev.mv_size, &old) == 0) {
+                /* Both views point into the map: encode (copy) before the first put. */
+                uint64_t *ids = xmalloc((old.ndeliveries ? old.ndeliveries : 1) * sizeof(*ids));
+                for (uint32_t i = 0; i < old.ndeliveries; i++)
+                    ids[i] = codec_event_view_id(&old, i);
+                rc = codec_encode_event(&rec, old.received_ms, id.p, id.len, old.type.p,
+                                        old.type.len, ids, old.ndeliveries, old.body.p,
+                                        old.body.len)
+                         ? MDB_CORRUPTED
+                         : 0;
+                free(ids);
+                char *idc = xmemdup0(id.p, id.len);
+                uint8_t sv[CODEC_EVENT_SEQ_LEN];
+                codec_put_le64(sv, seq);
+                MDB_val rv = store__val(rec.p, rec.len), nk = store__val(idc, id.len),
+                        nv = store__val(sv, sizeof(sv));
+                k = store__val(kb, 8);
+                store__id_key(kb, seq);
+                if (rc == 0) rc = mdb_put(txn, st->received, &k, &rv, 0);
+                if (rc == 0) rc = mdb_put(txn, st->events, &nk, &nv, 0);
+                free(idc);
+            } else if (rc == MDB_NOTFOUND || rc == 0) {
+                rc = 0;
+            }
+            if (rc) break;
+        }
+        seq++;
+    }
+    core_buf_free(&rec);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 static int open_dbis(store_t *st, MDB_txn *txn, char *err, size_t errlen)
 {
     struct {
@@ -232,7 +316,8 @@ static int open_dbis(store_t *st, MDB_txn *txn, char *err, size_t errlen)
     if (st->opened_version < STORE_FORMAT_VERSION) {
         /* In the transaction that read the stamp: a crash leaves the old store or the new. */
         int rc = st->opened_version < 2 ? upgrade_from_v1(st, txn) : 0;
-        if (rc == 0) rc = upgrade_from_v2(st, txn);
+        if (rc == 0 && st->opened_version < 3) rc = upgrade_from_v2(st, txn);
+        if (rc == 0) rc = upgrade_from_v3(st, txn);
         if (rc == 0) rc = stamp_format(st, txn);
         if (rc) {
             snprintf(err, errlen, "store: cannot upgrade the store to format version %d: %s",
@@ -415,6 +500,15 @@ int store__tx_put(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, const
 {
     MDB_val key = store__val(k, kl), data = store__val(v, vl);
     int rc = mdb_put(tx->txn, dbi, &key, &data, 0);
+    tx->nwrites++;
+    return rc ? store__tx_fail(tx, rc) : 0;
+}
+
+int store__tx_append(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, const void *v,
+                     size_t vl)
+{
+    MDB_val key = store__val(k, kl), data = store__val(v, vl);
+    int rc = mdb_put(tx->txn, dbi, &key, &data, MDB_APPEND);
     tx->nwrites++;
     return rc ? store__tx_fail(tx, rc) : 0;
 }

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_FORMAT_VERSION 3
+#define STORE_FORMAT_VERSION 4
 #define STORE_FORMAT_OLDEST 1 /* older versions this one opens, upgrading them at open */
 #define STORE_MAX_HISTORY 100 /* attempts kept per delivery; older ones are dropped */
 

@@ -92,10 +92,20 @@ bool store__str_eq(codec_str_t s, const char *c);
 int store__tx_fail(store_wtxn_t *tx, int rc);
 int store__tx_put(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, const void *v,
                   size_t vl);
+/* Puts k after every key of dbi (MDB_APPEND: the page it fills is left full, not split in
+ * two); a key that is not the greatest breaks the transaction. */
+int store__tx_append(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, const void *v,
+                     size_t vl);
 int store__tx_del(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl);
 int store__op_end(store_wtxn_t *tx, size_t writes, int rc);
 int store__tx_get(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, MDB_val *v);
 void store__id_key(uint8_t k[8], uint64_t id);
+/* Looks event id up in txn: its sequence number (*seq, from the events table) and its record
+ * (*v, a view into the map, from received). -ENOENT when the id is not stored; -EBADMSG when
+ * its events entry or the record it names is missing, cannot be decoded or is another
+ * event's (a damaged store); other LMDB errors as store__map_err. */
+int store__find_event(MDB_txn *txn, const store_t *st, const char *id, size_t id_len,
+                      uint64_t *seq, codec_event_view_t *v);
 int store__read_delivery(store_wtxn_t *tx, uint64_t id, store_delivery_t *d);
 int store__load_delivery(store_wtxn_t *tx, uint64_t id, store_state_t want, store_delivery_t *d);
 int store__corrupt_stand_in(store_wtxn_t *tx, const char *subscriber, int64_t due_ms, uint64_t id,

@@ -97,6 +97,16 @@ class CorruptRecordTest(GatewayCase):
     def test_corrupt_event_record_is_dead_lettered(self):
         gw = self.start()
         _, key = self.victim_delivery(gw)
+        # The record is in received, under the event's sequence number, and holds its id.
+        header, pairs = dump(gw.config["data_dir"], "received")
+        seqs = [k for k, v in pairs if b"\x06\x00\x00\x00victim" in v]
+        self.assertEqual(len(seqs), 1, pairs)
+        overwrite(gw.config["data_dir"], "received", header, seqs[0], GARBAGE)
+        self.restart_and_check(gw, int.from_bytes(key, "big"), "victim")
+
+    def test_corrupt_event_index_entry_is_dead_lettered(self):
+        gw = self.start()
+        _, key = self.victim_delivery(gw)
         header, _ = dump(gw.config["data_dir"], "events")
         overwrite(gw.config["data_dir"], "events", header, b"victim", GARBAGE)
         self.restart_and_check(gw, int.from_bytes(key, "big"), "victim")

@@ -36,6 +36,10 @@ static int view_event(const void *p, size_t n, void *out)
 {
     return codec_event_view(p, n, out);
 }
+static int view_legacy_event(const void *p, size_t n, void *out)
+{
+    return codec_legacy_event_view(p, n, out);
+}
 static int dec_delivery(const void *p, size_t n, void *out)
 {
     return codec_decode_delivery(p, n, out);
@@ -144,13 +148,13 @@ static void test_event(void)
     core_buf_t b = {0};
     uint64_t ids[] = {1, UINT64_C(0xFFFFFFFF00000001), 3};
     const char body[] = "{\"id\":\"e\",\"payload\":{}}";
-    CHECK(codec_encode_event(&b, 1700000000999, 77, "message_created", 15, ids, 3, body,
+    CHECK(codec_encode_event(&b, 1700000000999, "evt_1", 5, "message_created", 15, ids, 3, body,
                              sizeof(body) - 1) == 0);
     CHECK(b.p[0] == CODEC_EVENT_VERSION);
 
     store_event_t e;
     CHECK(codec_decode_event(b.p, b.len, &e) == 0);
-    CHECK(e.id == NULL);
+    CHECK_STR(e.id, "evt_1");
     CHECK_STR(e.type, "message_created");
     CHECK(e.received_ms == 1700000000999);
     CHECK(e.body_len == sizeof(body) - 1 && memcmp(e.body, body, e.body_len) == 0);
@@ -163,29 +167,44 @@ static void test_event(void)
     CHECK(codec_event_view(b.p, b.len, &v) == 0);
     CHECK(v.ndeliveries == 3 && codec_event_view_id(&v, 1) == ids[1]);
     CHECK(v.body.len == sizeof(body) - 1);
-    CHECK(v.seq == 77 && v.received_ms == 1700000000999);
+    CHECK(v.id.len == 5 && memcmp(v.id.p, "evt_1", 5) == 0 && v.received_ms == 1700000000999);
+    /* Only the upgrade reads legacy records, and it does not read this one. */
+    CHECK(codec_legacy_event_view(b.p, b.len, &v) == -EINVAL);
 
-    /* A version 1 record (no sequence number) is still read, with seq 0. */
-    core_buf_t old = {0};
-    core_buf_put(&old, "\x01", 1);
-    core_buf_put(&old, b.p + 1, 8);
-    core_buf_put(&old, b.p + 17, b.len - 17);
-    CHECK(codec_event_view(old.p, old.len, &v) == 0);
+    /* The records of formats 1 to 3 (version 2 with a sequence number, version 1 without,
+     * both without the id, which was their key) are read by the legacy view only. */
+    core_buf_t v2 = {0}, v1 = {0};
+    uint8_t seq[8];
+    codec_put_le64(seq, 77);
+    core_buf_put(&v2, "\x02", 1);
+    core_buf_put(&v2, b.p + 1, 8);
+    core_buf_put(&v2, seq, 8);
+    core_buf_put(&v2, b.p + 18, b.len - 18); /* after version, time, id length and "evt_1" */
+    core_buf_put(&v1, "\x01", 1);
+    core_buf_put(&v1, b.p + 1, 8);
+    core_buf_put(&v1, b.p + 18, b.len - 18);
+    CHECK(codec_event_view(v2.p, v2.len, &v) == -EINVAL);
+    CHECK(codec_event_view(v1.p, v1.len, &v) == -EINVAL);
+    CHECK(codec_legacy_event_view(v2.p, v2.len, &v) == 0);
+    CHECK(v.seq == 77 && v.id.len == 0 && v.received_ms == 1700000000999 && v.ndeliveries == 3);
+    CHECK(v.type.len == 15 && codec_event_view_id(&v, 2) == 3 && v.body.len == sizeof(body) - 1);
+    CHECK(codec_legacy_event_view(v1.p, v1.len, &v) == 0);
     CHECK(v.seq == 0 && v.received_ms == 1700000000999 && v.ndeliveries == 3);
-    CHECK(codec_decode_event(old.p, old.len, &e) == 0);
-    CHECK_STR(e.type, "message_created");
-    CHECK(e.body_len == sizeof(body) - 1 && e.delivery_ids[2] == 3);
-    store_event_clear(&e);
-    CHECK(all_truncations_fail(&old, view_event, &v));
-    core_buf_free(&old);
-    /* Sequence numbers start at 1: a version 2 record with 0 is corrupt, and none is made. */
-    CHECK(codec_encode_event(&b, 1, 0, "t", 1, NULL, 0, "", 0) == -EINVAL);
-    CHECK(codec_encode_event(&b, 1700000000999, 77, "message_created", 15, ids, 3, body,
+    CHECK(all_truncations_fail(&v1, view_legacy_event, &v));
+    CHECK(all_truncations_fail(&v2, view_legacy_event, &v));
+    memset(v2.p + 9, 0, 8); /* a version 2 record with seq 0 is corrupt */
+    CHECK(codec_legacy_event_view(v2.p, v2.len, &v) == -EINVAL);
+    core_buf_free(&v1);
+    core_buf_free(&v2);
+
+    /* An event id is required. */
+    CHECK(codec_encode_event(&b, 1, "", 0, "t", 1, NULL, 0, "", 0) == -EINVAL);
+    CHECK(codec_encode_event(&b, 1700000000999, "evt_1", 5, "message_created", 15, ids, 3, body,
                              sizeof(body) - 1) == 0);
 
     CHECK(all_truncations_fail(&b, dec_event, &e));
     CHECK(all_truncations_fail(&b, view_event, &v));
-    CHECK(e.type == NULL && e.body == NULL && e.delivery_ids == NULL); /* nothing leaked */
+    CHECK(e.id == NULL && e.type == NULL && e.body == NULL && e.delivery_ids == NULL);
 
     /* Another record version is refused. */
     b.p[0] = CODEC_EVENT_VERSION + 1;
@@ -193,19 +212,20 @@ static void test_event(void)
     b.p[0] = 0;
     CHECK(codec_decode_event(b.p, b.len, &e) == -EINVAL);
     b.p[0] = CODEC_EVENT_VERSION;
-    memset(b.p + 9, 0, 8); /* seq 0 */
+    memset(b.p + 9, 0, 4); /* an empty id */
     CHECK(codec_decode_event(b.p, b.len, &e) == -EINVAL);
 
     /* A count that claims more ids than there are bytes is refused, not allocated. */
-    uint8_t forged[1 + 8 + 8 + 4 + 4];
+    uint8_t forged[1 + 8 + 4 + 1 + 4 + 4];
     memset(forged, 0, sizeof(forged));
     forged[0] = CODEC_EVENT_VERSION;
-    forged[9] = 1; /* seq */
-    codec_put_le32(forged + 21, 0xFFFFFFFFu);
+    forged[9] = 1; /* id length 1 */
+    forged[13] = 'x';
+    codec_put_le32(forged + 18, 0xFFFFFFFFu);
     CHECK(codec_decode_event(forged, sizeof(forged), &e) == -EINVAL);
 
     /* No deliveries, empty body. */
-    CHECK(codec_encode_event(&b, 5, 1, "t", 1, NULL, 0, "", 0) == 0);
+    CHECK(codec_encode_event(&b, 5, "x", 1, "t", 1, NULL, 0, "", 0) == 0);
     CHECK(codec_decode_event(b.p, b.len, &e) == 0);
     CHECK(e.ndeliveries == 0 && e.body_len == 0 && e.received_ms == 5);
     store_event_clear(&e);
@@ -419,7 +439,7 @@ static void test_cross_decode(void)
     CHECK(codec_encode_counters(&b, &c) == 0);
     CHECK(codec_decode_event(b.p, b.len, &e) == -EINVAL);
     CHECK(codec_decode_delivery(b.p, b.len, &d) == -EINVAL);
-    CHECK(codec_encode_event(&b, 1, 1, "t", 1, NULL, 0, "b", 1) == 0);
+    CHECK(codec_encode_event(&b, 1, "i", 1, "t", 1, NULL, 0, "b", 1) == 0);
     CHECK(codec_decode_counters(b.p, b.len, &c) == -EINVAL);
     CHECK(codec_decode_delivery(b.p, b.len, &d) == -EINVAL);
     core_buf_free(&b);

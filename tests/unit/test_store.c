@@ -972,6 +972,64 @@ static int forge_version(const char *dir, uint32_t version)
     return rc;
 }
 
+/* Rewrites the events of the store in dir (at most 16, ids < 64 bytes) as formats 1 to 3
+ * kept them: the record (version 2, with its sequence number) in events under the id, and
+ * received mapping the sequence number to the received time and the id. Read first, then
+ * written: a put that changes a record's size moves it under an open cursor. */
+static int events_to_v3(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi events, received;
+    MDB_cursor *c;
+    MDB_val k, v;
+    uint8_t keys[16][8], recs[16][512], rcvd[16][72];
+    size_t rlen[16], clen[16], n = 0;
+    int rc = mdb_env_create(&env);
+    if (rc) return rc;
+    mdb_env_set_maxdbs(env, 12);
+    if ((rc = mdb_env_open(env, dir, 0, 0600)) || (rc = mdb_txn_begin(env, NULL, 0, &txn))) {
+        mdb_env_close(env);
+        return rc;
+    }
+    if ((rc = mdb_dbi_open(txn, "events", 0, &events)) == 0 &&
+        (rc = mdb_dbi_open(txn, "received", 0, &received)) == 0 &&
+        (rc = mdb_cursor_open(txn, received, &c)) == 0) {
+        for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+            /* Version 3: u8 3, i64 received_ms, str id, then what version 2 has after seq. */
+            const uint8_t *r = v.mv_data;
+            uint32_t il = v.mv_size > 13 ? r[9] | r[10] << 8 | (uint32_t)r[11] << 16 : 0;
+            if (n == 16 || k.mv_size != 8 || r[0] != 3 || il == 0 || il >= 64 ||
+                v.mv_size > 500 || v.mv_size < 13 + il) {
+                rc = MDB_CORRUPTED;
+                break;
+            }
+            memcpy(keys[n], k.mv_data, 8);
+            recs[n][0] = 2;
+            memcpy(recs[n] + 1, r + 1, 8);
+            for (int i = 0; i < 8; i++) /* seq, LE */
+                recs[n][9 + i] = keys[n][7 - i];
+            memcpy(recs[n] + 17, r + 13 + il, v.mv_size - 13 - il);
+            rlen[n] = 17 + v.mv_size - 13 - il;
+            memcpy(rcvd[n], r + 1, 8);
+            memcpy(rcvd[n] + 8, r + 13, il);
+            clen[n++] = 8 + il;
+        }
+        mdb_cursor_close(c);
+        rc = rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        MDB_val sk = {8, keys[i]}, id = {clen[i] - 8, rcvd[i] + 8};
+        MDB_val rec = {rlen[i], recs[i]}, rv = {clen[i], rcvd[i]};
+        rc = mdb_put(txn, events, &id, &rec, 0);
+        if (rc == 0) rc = mdb_put(txn, received, &sk, &rv, 0);
+    }
+    rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    mdb_env_close(env);
+    return rc;
+}
+
 /* An LMDB environment that is not a hookgate store. */
 static int foreign_env(const char *dir)
 {
@@ -1445,7 +1503,8 @@ static void test_prune_corrupt(void)
     static const char garbage[] = "\x01\xff garbage";
     be64(k, ids[1]);
     CHECK(raw_set(path, "deliveries", k, 8, garbage, sizeof(garbage)) == 0);
-    CHECK(raw_set(path, "events", "pc_bad_event", 12, garbage, sizeof(garbage)) == 0);
+    be64(k, 4); /* pc_bad_event's sequence number: its record's key */
+    CHECK(raw_set(path, "received", k, 8, garbage, sizeof(garbage)) == 0);
     st = open_at(path, 16);
     CHECK(st != NULL);
     if (!st) return;
@@ -2001,11 +2060,12 @@ static void test_upgrade_v2(void)
     CHECK(a && b && q);
     CHECK(run_op(st, OP_ACK, q, 300, 200, "") == 0); /* q: no pending delivery left */
     store_close(st);
-    /* Forge a version 2 store: no `ordered` table. */
+    /* Forge a version 2 store: no `ordered` table, events as formats 1 to 3 kept them. */
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    int rc = mdb_env_create(&env);
+    int rc = events_to_v3(path);
+    if (rc == 0) rc = mdb_env_create(&env);
     if (rc == 0) {
         mdb_env_set_maxdbs(env, 12);
         if ((rc = mdb_env_open(env, path, 0, 0600)) == 0 &&
@@ -2196,7 +2256,8 @@ static int forge_v1(const char *dir)
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    int rc = mdb_env_create(&env);
+    int rc = events_to_v3(dir);
+    if (rc == 0) rc = mdb_env_create(&env);
     if (rc) return rc;
     if ((rc = mdb_env_set_maxdbs(env, 12)) == 0 && (rc = mdb_env_open(env, dir, 0, 0600)) == 0 &&
         (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0) {
@@ -2254,6 +2315,73 @@ static void test_upgrade_v1(void)
     if (st) store_close(st);
 }
 
+/* Formats 1 to 3 kept each event's record in events under its id: opening such a store
+ * moves the records into received (with their ids) and leaves the sequence number under the
+ * id, and the store answers as before. An event whose record cannot be read is left as it
+ * was, and the upgrade goes on. */
+static void test_upgrade_v3(void)
+{
+    const char *dir = new_dir();
+    char path[128];
+    snprintf(path, sizeof(path), "%s", dir);
+    store_t *st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    const char *two[] = {"o", "q"};
+    bool dup;
+    uint32_t nd;
+    uint64_t a = enqueue1(st, "u3a", "t", 100, "o");
+    uint64_t b = enqueue1(st, "u3b", "t", 200, "o");
+    CHECK(enqueue(st, "u3c", "t", 300, two, 2, &dup, &nd) == 0 && !dup && nd == 2);
+    uint64_t bad = enqueue1(st, "u3bad", "t", 400, "o");
+    CHECK(a && b && bad && run_op(st, OP_ACK, a, 500, 200, "") == 0);
+    sel_t all = {0};
+    uint64_t cursor = 0;
+    size_t added;
+    bool more;
+    CHECK(replay(st, "r", &cursor, 0, 100, &all, &added, &more) == 0 && added == 4);
+    store_close(st);
+    static const char garbage[] = "\x02\xff garbage";
+    CHECK(events_to_v3(path) == 0 && forge_version(path, 3) == 0);
+    CHECK(raw_set(path, "events", "u3bad", 5, garbage, sizeof(garbage)) == 0);
+
+    st = open_at(path, 16);
+    CHECK(st != NULL);
+    if (!st) return;
+    CHECK(store_opened_version(st) == 3);
+    store_event_t e;
+    CHECK(store_get_event(st, "u3c", 3, &e) == 0 && e.ndeliveries == 3 && e.received_ms == 300);
+    CHECK_STR(e.id, "u3c");
+    CHECK_STR(e.type, "t");
+    CHECK(e.body && strstr(e.body, "\"u3c\"") != NULL);
+    store_event_clear(&e);
+    CHECK(store_get_event(st, "u3a", 3, &e) == 0 && e.ndeliveries == 2 && e.delivery_ids[0] == a);
+    store_event_clear(&e);
+    CHECK(store_get_event(st, "u3bad", 5, &e) == -EIO);
+    /* Still the idempotency index. */
+    CHECK(enqueue(st, "u3c", "t", 600, two, 2, &dup, &nd) == 0 && dup && nd == 2);
+    /* Claims carry their event's body; the damaged event's delivery is handed out corrupt. */
+    store_claim_t c[4];
+    int64_t next;
+    int n = store_claim_due(st, "o", 1000, 4, NULL, NULL, c, &next);
+    CHECK(n == 3);
+    if (n == 3) {
+        CHECK(c[0].id == b && !c[0].corrupt && c[0].body && strstr(c[0].body, "\"u3b\""));
+        CHECK(!c[1].corrupt && c[1].body && strstr(c[1].body, "\"u3c\""));
+        CHECK(c[2].id == bad && c[2].corrupt);
+    }
+    for (int i = 0; i < n; i++)
+        store_claim_clear(&c[i]);
+    CHECK(prune_all(st, 100000) == 0); /* replayed deliveries pending; the damaged one kept */
+    /* New events go after the old ones in received. */
+    CHECK(enqueue1(st, "u3d", "t", 700, "o") != 0 && exists(st, "u3d"));
+    store_close(st);
+    st = open_at(path, 16); /* upgraded once: it opens as an ordinary store */
+    CHECK(st != NULL && store_opened_version(st) == STORE_FORMAT_VERSION);
+    CHECK(st != NULL && exists(st, "u3a") && exists(st, "u3d") && !exists(st, "u3bad"));
+    if (st) store_close(st);
+}
+
 int main(void)
 {
     snprintf(base, sizeof(base), "/tmp/hookgate-store-XXXXXX");
@@ -2289,6 +2417,7 @@ int main(void)
     test_upgrade_v1();
     test_order_index();
     test_upgrade_v2();
+    test_upgrade_v3();
     nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_done();
 }
