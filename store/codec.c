@@ -247,13 +247,6 @@ int codec_dead_key_parse(const void *key, size_t n, int64_t *dead_ms, uint64_t *
     return 0;
 }
 
-void codec_encode_received(core_buf_t *b, int64_t received_ms, const char *id, size_t id_len)
-{
-    core_buf_reset(b);
-    put_u64(b, (uint64_t)received_ms);
-    core_buf_put(b, id, id_len);
-}
-
 int codec_received_parse(const void *p, size_t n, int64_t *received_ms, codec_str_t *id)
 {
     rd_t r;

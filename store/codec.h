@@ -62,7 +62,6 @@ int codec_dead_key_parse(const void *key, size_t n, int64_t *dead_ms, uint64_t *
 
 /* The received table's value in formats 1 to 3: received time (LE) then the event id (at
  * least one byte). Read only by the upgrade to format 4. */
-void codec_encode_received(core_buf_t *b, int64_t received_ms, const char *id, size_t id_len);
 int codec_received_parse(const void *p, size_t n, int64_t *received_ms, codec_str_t *id);
 
 /* Record versions (the first byte of each record), separate from the store's format
