@@ -26,8 +26,12 @@ class RateLimitTest(GatewayCase):
             while at[i] - at[j] >= 1.0:
                 j += 1
             busiest = max(busiest, i - j + 1)
-        self.assertLessEqual(busiest, 60, "%d attempts started within one second" % busiest)
-        # 50 at once, then 50 a second: the last ones cannot start before ~5 s.
+        # The gateway starts at most 50 in any second by its own clock; the sink's receipt
+        # times add the loopback and scheduling delays, which bunch them up under a loaded
+        # CI machine (61 was seen once under ASan). Without a limit all 300 arrive within
+        # a second; a token bucket's double burst would show 100.
+        self.assertLessEqual(busiest, 75, "%d attempts started within one second" % busiest)
+        # At most 50 a second: the last ones cannot start before ~5 s.
         self.assertGreaterEqual(at[-1] - at[0], 4.5)
         self.assertEqual(subscriber(gw, "slow")["failed_attempts"], 0)
         self.assertEqual(list_dead_letters(gw), [])
