@@ -232,66 +232,61 @@ static int upgrade_from_v2(store_t *st, MDB_txn *txn)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* Rewrites the event that received key seq names (value v, formats 1 to 3) as format 4
+ * keeps it, into rec (scratch). An event whose received entry or record cannot be read is
+ * left as it is: the damaged store's readers pass it over as before. Returns an LMDB code. */
+static int event_to_v4(store_t *st, MDB_txn *txn, uint64_t seq, MDB_val v, core_buf_t *rec)
+{
+    int64_t received_ms;
+    codec_str_t id;
+    codec_event_view_t old, now;
+    MDB_val ev;
+    if (codec_received_parse(v.mv_data, v.mv_size, &received_ms, &id)) return 0;
+    MDB_val ik = store__val(id.p, id.len);
+    int rc = mdb_get(txn, st->events, &ik, &ev);
+    if (rc) return rc == MDB_NOTFOUND ? 0 : rc;
+    if (codec_legacy_event_view(ev.mv_data, ev.mv_size, &old)) return 0;
+    /* Both views point into the map: encode (a copy) first, and write from the copy. */
+    uint64_t *ids = xmalloc((old.ndeliveries ? old.ndeliveries : 1) * sizeof(*ids));
+    for (uint32_t i = 0; i < old.ndeliveries; i++)
+        ids[i] = codec_event_view_id(&old, i);
+    rc = codec_encode_event(rec, old.received_ms, id.p, id.len, old.type.p, old.type.len, ids,
+                            old.ndeliveries, old.body.p, old.body.len);
+    free(ids);
+    if (rc || codec_event_view(rec->p, rec->len, &now)) return MDB_CORRUPTED;
+    uint8_t k[8], sv[CODEC_EVENT_SEQ_LEN];
+    store__id_key(k, seq);
+    codec_put_le64(sv, seq);
+    MDB_val rk = store__val(k, 8), rv = store__val(rec->p, rec->len);
+    MDB_val nk = store__val(now.id.p, now.id.len), nv = store__val(sv, sizeof(sv));
+    rc = mdb_put(txn, st->received, &rk, &rv, 0);
+    return rc ? rc : mdb_put(txn, st->events, &nk, &nv, 0);
+}
+
 /* Up to version 3 the events table held each event's record under its id, and received
  * mapped sequence numbers to ids. Version 4 keeps the record in received (appended in
  * ingest order, so its pages fill up instead of splitting in the middle of the id order)
- * and only the sequence number under the id. An event whose received entry or record
- * cannot be read is left as it is: the damaged store's readers pass it over as before.
- * Walked by key, not by cursor: the puts rewrite the table being walked. Returns an LMDB
- * code. */
+ * and only the sequence number under the id. Each key is sought afresh: the puts rewrite
+ * the table being walked. Returns an LMDB code. */
 static int upgrade_from_v3(store_t *st, MDB_txn *txn)
 {
+    MDB_cursor *c;
     core_buf_t rec = {0};
-    uint64_t seq = 0;
-    int rc;
-    for (;;) {
-        MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, st->received, &c);
+    if (rc) return rc;
+    for (uint64_t seq = 0; rc == 0; seq++) {
         uint8_t kb[8];
         store__id_key(kb, seq);
-        MDB_val k = store__val(kb, 8), v, ev;
-        if ((rc = mdb_cursor_open(txn, st->received, &c))) break;
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        mdb_cursor_close(c);
-        if (rc) break;
+        MDB_val k = store__val(kb, 8), v;
+        if ((rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE))) break;
         if (k.mv_size != 8) {
             rc = MDB_CORRUPTED;
             break;
         }
         seq = codec_get_be64(k.mv_data);
-        int64_t received_ms;
-        codec_str_t id;
-        codec_event_view_t old;
-        if (codec_received_parse(v.mv_data, v.mv_size, &received_ms, &id) == 0) {
-            MDB_val ik = store__val(id.p, id.len);
-            rc = mdb_get(txn, st->events, &ik, &ev);
-            if (rc == 0 && codec_legacy_event_view(ev.mv_data, ev.mv_size, &old) == 0) {
-                /* Both views point into the map: encode (copy) before the first put. */
-                uint64_t *ids = xmalloc((old.ndeliveries ? old.ndeliveries : 1) * sizeof(*ids));
-                for (uint32_t i = 0; i < old.ndeliveries; i++)
-                    ids[i] = codec_event_view_id(&old, i);
-                rc = codec_encode_event(&rec, old.received_ms, id.p, id.len, old.type.p,
-                                        old.type.len, ids, old.ndeliveries, old.body.p,
-                                        old.body.len)
-                         ? MDB_CORRUPTED
-                         : 0;
-                free(ids);
-                char *idc = xmemdup0(id.p, id.len);
-                uint8_t sv[CODEC_EVENT_SEQ_LEN];
-                codec_put_le64(sv, seq);
-                MDB_val rv = store__val(rec.p, rec.len), nk = store__val(idc, id.len),
-                        nv = store__val(sv, sizeof(sv));
-                k = store__val(kb, 8);
-                store__id_key(kb, seq);
-                if (rc == 0) rc = mdb_put(txn, st->received, &k, &rv, 0);
-                if (rc == 0) rc = mdb_put(txn, st->events, &nk, &nv, 0);
-                free(idc);
-            } else if (rc == MDB_NOTFOUND || rc == 0) {
-                rc = 0;
-            }
-            if (rc) break;
-        }
-        seq++;
+        rc = event_to_v4(st, txn, seq, v, &rec);
     }
+    mdb_cursor_close(c);
     core_buf_free(&rec);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -496,21 +491,24 @@ int store__tx_fail(store_wtxn_t *tx, int rc)
     return tx->err;
 }
 
-int store__tx_put(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, const void *v, size_t vl)
+static int tx_put(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, const void *v,
+                  size_t vl, unsigned flags)
 {
     MDB_val key = store__val(k, kl), data = store__val(v, vl);
-    int rc = mdb_put(tx->txn, dbi, &key, &data, 0);
+    int rc = mdb_put(tx->txn, dbi, &key, &data, flags);
     tx->nwrites++;
     return rc ? store__tx_fail(tx, rc) : 0;
+}
+
+int store__tx_put(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, const void *v, size_t vl)
+{
+    return tx_put(tx, dbi, k, kl, v, vl, 0);
 }
 
 int store__tx_append(store_wtxn_t *tx, MDB_dbi dbi, const void *k, size_t kl, const void *v,
                      size_t vl)
 {
-    MDB_val key = store__val(k, kl), data = store__val(v, vl);
-    int rc = mdb_put(tx->txn, dbi, &key, &data, MDB_APPEND);
-    tx->nwrites++;
-    return rc ? store__tx_fail(tx, rc) : 0;
+    return tx_put(tx, dbi, k, kl, v, vl, MDB_APPEND);
 }
 
 /* Deleting what is already gone is fine: the goal state holds. */
