@@ -27,7 +27,8 @@
 #include "gateway/runtime.h"
 
 #define DELIVERY_NICE 10
-#define DROP_MAP_MS 50    /* period of store_drop_mapped_pages while the worker is awake */
+#define TRIM_MAP_MS 10 /* period of store_trim_mapped_pages while the worker is awake */
+#define TRIM_MAP_BUDGET ((size_t)32 << 20) /* mapped store pages kept between drops */
 #define BACKLOG 8         /* outcomes awaiting their commit, per unit of the global cap */
 #define REMOVED_REASON "subscriber removed"
 
@@ -684,15 +685,15 @@ static void *worker_main(void *arg)
     health_worker_running(true, rt_mono_ms());
     bool stopping = false;
     int64_t deadline = 0;
-    int64_t next_sweep = INT64_MIN, next_removed = INT64_MIN, next_drop = INT64_MIN;
+    int64_t next_sweep = INT64_MIN, next_removed = INT64_MIN, next_trim = INT64_MIN;
     for (;;) {
         instant_t t = tick(d);
         drain_done(d, t.mono);
         /* Claims read event bodies all over the store: without this the process's RSS grows
          * towards the store's size (mapped page cache). A failure costs nothing but RSS. */
-        if (t.mono >= next_drop) {
-            next_drop = t.mono + DROP_MAP_MS;
-            (void)store_drop_mapped_pages(d->st);
+        if (t.mono >= next_trim) {
+            next_trim = t.mono + TRIM_MAP_MS;
+            (void)store_trim_mapped_pages(d->st, TRIM_MAP_BUDGET);
         }
         dlv__order_job_poll(d, t.mono);
         if (!stopping && atomic_load(&d->stopping)) {

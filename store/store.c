@@ -382,6 +382,7 @@ static int lock_dir(store_t *st, const char *dir, char *err, size_t errlen)
 int store_open(const char *dir, uint64_t map_size_mb, store_t **out, char *err, size_t errlen)
 {
     store_t *st = xcalloc(1, sizeof(*st));
+    st->statm_fd = -1;
     MDB_txn *txn = NULL;
     int rc = make_dirs(dir);
     if (rc) {
@@ -441,6 +442,7 @@ void store_close(store_t *st)
     if (!st) return;
     store_sync(st); /* the last commit's meta page */
     mdb_env_close(st->env);
+    if (st->statm_fd >= 0) close(st->statm_fd);
     close(st->lock_fd); /* last: the next opener must find the environment closed */
     free(st);
 }
@@ -654,11 +656,34 @@ uint64_t store_paused_changes(store_t *st)
     return atomic_load(&st->paused_changes);
 }
 
-int store_drop_mapped_pages(store_t *st)
+/* The process's file-backed resident bytes: statm's third field ("shared"), which counts
+ * the store's mapped pages along with the mapped parts of the binary and its libraries. */
+static int mapped_file_bytes(store_t *st, uint64_t *out)
 {
+    if (st->statm_fd < 0 && (st->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)) < 0)
+        return -errno;
+    char b[128];
+    ssize_t n = pread(st->statm_fd, b, sizeof(b) - 1, 0);
+    if (n < 0) return -errno;
+    b[n] = '\0';
+    unsigned long long size, resident, shared;
+    if (sscanf(b, "%llu %llu %llu", &size, &resident, &shared) != 3) return -EINVAL;
+    *out = (uint64_t)shared * (uint64_t)sysconf(_SC_PAGESIZE);
+    return 0;
+}
+
+int store_trim_mapped_pages(store_t *st, size_t budget_bytes)
+{
+    uint64_t mapped;
     int rc;
+    if ((rc = mapped_file_bytes(st, &mapped)) != 0) return rc;
+    /* The floor follows what a drop leaves (libraries' pages, which come and go), so the
+     * budget counts the store's pages only. */
+    if (mapped < st->mapped_floor_bytes + budget_bytes) return 0;
     if (!st->map_addr && (rc = find_map(st)) != 0) return rc;
-    return madvise(st->map_addr, st->map_len, MADV_DONTNEED) == 0 ? 0 : -errno;
+    if (madvise(st->map_addr, st->map_len, MADV_DONTNEED) != 0) return -errno;
+    if ((rc = mapped_file_bytes(st, &st->mapped_floor_bytes)) != 0) return rc;
+    return 1;
 }
 
 int store_sync(store_t *st)

@@ -130,15 +130,20 @@ int store_wtxn_error(store_wtxn_t *tx);
  * store can commit again after a failure. Returns 0 or a negative errno. */
 int store_touch(store_wtxn_t *tx);
 
-/* Drops this process's mappings of the store file's pages. LMDB reads through a read-only
- * map of the whole file, and every page a read touches stays mapped, so the process's RSS
- * grows towards the store's size (a 5M-delivery backlog: gigabytes of RssFile) although
- * those pages are only the kernel's page cache. Dropped pages stay cached: the next read
- * of one is a minor fault, not I/O, and cold ones become ordinary unmapped cache, which
- * the kernel evicts more readily than mapped pages. Safe while other threads read: the map
- * is shared and read-only, so a dropped page reads back the file's current contents.
- * One thread at a time (the delivery worker's). Returns 0 or a negative errno. */
-int store_drop_mapped_pages(store_t *st);
+/* Drops this process's mappings of the store file's pages once they take more than
+ * budget_bytes of RSS beyond what the last drop left. LMDB reads through a read-only map of
+ * the whole file, and every page a read touches stays mapped, so the process's RSS grows
+ * towards the store's size (a 5M-delivery backlog: gigabytes of RssFile) although those
+ * pages are only the kernel's page cache. Dropped pages stay cached: the next read of one is
+ * a minor fault, not I/O, and cold ones become ordinary unmapped cache, which the kernel
+ * evicts more readily than mapped pages. The budget is what makes this cheap to call
+ * often: each drop costs every thread that reads the store a fault per page it touches
+ * again (the writer's B-tree pages included), so a drop happens only when reads have
+ * mapped that much (the process's file-backed RSS, from /proc/self/statm). Safe while other
+ * threads read: the map is shared and read-only, so a dropped page reads back the file's
+ * current contents. One thread at a time (the delivery worker's). Returns 1 when it
+ * dropped, 0 when within the budget, or a negative errno. */
+int store_trim_mapped_pages(store_t *st, size_t budget_bytes);
 
 typedef struct {
     const char *id;

@@ -31,9 +31,12 @@ struct store {
      * flushed by the next commit or store_sync). flush_failed: a commit or sync failed
      * since the last meta page that was written afresh, so a flush alone proves nothing. */
     bool unsynced, flush_failed;
-    /* LMDB's read-only map of the file, found by the first store_drop_mapped_pages. */
+    /* LMDB's read-only map of the file, found by the first store_trim_mapped_pages; the
+     * delivery worker's thread only, as are the two fields below. */
     void *map_addr;
     size_t map_len;
+    int statm_fd;                /* /proc/self/statm, opened by the first trim; -1 before */
+    uint64_t mapped_floor_bytes; /* file-backed RSS right after the last drop */
     /* Committed transactions that wrote the paused table (store_paused_changes). */
     _Atomic uint64_t paused_changes;
 };
