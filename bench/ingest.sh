@@ -43,9 +43,45 @@ start_ceiling() {
     exit 1
 }
 
-# Runs wrk with post_event.lua and records one result line. Args: target base_url conns run
+# CPU time so far, in ns: "server loop writer delivery sink wrk idle". server: every thread of
+# the process under test; loop, writer, delivery: hookgate's threads of those names (0 for a
+# ceiling); sink: the sink's (0 without); wrk: this shell's finished children, which wrk is
+# by the time it is read again (times writes to a file: in a subshell it would see none);
+# idle: the whole machine's idle and iowait time. Sets CPU_SNAPSHOT rather than printing it:
+# run in a $(...) subshell, times would see that subshell's children only. Args: server_pid [sink_pid]
+cpu_snapshot() {
+    local pid=$1 sink=${2:-} kids idle
+    times >"$BENCH_TMP/times"
+    kids=$(awk 'NR == 2 {
+        for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); ns += (t[1] * 60 + t[2]) * 1e9 }
+        printf "%.0f", ns }' "$BENCH_TMP/times")
+    idle=$(awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.0f", ($5 + $6) * 1e9 / hz }' /proc/stat)
+    CPU_SNAPSHOT="$(proc_cpu_ns "$pid") $(proc_cpu_ns "$pid" hookgate) $(proc_cpu_ns "$pid" hookgate-wr)"
+    CPU_SNAPSHOT+=" $(proc_cpu_ns "$pid" hookgate-dlv) $([[ -n $sink ]] && proc_cpu_ns "$sink" || echo 0)"
+    CPU_SNAPSHOT+=" $kids $idle"
+}
+
+# One line of where the CPU went per request during a run, from two cpu_snapshot lines.
+# Args: target conns run requests before after
+CPU_LINES=()
+cpu_line() {
+    local target=$1 c=$2 r=$3 n=$4
+    CPU_LINES+=("$(awk -v t="$target" -v c="$c" -v r="$r" -v n="$n" -v a="$5" -v b="$6" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        for (i = 1; i <= 7; i++) us[i] = (y[i] - x[i]) / n / 1000
+        line = sprintf("%-10s %s connections, run %s: %s %.1f", t, c, r,
+            t == "hookgate" ? "hookgate" : "server", us[1])
+        if (t == "hookgate")
+            line = line sprintf(" (loop %.1f, writer %.1f, delivery %.1f), sink %.1f", us[2], us[3], us[4], us[5])
+        printf "%s, wrk %.1f, idle %.1f\n", line, us[6], us[7] }')")
+}
+
+# Runs wrk with post_event.lua and records one result line and one CPU line.
+# Args: target base_url conns run server_pid [sink_pid]
 run_wrk() {
-    local target=$1 url=$2 c=$3 run=$4 out res non2xx sockerr notes=""
+    local target=$1 url=$2 c=$3 run=$4 out res non2xx sockerr notes="" before
+    cpu_snapshot "$5" "${6:-}"
+    before=$CPU_SNAPSHOT
     out=$(WRK_RUN_ID="i$RANDOM$RANDOM${target:0:1}${c}r$run" timeout $((DURATION + 30)) \
         "${CLIENT_PIN[@]}" wrk -t"$THREADS" -c"$c" -d"${DURATION}s" --timeout 10s \
         -s "$BENCH_DIR/post_event.lua" "$url/events" 2>&1)
@@ -55,6 +91,8 @@ run_wrk() {
         RESULTS[$target:$c]+="0 - - wrk failed: $(tail -1 <<<"$out" | tr -s ' ')"$'\n'
         return
     fi
+    cpu_snapshot "$5" "${6:-}"
+    cpu_line "$target" "$c" "$run" "$(kv "$res" requests)" "$before" "$CPU_SNAPSHOT"
     # wrk counts status >= 400 itself and prints "Non-2xx or 3xx responses: N".
     non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$out")
     sockerr=$(sed -n 's/^ *Socket errors: *//p' <<<"$out")
@@ -103,11 +141,11 @@ machine_note
 
 # The ceilings: plain h2o storing nothing, then the two that answer after flushes.
 start_ceiling ceiling
-CEIL_URL=$CEILING_URL
+CEIL_URL=$CEILING_URL CEIL_PID=$LAST_PID
 start_ceiling flush --durable "$BENCH_TMP/flush-ring"
-FLUSH_URL=$CEILING_URL
+FLUSH_URL=$CEILING_URL FLUSH_PID=$LAST_PID
 start_ceiling flush-meta --durable "$BENCH_TMP/flush-meta-ring" --meta-page
-FLUSH_META_URL=$CEILING_URL
+FLUSH_META_URL=$CEILING_URL FLUSH_META_PID=$LAST_PID
 
 # hookgate: durable ingest, SUBS subscribers (message_created) on a local sink, so deliveries run
 # during ingest as they would in production. The sink stands for a remote subscriber: it runs
@@ -120,6 +158,7 @@ hg_port=$(free_port) || exit 1
 SINK_URL="http://127.0.0.1:$sink_port"
 spawn "${CLIENT_PIN[@]}" "$BENCH_BIN/sink" --listen "127.0.0.1:$sink_port" --max-seconds 7200 \
     >"$BENCH_TMP/sink.out" 2>"$BENCH_TMP/sink.err"
+SINK_PID=$LAST_PID
 mkdir -p "$BENCH_TMP/hg-data"
 write_config "$BENCH_TMP/hookgate.json" "127.0.0.1:$hg_port" "$BENCH_TMP/hg-data" '{}' \
     "$(subscribers_json "$SUBS" "$sink_port" 64)"
@@ -138,13 +177,13 @@ fi
 
 for c in $CONNS; do
     for ((r = 1; r <= REPEAT; r++)); do
-        run_wrk ceiling "$CEIL_URL" "$c" "$r"
-        run_wrk flush "$FLUSH_URL" "$c" "$r"
-        run_wrk flush+meta "$FLUSH_META_URL" "$c" "$r"
+        run_wrk ceiling "$CEIL_URL" "$c" "$r" "$CEIL_PID"
+        run_wrk flush "$FLUSH_URL" "$c" "$r" "$FLUSH_PID"
+        run_wrk flush+meta "$FLUSH_META_URL" "$c" "$r" "$FLUSH_META_PID"
         if [[ -n $HG_URL ]]; then
             quiesce
             before=$(store_figures)
-            run_wrk hookgate "$HG_URL" "$c" "$r"
+            run_wrk hookgate "$HG_URL" "$c" "$r" "$HG_PID" "$SINK_PID"
             store_line "$c" "$r" "$before" "$(store_figures)"
             quiesce
         fi
@@ -198,6 +237,11 @@ done
 if ((${#STORE_LINES[@]} > 0)); then
     echo "hookgate's store commits during each run (its /metrics; a commit includes its data flush):"
     printf '  %s\n' "${STORE_LINES[@]}"
+fi
+if ((${#CPU_LINES[@]} > 0)); then
+    echo "CPU time per request during each run, in µs (idle: the machine's idle CPU time; where it is"
+    echo "near 0 the run was bound by the CPUs, where it is large by waiting, on flushes for instance):"
+    printf '  %s\n' "${CPU_LINES[@]}"
 fi
 echo "ratio = req/s / ceiling req/s at the same connection count (ceiling: h2o storing nothing);" \
     "flush+meta = hookgate req/s / flush+meta req/s (h2o answering as LMDB's commit protocol allows)"
