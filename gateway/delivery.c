@@ -28,8 +28,8 @@
 
 #define DELIVERY_NICE 10
 #define TRIM_MAP_MS 10 /* period of store_trim_mapped_pages while the worker is awake */
-#define TRIM_MAP_BUDGET ((size_t)32 << 20) /* mapped store pages kept between drops */
-#define BACKLOG 8         /* outcomes awaiting their commit, per unit of the global cap */
+#define TRIM_MAP_BUDGET ((size_t)32 << 20) /* store pages it leaves mapped between drops */
+#define BACKLOG 8 /* outcomes awaiting their commit, per unit of the global cap */
 #define REMOVED_REASON "subscriber removed"
 
 /* Fixed header lines; curl only reads them. */
