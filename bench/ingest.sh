@@ -43,12 +43,12 @@ start_ceiling() {
     exit 1
 }
 
-# CPU time so far, in ns: "server loop writer delivery sink wrk idle". server: every thread of
-# the process under test; loop, writer, delivery: hookgate's threads of those names (0 for a
-# ceiling); sink: the sink's (0 without); wrk: this shell's finished children, which wrk is
-# by the time it is read again (times writes to a file: in a subshell it would see none);
-# idle: the whole machine's idle and iowait time. Sets CPU_SNAPSHOT rather than printing it:
-# run in a $(...) subshell, times would see that subshell's children only. Args: server_pid [sink_pid]
+# Sets CPU_SNAPSHOT to the CPU time so far, in ns: "server loop writer delivery sink wrk idle".
+# server: every thread of the process under test; loop, writer, delivery: hookgate's threads
+# of those names (0 for a ceiling); sink: the sink's (0 without); wrk: this shell's finished
+# children, which wrk is by the time it is read again; idle: the whole machine's idle and
+# iowait time. It sets a variable instead of printing because in a $(...) subshell, times
+# would count that subshell's children only. Args: server_pid [sink_pid]
 cpu_snapshot() {
     local pid=$1 sink=${2:-} kids idle
     times >"$BENCH_TMP/times"
