@@ -115,8 +115,7 @@ SYS_T=0
 CLK_TCK=$(getconf CLK_TCK)
 read_cpu() {
     local stat
-    CPU_NS=$(proc_cpu_ns "$HG_PID")
-    DLV_NS=$(proc_cpu_ns "$HG_PID" hookgate-dlv)
+    read -r CPU_NS DLV_NS <<<"$(proc_cpu_ns "$HG_PID" '*' hookgate-dlv)"
     # Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
     stat=$(cat "/proc/$HG_PID/stat" 2>/dev/null) && read -r _ _ _ _ _ _ _ _ _ _ _ USER_T SYS_T _ <<<"${stat##*) }"
 }

@@ -56,9 +56,8 @@ cpu_snapshot() {
         for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); ns += (t[1] * 60 + t[2]) * 1e9 }
         printf "%.0f", ns }' "$BENCH_TMP/times")
     idle=$(awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.0f", ($5 + $6) * 1e9 / hz }' /proc/stat)
-    CPU_SNAPSHOT="$(proc_cpu_ns "$pid") $(proc_cpu_ns "$pid" hookgate) $(proc_cpu_ns "$pid" hookgate-wr)"
-    CPU_SNAPSHOT+=" $(proc_cpu_ns "$pid" hookgate-dlv) $([[ -n $sink ]] && proc_cpu_ns "$sink" || echo 0)"
-    CPU_SNAPSHOT+=" $kids $idle"
+    CPU_SNAPSHOT="$(proc_cpu_ns "$pid" '*' hookgate hookgate-wr hookgate-dlv)"
+    CPU_SNAPSHOT+=" $([[ -n $sink ]] && proc_cpu_ns "$sink" || echo 0) $kids $idle"
 }
 
 # One line of where the CPU went per request during a run, from two cpu_snapshot lines.

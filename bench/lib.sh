@@ -203,18 +203,24 @@ kv() {
     echo ""
 }
 
-# ratio a b -> a/b with 2 decimals, or "-" when b is empty or zero.
-# CPU time a process has used so far, in ns, summed over its threads' schedstat; with a
-# second argument, over the threads of that name only: proc_cpu_ns PID [COMM].
+# CPU time a process has used so far, in ns, from its threads' schedstat, in one pass over
+# them: proc_cpu_ns PID [NAME...] prints one sum per NAME, over the threads of that name, or
+# over all of them for "*" (the default when no NAME is given).
 proc_cpu_ns() {
-    local t ns comm total=0
-    for t in /proc/"$1"/task/*; do
+    local pid=$1 t ns comm i
+    shift
+    local names=("${@:-*}") sums=()
+    for i in "${!names[@]}"; do sums[i]=0; done
+    for t in /proc/"$pid"/task/*; do
         { read -r ns _ <"$t/schedstat" && read -r comm <"$t/comm"; } 2>/dev/null || continue
-        [[ -z ${2:-} || $comm == "$2" ]] && total=$((total + ns))
+        for i in "${!names[@]}"; do
+            [[ ${names[i]} == '*' || ${names[i]} == "$comm" ]] && sums[i]=$((sums[i] + ns))
+        done
     done
-    echo "$total"
+    echo "${sums[*]}"
 }
 
+# ratio a b -> a/b with 2 decimals, or "-" when b is empty or zero.
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b == "" || b + 0 == 0 || a == "") print "-"; else printf "%.2f", a / b }'
 }
