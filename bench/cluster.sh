@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # cluster.sh -- ingest through HAProxy (deploy/haproxy.cfg) to 1 and to 3 nodes, next to one
-# node without HAProxy, in the same run; prints the ratios and writes a CSV to bench/results/.
+# node without HAProxy, in the same run; prints the ratios and appends them to a CSV.
 #
 # usage: bench/cluster.sh [HOOKGATE_BINARY]
 # env:   HOOKGATE (default build/hookgate), DURATION seconds per run (8), CONNS (64),
 #        THREADS wrk threads (2), QUIESCE_MAX seconds to wait for the delivery backlog
-#        between runs (20), BENCH_BIN (build/bench), KEEP_TMP=1 keeps logs and data.
+#        between runs (20), BENCH_BIN (build/bench), OUT (CSV file, default
+#        bench/results/cluster-<UTC date>.csv; three rows per run are appended), KEEP_TMP=1
+#        keeps logs and data.
 #
 # Every request carries an Idempotency-Key (WRK_KEY_HEADER=1), so HAProxy hashes as in
 # production. The nodes and HAProxy share the server CPUs, wrk and the sink the client CPUs:
@@ -23,10 +25,6 @@ require_bins sink
 command -v wrk >/dev/null || { log "wrk not found"; exit 2; }
 command -v haproxy >/dev/null || { log "haproxy not found (apt-get install haproxy)"; exit 2; }
 [[ -x $HOOKGATE ]] || { log "$HOOKGATE is not executable"; exit 2; }
-
-RESULT_DIR=$ROOT/bench/results
-CSV=$RESULT_DIR/cluster-$(date -u +%Y-%m-%d).csv
-mkdir -p "$RESULT_DIR"
 
 sink_port=$(free_port) || exit 1
 SINK_URL="http://127.0.0.1:$sink_port"
@@ -120,8 +118,7 @@ for ((i = 0; i < 3; i++)); do
 done
 cluster_stop 3
 
-now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-[[ -f $CSV ]] || echo "time,target,nodes,conns,rps,p50_ms,p99_ms,ratio,notes" >"$CSV"
+csv_open cluster "target,nodes,conns,rps,p50_ms,p99_ms,ratio,notes"
 echo
 printf '%-22s | %5s | %9s | %8s | %8s | %6s | %s\n' target nodes "req/s" "p50 ms" "p99 ms" ratio notes
 printf '%s\n' "-----------------------+-------+-----------+----------+----------+--------+------"
@@ -137,9 +134,10 @@ for label in direct lb1 lb3; do
     [[ $label == lb3 ]] && notes+="${notes:+; }received per node: $spread"
     printf '%-22s | %5s | %9s | %8s | %8s | %6s | %s\n' "$name" "$nodes" "${RPS[$label]}" \
         "${P50[$label]}" "${P99[$label]}" "$r" "$notes"
-    echo "$now,$label,$nodes,$CONNS,${RPS[$label]},${P50[$label]},${P99[$label]},$r,\"$notes\"" >>"$CSV"
+    csv_row "$label" "$nodes" "$CONNS" "${RPS[$label]}" "${P50[$label]}" "${P99[$label]}" "$r" "$notes"
 done
-echo "ratio = req/s / req/s of the node without a balancer; CSV appended to ${CSV#"$ROOT"/}"
+echo "ratio = req/s / req/s of the node without a balancer"
+echo "CSV: $CSV_FILE"
 
 # The arithmetic for N machines: each node ingests what one node does alone (they share
 # nothing); the balancer adds its CPU per request, estimated from the 1-node runs as the

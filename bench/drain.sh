@@ -6,7 +6,8 @@
 #        SUBS subscriber counts to run ("1 4"), DRAIN_TIMEOUT seconds per run (600),
 #        REPEAT rounds (1; each round runs the ceiling, then hookgate, and its ratios use that
 #        round's ceiling; with more than one, a last line gives each row's median ratio),
-#        BENCH_BIN (build/bench), KEEP_TMP=1 keeps logs and data.
+#        BENCH_BIN (build/bench), KEEP_TMP=1 keeps logs and data, OUT (CSV file, default
+#        bench/results/drain-<UTC date>.csv; one row per ceiling and hookgate run is appended).
 #
 # The ceiling sends the requests hookgate sends (same body size, same header lines with
 # values of the same lengths): libcurl's cost grows with the header bytes it formats, so a
@@ -52,8 +53,18 @@ sink_rate() {
         if (v["last_ns"] > v["first_ns"]) printf "%.0f", (v["requests"] - 1) / ((v["last_ns"] - v["first_ns"]) / 1e9); else print "-" }'
 }
 
+# One result: a row of the table printed at the end, and a CSV row (round first, "-" empty).
+# Args: target subs deliveries seconds rate sink_rate ratio cpu_us cpu_ratio notes
+add_row() {
+    local f fields=()
+    ROWS+=("$(IFS='|' && echo "$*")")
+    for f in "$@"; do [[ $f == - ]] && fields+=("") || fields+=("$f"); done
+    csv_row "$round" "${fields[@]}"
+}
+
 echo "drain benchmark: N=$N events, $CONNS delivery connections in total, subscriber counts: $SUBS, $REPEAT round(s)"
 machine_note
+csv_open drain "round,target,subs,deliveries,seconds,deliveries_per_s,sink_side_per_s,ratio,cpu_us,cpu_ratio,notes" || exit 1
 
 declare -A RATIOS CPU_RATIOS
 for ((round = 1; round <= REPEAT; round++)); do
@@ -70,9 +81,10 @@ for ((round = 1; round <= REPEAT; round++)); do
         notes=""
         [[ $(kv "$res" errors) != 0 ]] && notes="ERRORS: $(kv "$res" errors)"
         CEIL_CPU=$(kv "$res" cpu_us_per_request)
-        ROWS+=("ceiling (curl_blast)|-|$(kv "$res" requests)|$(kv "$res" seconds)|$CEIL_RATE|$(sink_rate)|-|$CEIL_CPU|-|$notes")
+        add_row "ceiling (curl_blast)" - "$(kv "$res" requests)" "$(kv "$res" seconds)" "$CEIL_RATE" "$(sink_rate)" - \
+            "$CEIL_CPU" - "$notes"
     else
-        ROWS+=("ceiling (curl_blast)|-|-|-|-|-|-|-|-|curl_blast failed: $(tail -1 <<<"$out")")
+        add_row "ceiling (curl_blast)" - - - - - - - - "curl_blast failed: $(tail -1 <<<"$out")"
     fi
     despawn "$SINK_PID"
 
@@ -148,7 +160,7 @@ for ((round = 1; round <= REPEAT; round++)); do
         rate=$(awk -v n="$count" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
         q=$(ratio "$rate" "$CEIL_RATE")
         RATIOS[$subs]+="$q "
-        ROWS+=("hookgate|$subs|$count|$secs|$rate|$(sink_rate)|$q|$cpu_us|$qc|$notes")
+        add_row hookgate "$subs" "$count" "$secs" "$rate" "$(sink_rate)" "$q" "$cpu_us" "$qc" "$notes"
         despawn "$HG_PID" 15
         despawn "$SINK_PID"
     done
@@ -181,4 +193,5 @@ if ((REPEAT > 1)); then
             "$(median_of "${CPU_RATIOS[$subs]}")" "${CPU_RATIOS[$subs]% }"
     done
 fi
+echo "CSV (one row per run): ${CSV_FILE#"$ROOT"/}"
 exit 0

@@ -6,7 +6,8 @@
 #        THREADS wrk threads (2), REPEAT runs per row, the median is shown (1),
 #        SUBS matching subscribers on the sink (1; 0 measures ingest without deliveries),
 #        QUIESCE_MAX seconds to wait for hookgate's delivery backlog between runs (60),
-#        BENCH_BIN (build/bench), KEEP_TMP=1 keeps logs and data.
+#        BENCH_BIN (build/bench), KEEP_TMP=1 keeps logs and data, OUT (CSV file, default
+#        bench/results/ingest-<UTC date>.csv; one row per run is appended).
 #
 # Three ceilings, all h2o_ceiling: "ceiling" stores nothing; "flush" answers only after an
 # fdatasync that covers the request (group flushes of a ring file: the best a gateway that
@@ -60,14 +61,17 @@ cpu_snapshot() {
     CPU_SNAPSHOT+=" $([[ -n $sink ]] && proc_cpu_ns "$sink" || echo 0) $kids $idle"
 }
 
-# One line of where the CPU went per request during a run, from two cpu_snapshot lines.
+# One line of where the CPU went per request during a run, from two cpu_snapshot lines; also
+# sets RUN_CPU to the seven figures (µs per request) for the CSV.
 # Args: target conns run requests before after
 CPU_LINES=()
 cpu_line() {
     local target=$1 c=$2 r=$3 n=$4
-    CPU_LINES+=("$(awk -v t="$target" -v c="$c" -v r="$r" -v n="$n" -v a="$5" -v b="$6" 'BEGIN {
+    RUN_CPU=$(awk -v n="$n" -v a="$5" -v b="$6" 'BEGIN {
         split(a, x, " "); split(b, y, " ")
-        for (i = 1; i <= 7; i++) us[i] = (y[i] - x[i]) / n / 1000
+        for (i = 1; i <= 7; i++) printf "%s%.2f", (i > 1 ? " " : ""), (y[i] - x[i]) / n / 1000 }')
+    CPU_LINES+=("$(awk -v t="$target" -v c="$c" -v r="$r" -v u="$RUN_CPU" 'BEGIN {
+        split(u, us, " ")
         line = sprintf("%-10s %s connections, run %s: %s %.1f", t, c, r,
             t == "hookgate" ? "hookgate" : "server", us[1])
         if (t == "hookgate")
@@ -87,7 +91,9 @@ run_wrk() {
     printf '%s\n' "$out" >"$BENCH_TMP/wrk-$target-$c-$run.txt"
     res=$(grep '^WRK_RESULT' <<<"$out")
     if [[ -z $res ]]; then
-        RESULTS[$target:$c]+="0 - - wrk failed: $(tail -1 <<<"$out" | tr -s ' ')"$'\n'
+        notes="wrk failed: $(tail -1 <<<"$out" | tr -s ' ')"
+        RESULTS[$target:$c]+="0 - - $notes"$'\n'
+        RUN_FIELDS=("$target" "$run" "" "" "" "" "" "" "" "" "" "" "" "$notes")
         return
     fi
     cpu_snapshot "$5" "${6:-}"
@@ -98,6 +104,11 @@ run_wrk() {
     [[ -n $non2xx && $non2xx != 0 ]] && notes+="NON-2XX: $non2xx responses; "
     [[ -n $sockerr ]] && notes+="socket errors: $sockerr; "
     RESULTS[$target:$c]+="$(kv "$res" rps) $(kv "$res" p50_ms) $(kv "$res" p99_ms) $notes"$'\n'
+    local cpu
+    read -ra cpu <<<"$RUN_CPU"
+    [[ $target == hookgate ]] || cpu=("${cpu[0]}" "" "" "" "" "${cpu[5]}" "${cpu[6]}")
+    RUN_FIELDS=("$target" "$run" "$(kv "$res" requests)" "$(kv "$res" rps)" "$(kv "$res" p50_ms)"
+        "$(kv "$res" p99_ms)" "${cpu[@]}" "${notes%; }")
 }
 
 # hookgate's store figures from /metrics: "commits operations commit_seconds commits_over_25ms".
@@ -110,12 +121,18 @@ store_figures() {
         END { printf "%d %d %.6f %d\n", c, o, s, c - f }'
 }
 
-# One line on what the store did between two store_figures: args conns run before after.
+# One line on what the store did between two store_figures, and STORE_FIELDS for the CSV:
+# commits per second, operations per commit, ms per commit, commits over 25 ms.
+# Args: conns run before after
 STORE_LINES=()
 store_line() {
     local c=$1 r=$2 c0 o0 s0 f0 c1 o1 s1 f1
     read -r c0 o0 s0 f0 <<<"$3"
     read -r c1 o1 s1 f1 <<<"$4"
+    read -ra STORE_FIELDS <<<"$(awk -v n="$((c1 - c0))" -v o="$((o1 - o0))" -v s0="$s0" -v s1="$s1" \
+        -v slow="$((f1 - f0))" -v d="$DURATION" 'BEGIN {
+        if (n <= 0) print "0 - - 0"
+        else printf "%.0f %.1f %.3f %d\n", n / d, o / n, (s1 - s0) * 1000 / n, slow }')"
     STORE_LINES+=("$(awk -v n="$((c1 - c0))" -v o="$((o1 - o0))" -v s0="$s0" -v s1="$s1" \
         -v slow="$((f1 - f0))" -v d="$DURATION" -v c="$c" -v r="$r" 'BEGIN {
         if (n <= 0) { printf "%s connections, run %s: no commits\n", c, r; exit }
@@ -137,6 +154,8 @@ quiesce() {
 
 echo "ingest benchmark: wrk -t$THREADS, ${DURATION}s per run, connections: $CONNS, ~600-byte envelopes, $SUBS matching subscriber(s), $REPEAT run(s) per row"
 machine_note
+csv_open ingest "subs,conns,target,run,requests,rps,p50_ms,p99_ms,server_us,loop_us,writer_us,delivery_us,sink_us,wrk_us,idle_us,commits_per_s,ops_per_commit,ms_per_commit,commits_over_25ms,notes" ||
+    exit 1
 
 # The ceilings: plain h2o storing nothing, then the two that answer after flushes.
 start_ceiling ceiling
@@ -174,16 +193,29 @@ else
     fi
 fi
 
+# One CSV row for the last run_wrk: csv_run conns [store fields...]
+csv_run() {
+    local c=$1
+    shift
+    local store=("$@")
+    ((${#store[@]})) || store=("" "" "" "")
+    csv_row "$SUBS" "$c" "${RUN_FIELDS[@]:0:13}" "${store[@]}" "${RUN_FIELDS[13]}"
+}
+
 for c in $CONNS; do
     for ((r = 1; r <= REPEAT; r++)); do
         run_wrk ceiling "$CEIL_URL" "$c" "$r" "$CEIL_PID"
+        csv_run "$c"
         run_wrk flush "$FLUSH_URL" "$c" "$r" "$FLUSH_PID"
+        csv_run "$c"
         run_wrk flush+meta "$FLUSH_META_URL" "$c" "$r" "$FLUSH_META_PID"
+        csv_run "$c"
         if [[ -n $HG_URL ]]; then
             quiesce
             before=$(store_figures)
             run_wrk hookgate "$HG_URL" "$c" "$r" "$HG_PID" "$SINK_PID"
             store_line "$c" "$r" "$before" "$(store_figures)"
+            csv_run "$c" "${STORE_FIELDS[@]}"
             quiesce
         fi
     done
@@ -244,4 +276,5 @@ if ((${#CPU_LINES[@]} > 0)); then
 fi
 echo "ratio = req/s / ceiling req/s at the same connection count (ceiling: h2o storing nothing);" \
     "flush+meta = hookgate req/s / flush+meta req/s (h2o answering as LMDB's commit protocol allows)"
+echo "CSV (one row per run): ${CSV_FILE#"$ROOT"/}"
 exit 0

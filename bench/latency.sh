@@ -4,7 +4,8 @@
 #
 # usage: bench/latency.sh [HOOKGATE_BINARY]
 # env:   HOOKGATE (default build/hookgate), RATE events/s (5000), DURATION seconds (10),
-#        CONNS producer connections (16), BENCH_BIN (build/bench), KEEP_TMP=1 keeps the logs.
+#        CONNS producer connections (16), BENCH_BIN (build/bench), OUT (CSV file, default
+#        bench/results/latency-<UTC date>.csv; one row per run is appended), KEEP_TMP=1 keeps the logs.
 # Exit status: 0 measured, 1 failed, 77 skipped (hookgate missing or not working).
 set -u
 source "$(dirname "$0")/lib.sh"
@@ -56,7 +57,7 @@ done
 despawn "$HG_PID" 15
 despawn "$SINK_PID"
 
-"$PY" - "$BENCH_TMP/ingest.log" "$BENCH_TMP/sink.log" <<'EOF'
+"$PY" - "$BENCH_TMP/ingest.log" "$BENCH_TMP/sink.log" >"$BENCH_TMP/result.txt" <<'EOF'
 import sys
 
 sent, acked = {}, {}
@@ -92,3 +93,24 @@ if after_ack and after_ack[0] < 0:
           "producer; both follow the same durable commit")
 sys.exit(0 if missing == 0 else 1)
 EOF
+rc=$?
+cat "$BENCH_TMP/result.txt"
+
+# One CSV row per run, from the two LATENCY_ lines (percentiles empty when nothing arrived).
+from_202=$(grep '^LATENCY_FROM_202 ' "$BENCH_TMP/result.txt")
+from_send=$(grep '^LATENCY_FROM_SEND ' "$BENCH_TMP/result.txt")
+if [[ -n $from_202 ]]; then
+    csv_open latency "rate,duration_s,conns,events,delivered,missing,from_202_p50_ms,from_202_p90_ms,\
+from_202_p99_ms,from_202_max_ms,from_202_min_ms,from_send_p50_ms,from_send_p90_ms,from_send_p99_ms,\
+from_send_max_ms,from_send_min_ms"
+    fields=("$RATE" "$DURATION" "$CONNS")
+    for k in events delivered missing; do fields+=("$(kv "$from_202" "$k")"); done
+    for line in "$from_202" "$from_send"; do
+        for k in p50_ms p90_ms p99_ms max_ms min_ms; do fields+=("$(kv "$line" "$k")"); done
+    done
+    csv_row "${fields[@]}"
+    echo "CSV: $CSV_FILE"
+else
+    log "no latency results: no CSV row"
+fi
+exit "$rc"

@@ -240,3 +240,27 @@ draw_svg() {
     fi
     echo "plot: $svg"
 }
+
+# Raw results as CSV, one file per script and day, rows appended across runs, each row
+# stamped with its UTC time: csv_open NAME HEADER sets CSV_FILE to $OUT if set, else to
+# bench/results/NAME-<UTC date>.csv; a file of that name with another header (the script's
+# columns changed) is left alone and -HHMMSS is added. csv_row FIELDS... appends one row:
+# the time, then the fields, comma-separated; a field holding a comma or a quote is quoted.
+csv_open() {
+    local name=$1 header="time,$2"
+    CSV_FILE=${OUT:-$BENCH_DIR/results/$name-$(date -u +%Y-%m-%d).csv}
+    if [[ -s $CSV_FILE && $(head -1 "$CSV_FILE") != "$header" ]]; then
+        CSV_FILE=${CSV_FILE%.csv}-$(date -u +%H%M%S).csv
+    fi
+    mkdir -p "$(dirname "$CSV_FILE")" || return 1
+    [[ -s $CSV_FILE ]] || printf '%s\n' "$header" >"$CSV_FILE"
+}
+csv_row() {
+    local row f
+    row=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    for f in "$@"; do
+        [[ $f == *[,\"]* ]] && f="\"${f//\"/\"\"}\""
+        row+=",$f"
+    done
+    printf '%s\n' "$row" >>"$CSV_FILE"
+}

@@ -7,7 +7,8 @@
 #        posts during the replay (1000), CONNS client connections (8), DELIVER=1 lets the
 #        replayed deliveries go out meanwhile (default 0: the subscriber is paused, so the
 #        numbers are the replay's own cost), BENCH_BIN (build/bench), OUT (CSV file, default
-#        bench/results/replay-<date>.csv), KEEP_TMP=1 keeps logs and data.
+#        bench/results/replay-<UTC date>.csv; two rows per run are appended), KEEP_TMP=1 keeps
+#        logs and data.
 #
 # Steps: the N events are ingested in batches of 1000 (no subscriber matches yet); a subscriber
 # for every type is added by SIGHUP; the client starts posting single events at RATE; one second
@@ -23,7 +24,6 @@ N=${N:-200000}
 RATE=${RATE:-1000}
 CONNS=${CONNS:-8}
 DELIVER=${DELIVER:-0}
-OUT=${OUT:-$ROOT/bench/results/replay-$(date -u +%Y-%m-%d).csv}
 MAX_REPLAY_S=${MAX_REPLAY_S:-300}
 require_bins sink paced_post
 
@@ -97,10 +97,10 @@ printf '%-8s | %8s | %8s | %8s | %8s\n' replay "$n_during" "$p50_during" "$p99_d
 echo "replay: requeued=${requeued:-?} ($N stored first, the rest posted by the client before the replay began) in $replay_s s; client errors: $errors"
 echo "$verdict: ingest p99 during the replay ${p99_during} ms (target < 50 ms)"
 
-mkdir -p "$(dirname "$OUT")"
-[[ -f $OUT ]] || echo "date,stored_events,requeued,replay_s,client_rate,deliver,phase,requests,p50_ms,p99_ms,max_ms,errors" >"$OUT"
-when=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-echo "$when,$N,${requeued:-},$replay_s,$RATE,$DELIVER,before,$n_before,$p50_before,$p99_before,$max_before,$errors" >>"$OUT"
-echo "$when,$N,${requeued:-},$replay_s,$RATE,$DELIVER,replay,$n_during,$p50_during,$p99_during,$max_during,$errors" >>"$OUT"
-echo "CSV: $OUT"
+csv_open replay "stored_events,requeued,replay_s,client_rate,deliver,phase,requests,p50_ms,p99_ms,max_ms,errors"
+csv_row "$N" "${requeued:-}" "$replay_s" "$RATE" "$DELIVER" before "$n_before" "$p50_before" "$p99_before" \
+    "$max_before" "$errors"
+csv_row "$N" "${requeued:-}" "$replay_s" "$RATE" "$DELIVER" replay "$n_during" "$p50_during" "$p99_during" \
+    "$max_during" "$errors"
+echo "CSV: $CSV_FILE"
 [[ $verdict == PASS ]]

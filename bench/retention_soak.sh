@@ -5,7 +5,9 @@
 #
 # usage: bench/retention_soak.sh [HOOKGATE_BINARY]
 # env:   HOOKGATE (default build/hookgate), N (1000000), RATE events/s (20000), BATCH (100),
-#        SOAK_TIMEOUT seconds (900), BENCH_BIN (build/bench), KEEP_TMP=1 keeps logs and data.
+#        SOAK_TIMEOUT seconds (900), BENCH_BIN (build/bench), OUT (CSV file, default
+#        bench/results/retention_soak-<UTC date>.csv; one row per 5-s sample is appended),
+#        KEEP_TMP=1 keeps logs and data.
 #
 # Without retention every event stays (about 1.2 KB of store each with its delivery), so the
 # file would end near N x 1.2 KB; with retention 0 it should stay near the peak backlog.
@@ -49,6 +51,7 @@ timeout $((SOAK_TIMEOUT + 30)) "${CLIENT_PIN[@]}" "$BENCH_BIN/paced_post" --url 
     >"$BENCH_TMP/ingest.txt" 2>&1 &
 ingest_pid=$!
 printf '%8s | %10s | %10s | %10s | %12s | %12s\n' seconds delivered pruned pending "file MiB" "in use MiB"
+csv_open retention_soak "n,rate,seconds,delivered,pruned,pending,file_mib,used_mib"
 t0=$(date +%s)
 deadline=$((t0 + SOAK_TIMEOUT))
 peak_file=0
@@ -60,13 +63,17 @@ while :; do
     file=$(metric hookgate_store_file_bytes)
     used=$(metric hookgate_store_used_bytes)
     ((${file%.*} > peak_file)) && peak_file=${file%.*}
-    printf '%8d | %10s | %10s | %10s | %12s | %12s\n' $(($(date +%s) - t0)) "$delivered" "$pruned" "$pending" \
-        "$(mib "$file")" "$(mib "$used")"
+    secs=$(($(date +%s) - t0))
+    file_mib=$(mib "$file")
+    used_mib=$(mib "$used")
+    printf '%8d | %10s | %10s | %10s | %12s | %12s\n' "$secs" "$delivered" "$pruned" "$pending" "$file_mib" "$used_mib"
+    csv_row "$N" "$RATE" "$secs" "$delivered" "$pruned" "$pending" "$file_mib" "$used_mib"
     if ! kill -0 "$ingest_pid" 2>/dev/null && [[ ${pruned%.*} -ge $N ]]; then break; fi
     if (($(date +%s) > deadline)); then echo "TIMEOUT after ${SOAK_TIMEOUT}s"; break; fi
 done
 wait "$ingest_pid" 2>/dev/null
 grep '^paced_post:' "$BENCH_TMP/ingest.txt"
 echo "peak data file: $(mib "$peak_file") MiB for $N events; without retention about $(mib $((N * 1200))) MiB"
+echo "CSV: $CSV_FILE"
 despawn "$HG_PID" 15
 despawn "$SINK_PID"

@@ -4,7 +4,8 @@
 #
 # usage: bench/retry_storm.sh [HOOKGATE_BINARY]
 # env:   HOOKGATE (default build/hookgate), N events (20000), FAIL_RATE (0.5), STORM_TIMEOUT seconds (300),
-#        BENCH_BIN (build/bench), KEEP_TMP=1 keeps the logs.
+#        BENCH_BIN (build/bench), OUT (CSV file, default bench/results/retry_storm-<UTC date>.csv; one row
+#        per run is appended), KEEP_TMP=1 keeps the logs.
 # Retry policy under test: initial_delay_ms 10, multiplier 1.5, max_attempts 20.
 # Exit status: 0 every event delivered, 1 not, 77 skipped (hookgate missing or not working).
 set -u
@@ -71,7 +72,8 @@ except Exception: print("unknown")')
 despawn "$HG_PID" 15
 despawn "$SINK_PID"
 
-"$PY" - "$BENCH_TMP/ingest.log" "$BENCH_TMP/sink.log" "$FAIL_RATE" "$(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')" "$dead" <<'EOF'
+"$PY" - "$BENCH_TMP/ingest.log" "$BENCH_TMP/sink.log" "$FAIL_RATE" "$(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')" "$dead" \
+    >"$BENCH_TMP/result.txt" <<'EOF'
 import collections, sys
 
 ingested = set(line.split()[0] for line in open(sys.argv[1]))
@@ -96,3 +98,21 @@ print(f"STORM events={len(ingested)} delivered={len(delivered)} missing={missing
 print("PASS: every event delivered" if missing == 0 and ingested else "FAIL: events missing")
 sys.exit(0 if missing == 0 and ingested else 1)
 EOF
+rc=$?
+cat "$BENCH_TMP/result.txt"
+
+# One CSV row per run, from the STORM line.
+storm=$(grep '^STORM ' "$BENCH_TMP/result.txt")
+if [[ -n $storm ]]; then
+    keys=(events delivered missing attempts expected_attempts ratio max_attempts_one_event duplicate_successes
+        seconds dead_letters)
+    fields=("$N" "$FAIL_RATE")
+    for k in "${keys[@]}"; do fields+=("$(kv "$storm" "$k")"); done
+    fields+=("$( ((rc == 0)) && echo PASS || echo FAIL)")
+    csv_open retry_storm "n,fail_rate,$(IFS=,; echo "${keys[*]}"),result"
+    csv_row "${fields[@]}"
+    echo "CSV: $CSV_FILE"
+else
+    log "no STORM line: no CSV row"
+fi
+exit "$rc"
