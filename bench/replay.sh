@@ -33,7 +33,6 @@ machine_note
 port=$(free_port) || exit 1
 spawn "${CLIENT_PIN[@]}" "$BENCH_BIN/sink" --listen "127.0.0.1:$port" --max-seconds $((MAX_REPLAY_S + 600)) \
     >"$BENCH_TMP/sink.out" 2>"$BENCH_TMP/sink.err"
-SINK_PID=$LAST_PID
 wait_http "http://127.0.0.1:$port/count" 10 || { log "sink did not start"; exit 1; }
 
 hg_port=$(free_port) || exit 1
