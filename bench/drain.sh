@@ -31,7 +31,6 @@ require_bins sink curl_blast paced_post
 ROWS=()
 CEIL_RATE=""
 
-now() { date +%s.%N; }
 
 # Starts a fresh sink (pinned with the load side: here the tested process is the sender).
 # Sets SINK_PID and SINK_URL.
@@ -125,11 +124,11 @@ for ((round = 1; round <= REPEAT; round++)); do
             fi
         fi
         target=$(((N + per_probe) * subs))
-        t_start=$(now)
+        t_start=$EPOCHREALTIME
         ingest=$(timeout $((DRAIN_TIMEOUT + 30)) "${CLIENT_PIN[@]}" "$BENCH_BIN/paced_post" --url "$HG_URL/events" \
             --count "$N" --rate 0 --batch "$batch" --connections 4 --id-prefix "d$RANDOM$RANDOM" \
             --timeout-s "$DRAIN_TIMEOUT" 2>&1)
-        t0=$(now)
+        t0=$EPOCHREALTIME
         cpu0=$(proc_cpu_ns "$HG_PID")
         kill -CONT "$SINK_PID"
         printf '%s\n' "$ingest" >"$BENCH_TMP/ingest-$subs-$round.txt"
@@ -141,17 +140,19 @@ for ((round = 1; round <= REPEAT; round++)); do
         fi
         count=0
         deadline=$(awk -v t="$t0" -v d="$DRAIN_TIMEOUT" 'BEGIN { printf "%d", t + d }')
+        # Polled without starting processes (see nap in lib.sh): curl_blast's run has no poller.
         while ((count < target)); do
-            count=$(curl -s -m 2 "$SINK_URL/count")
+            http_body "$SINK_PORT" /count
+            count=$HTTP_BODY
             [[ $count =~ ^[0-9]+$ ]] || count=0
             ((count >= target)) && break
-            if (($(date +%s) > deadline)); then
+            if ((EPOCHSECONDS > deadline)); then
                 notes+="; TIMEOUT after ${DRAIN_TIMEOUT}s at $count/$target"
                 break
             fi
-            sleep 0.05
+            nap 0.05
         done
-        t1=$(now)
+        t1=$EPOCHREALTIME
         cpu_us=$(awk -v a="$(proc_cpu_ns "$HG_PID")" -v b="$cpu0" -v n="$count" \
             'BEGIN { if (n > 0) printf "%.2f", (a - b) / 1000 / n; else print "-" }')
         qc=$(ratio "$CEIL_CPU" "$cpu_us")

@@ -220,6 +220,32 @@ proc_cpu_ns() {
     echo "${sums[*]}"
 }
 
+# Polls that start no process. A script's poll loop shares its CPUs with the sink, and a
+# fork and exec per poll (curl, sleep, date) takes several ms of the sink's CPU 20 times a
+# second; a ceiling that runs to its end is never polled, so its run would not pay that.
+# nap SECONDS sleeps (read's timeout on a FIFO that nobody writes).
+nap() {
+    if [[ -z ${NAP_FD:-} ]]; then
+        mkfifo "$BENCH_TMP/nap" && exec {NAP_FD}<>"$BENCH_TMP/nap" || return 1
+    fi
+    read -r -t "$1" -u "$NAP_FD" _
+    return 0
+}
+# http_body PORT PATH GETs http://127.0.0.1:PORT/PATH over bash's /dev/tcp and sets HTTP_BODY
+# to the answer's last line (the bodies polled here are one short line). Returns 1 when it
+# cannot connect, with HTTP_BODY empty.
+http_body() {
+    local fd line
+    HTTP_BODY=""
+    { exec {fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+    printf 'GET %s HTTP/1.0\r\n\r\n' "$2" >&"$fd"
+    while IFS= read -r -t 2 line <&"$fd" || [[ -n $line ]]; do
+        HTTP_BODY=$line
+        line=""
+    done
+    exec {fd}<&-
+}
+
 # ratio a b -> a/b with 2 decimals, or "-" when b is empty or zero.
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b == "" || b + 0 == 0 || a == "") print "-"; else printf "%.2f", a / b }'
