@@ -84,12 +84,26 @@ echo "pass: errors 0, ingest p99 <= $P99_MAX_MS ms, backlog growth <= $BACKLOG_M
 machine_note
 echo "output: $OUT_DIR"
 
-# Deliveries not yet delivered nor dead-lettered, summed over subscribers (in-flight included).
+# The polls during a step start no process (see nap in lib.sh): the producer and the sink
+# share their CPUs with this script.
+# Sets BACKLOG to the deliveries not yet delivered nor dead-lettered, summed over
+# subscribers (in-flight included), or to "nan" when /metrics did not answer with them.
 backlog() {
-    curl -s -m 5 "$HG_URL/metrics" |
-        awk '$1 ~ /^hookgate_pending_deliveries[{]/ { s += $2; seen = 1 } END { if (seen) printf "%d\n", s; else print "nan" }'
+    local line seen=0 sum=0
+    http_get "$hg_port" /metrics
+    while IFS= read -r line; do
+        [[ $line =~ ^hookgate_pending_deliveries\{[^}]*\}\ ([0-9]+)$ ]] || continue
+        sum=$((sum + BASH_REMATCH[1]))
+        seen=1
+    done <<<"$HTTP_BODY"
+    ((seen)) && BACKLOG=$sum || BACKLOG=nan
 }
-sink_count() { curl -s -m 2 "$SINK_URL/count"; }
+# Sets COUNT to the sink's request count (empty when it did not answer); also flushes the
+# sink's latency log.
+sink_count() {
+    http_get "$sink_port" /count
+    COUNT=$HTTP_BODY
+}
 psi() { sed -n 's/^some avg10=\([0-9.]*\).*/\1/p' "/proc/pressure/$1" 2>/dev/null || echo nan; }
 
 # Step analysis: acked events from paced_post's log, deliveries from the sink's log (from byte
@@ -130,12 +144,14 @@ EOF
 # One run of one step; sets PASS (1/0), WHY (failed conditions) and ROW (CSV fields after
 # subscribers,offered_eps,attempt; without counted). Returns 1 when paced_post gave no result.
 run_step() {
-    local n=$1 rate=$2 count prefix b_start c_start off step_log pp_pid b b_max b_end res acked errors
-    local want c i lag50 lag99 lagmax delivered undelivered bound p99 load1 psi_cpu psi_io
+    local n=$1 rate=$2 count prefix b_start c_start off step_log pp_pid b_max b_end res acked errors
+    local want i lag50 lag99 lagmax delivered undelivered bound p99 load1 psi_cpu psi_io
     count=$((rate * STEP_S))
     prefix="cap${n}s${rate}r$RANDOM"
-    b_start=$(backlog)
-    c_start=$(sink_count) # also flushes the sink's log, so its size is where this step starts
+    backlog
+    b_start=$BACKLOG
+    sink_count # also flushes the sink's log, so its size is where this step starts
+    c_start=$COUNT
     off=$(stat -c %s "$SINK_LOG")
     step_log=$LOG_DIR/ingest-$n-$rate.log
     spawn timeout $((STEP_S * 3 + 40)) "${CLIENT_PIN[@]}" "$BENCH_BIN/paced_post" --url "$HG_URL/events" \
@@ -146,14 +162,15 @@ run_step() {
     # Backlog every 0.5 s; the producer's exit is noticed within 50 ms (the backlog drains fast
     # once the producer stops, so the end sample must follow it closely).
     for ((i = 1; ; i++)); do # bounded by the timeout above
-        sleep 0.05
+        nap 0.05
         kill -0 "$pp_pid" 2>/dev/null || break
         if ((i % 10 == 0)); then
-            b=$(backlog)
-            [[ $b =~ ^[0-9]+$ ]] && ((b > b_max)) && b_max=$b
+            backlog
+            [[ $BACKLOG =~ ^[0-9]+$ ]] && ((BACKLOG > b_max)) && b_max=$BACKLOG
         fi
     done
-    b_end=$(backlog) # at once: the step's end
+    backlog # at once: the step's end
+    b_end=$BACKLOG
     [[ $b_end =~ ^[0-9]+$ ]] && ((b_end > b_max)) && b_max=$b_end
     despawn "$pp_pid" 1
     res=$(grep '^paced_post:' "$BENCH_TMP/pp-$n-$rate.out")
@@ -167,11 +184,11 @@ run_step() {
     # next step starts from an empty backlog.
     want=$((c_start + acked * n))
     for ((i = 0; i < DRAIN_MAX * 10; i++)); do
-        c=$(sink_count)
-        [[ $c =~ ^[0-9]+$ ]] && ((c >= want)) && break
-        sleep 0.1
+        sink_count
+        [[ $COUNT =~ ^[0-9]+$ ]] && ((COUNT >= want)) && break
+        nap 0.1
     done
-    sink_count >/dev/null # flushes the sink's log
+    sink_count # flushes the sink's log
     read -r lag50 lag99 lagmax delivered undelivered <<<"$(lag_stats "$step_log" "$SINK_LOG" "$off" "$prefix" "$n")"
     [[ -n ${KEEP_TMP:-} ]] || rm -f "$step_log"
     bound=$(awk -v s="$BACKLOG_MAX_S" -v r="$rate" -v n="$n" 'BEGIN { printf "%d", s * r * n }')
@@ -229,9 +246,9 @@ for n in $SUBS; do
         exit 77
     fi
     for ((i = 0; i < 100; i++)); do # the probe's n deliveries, at most 10 s
-        c=$(sink_count)
-        [[ $c =~ ^[0-9]+$ ]] && ((c >= n)) && break
-        sleep 0.1
+        sink_count
+        [[ $COUNT =~ ^[0-9]+$ ]] && ((COUNT >= n)) && break
+        nap 0.1
     done
 
     fails=0

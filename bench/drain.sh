@@ -142,7 +142,7 @@ for ((round = 1; round <= REPEAT; round++)); do
         deadline=$(awk -v t="$t0" -v d="$DRAIN_TIMEOUT" 'BEGIN { printf "%d", t + d }')
         # Polled without starting processes (see nap in lib.sh): curl_blast's run has no poller.
         while ((count < target)); do
-            http_body "$SINK_PORT" /count
+            http_get "$SINK_PORT" /count
             count=$HTTP_BODY
             [[ $count =~ ^[0-9]+$ ]] || count=0
             ((count >= target)) && break

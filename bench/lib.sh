@@ -231,16 +231,21 @@ nap() {
     read -r -t "$1" -u "$NAP_FD" _
     return 0
 }
-# http_body PORT PATH GETs http://127.0.0.1:PORT/PATH over bash's /dev/tcp and sets HTTP_BODY
-# to the answer's last line (the bodies polled here are one short line). Returns 1 when it
-# cannot connect, with HTTP_BODY empty.
-http_body() {
-    local fd line
+# http_get PORT PATH GETs http://127.0.0.1:PORT/PATH over bash's /dev/tcp and sets HTTP_BODY
+# to the answer's body (its lines joined with newlines). Returns 1 when it cannot connect,
+# with HTTP_BODY empty. The status is not checked: the callers validate what they read.
+http_get() {
+    local fd line in_body=0
     HTTP_BODY=""
     { exec {fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
     printf 'GET %s HTTP/1.0\r\n\r\n' "$2" >&"$fd"
-    while IFS= read -r -t 2 line <&"$fd" || [[ -n $line ]]; do
-        HTTP_BODY=$line
+    while IFS= read -r -t 5 line <&"$fd" || [[ -n $line ]]; do
+        line=${line%$'\r'}
+        if ((in_body)); then
+            HTTP_BODY+=${HTTP_BODY:+$'\n'}$line
+        elif [[ -z $line ]]; then
+            in_body=1
+        fi
         line=""
     done
     exec {fd}<&-
