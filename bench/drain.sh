@@ -31,7 +31,6 @@ require_bins sink curl_blast paced_post
 ROWS=()
 CEIL_RATE=""
 
-
 # Starts a fresh sink (pinned with the load side: here the tested process is the sender).
 # Sets SINK_PID and SINK_URL.
 start_sink() {

@@ -288,7 +288,7 @@ csv_open() {
 }
 csv_row() {
     local row f
-    row=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    TZ=UTC0 printf -v row '%(%Y-%m-%dT%H:%M:%SZ)T' -1
     for f in "$@"; do
         [[ $f == *[,\"]* ]] && f="\"${f//\"/\"\"}\""
         row+=",$f"
