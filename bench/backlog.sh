@@ -87,6 +87,12 @@ metric() {
 }
 scrape() { METRICS=$(curl -s -m 10 "$HG_URL/metrics"); }
 sink_count() { curl -s -m 5 "$SINK_URL/count"; }
+# The drain's poll, every 0.1 s, starts no process (see nap in lib.sh): the sink shares its
+# CPU with this script. Sets COUNT to the sink's request count (empty when it did not answer).
+poll_sink_count() {
+    http_get "$sink_port" /count
+    COUNT=$HTTP_BODY
+}
 
 # hookgate's memory from /proc: VmRSS = RssAnon (heap, stacks) + RssFile (mapped file pages:
 # LMDB's map, the binary and its libraries) + RssShmem; VmHWM is the peak VmRSS. Sets RSS_*
@@ -94,11 +100,17 @@ sink_count() { curl -s -m 5 "$SINK_URL/count"; }
 RSS_ANON_MAX=0
 RSS_FILE_MAX=0
 read_rss() {
-    local line
-    line=$(awk '/^(VmRSS|RssAnon|RssFile|VmHWM):/ { v[$1] = $2 }
-        END { printf "%d %d %d %d", v["VmRSS:"], v["RssAnon:"], v["RssFile:"], v["VmHWM:"] }' \
-        "/proc/$HG_PID/status" 2>/dev/null)
-    read -r RSS_VM RSS_ANON RSS_FILE RSS_HWM <<<"${line:-0 0 0 0}"
+    local key value
+    RSS_VM=0 RSS_ANON=0 RSS_FILE=0 RSS_HWM=0
+    # bash alone: the drain calls this every 0.1 s
+    while read -r key value _; do
+        case $key in
+        VmRSS:) RSS_VM=$value ;;
+        RssAnon:) RSS_ANON=$value ;;
+        RssFile:) RSS_FILE=$value ;;
+        VmHWM:) RSS_HWM=$value ;;
+        esac
+    done 2>/dev/null <"/proc/$HG_PID/status"
     ((RSS_ANON > RSS_ANON_MAX)) && RSS_ANON_MAX=$RSS_ANON
     ((RSS_FILE > RSS_FILE_MAX)) && RSS_FILE_MAX=$RSS_FILE
     return 0
@@ -262,22 +274,23 @@ next=$((base + STEP))
 step=0
 c=$base
 c_moved=$c
-t_moved=$(date +%s)
+t_moved=$EPOCHSECONDS
 while ((c < target)); do # bounded by DEADLINE
-    if (($(date +%s) >= DEADLINE)); then
+    if ((EPOCHSECONDS >= DEADLINE)); then
         drain_note="RUN_MAX ($RUN_MAX s) reached with $((target - c)) deliveries left"
         log "$drain_note"
         break
     fi
-    sleep 0.1
+    nap 0.1
     read_rss
-    c=$(sink_count)
+    poll_sink_count
+    c=$COUNT
     [[ $c =~ ^[0-9]+$ ]] || { c=$c_prev; continue; }
     # Nothing delivered for STALL_S: the rest failed and waits an hour, or the gateway is stuck.
     if ((c > c_moved)); then
         c_moved=$c
-        t_moved=$(date +%s)
-    elif (($(date +%s) - t_moved >= STALL_S)); then
+        t_moved=$EPOCHSECONDS
+    elif ((EPOCHSECONDS - t_moved >= STALL_S)); then
         drain_note="no delivery for $STALL_S s with $((target - c)) left"
         log "$drain_note"
         break
