@@ -80,19 +80,13 @@ DEADLINE=$((START + RUN_MAX))
 START_NS=$(date +%s%N)
 elapsed() { awk -v a="$(date +%s%N)" -v b="$START_NS" 'BEGIN { printf "%.1f", (a - b) / 1e9 }'; }
 
-# Sums the samples of a metric (all label sets) from one /metrics scrape in $METRICS.
+# Sums the samples of a metric (all label sets, or those with label $2) from one /metrics
+# scrape in $METRICS.
 metric() {
-    awk -v m="$1" -v l="${2:-}" '$1 == m || (index($1, m "{") == 1 && (l == "" || index($1, l) > 0)) { s += $2; seen = 1 }
-        END { if (seen) printf "%.0f\n", s; else print "nan" }' <<<"$METRICS"
+    metric_sum "$METRICS" "$1" "${2:-}"
+    echo "$METRIC"
 }
 scrape() { METRICS=$(curl -s -m 10 "$HG_URL/metrics"); }
-sink_count() { curl -s -m 5 "$SINK_URL/count"; }
-# The drain's poll, every 0.1 s, starts no process (see nap in lib.sh): the sink shares its
-# CPU with this script. Sets COUNT to the sink's request count (empty when it did not answer).
-poll_sink_count() {
-    http_get "$sink_port" /count
-    COUNT=$HTTP_BODY
-}
 
 # hookgate's memory from /proc: VmRSS = RssAnon (heap, stacks) + RssFile (mapped file pages:
 # LMDB's map, the binary and its libraries) + RssShmem; VmHWM is the peak VmRSS. Sets RSS_*
@@ -196,11 +190,10 @@ if [[ $(probe_post "$HG_URL" "probe$RANDOM$RANDOM" batch) != 202 ]]; then
     exit 77
 fi
 for ((i = 0; i < 100; i++)); do # the probe's 2 deliveries, at most 10 s
-    base=$(sink_count)
-    [[ $base =~ ^[0-9]+$ ]] && ((base >= 2)) && break
-    sleep 0.1
+    sink_count "$sink_port" && ((SINK_COUNT >= 2)) && break
+    nap 0.1
 done
-[[ $base =~ ^[0-9]+$ ]] || base=0
+base=${SINK_COUNT:-0}
 
 # 2. Stop the subscriber: pause it if the gateway can, else hold its attempts on the stopped sink.
 kill -STOP "$SINK_PID"
@@ -283,9 +276,10 @@ while ((c < target)); do # bounded by DEADLINE
     fi
     nap 0.1
     read_rss
-    poll_sink_count
-    c=$COUNT
-    [[ $c =~ ^[0-9]+$ ]] || { c=$c_prev; continue; }
+    # The sink's count, and read_rss above, start no process (see nap in lib.sh): the sink
+    # shares its CPU with this script.
+    sink_count "$sink_port" || { c=$c_prev; continue; }
+    c=$SINK_COUNT
     # Nothing delivered for STALL_S: the rest failed and waits an hour, or the gateway is stuck.
     if ((c > c_moved)); then
         c_moved=$c

@@ -89,20 +89,9 @@ echo "output: $OUT_DIR"
 # Sets BACKLOG to the deliveries not yet delivered nor dead-lettered, summed over
 # subscribers (in-flight included), or to "nan" when /metrics did not answer with them.
 backlog() {
-    local line seen=0 sum=0
     http_get "$hg_port" /metrics
-    while IFS= read -r line; do
-        [[ $line =~ ^hookgate_pending_deliveries\{[^}]*\}\ ([0-9]+)$ ]] || continue
-        sum=$((sum + BASH_REMATCH[1]))
-        seen=1
-    done <<<"$HTTP_BODY"
-    ((seen)) && BACKLOG=$sum || BACKLOG=nan
-}
-# Sets COUNT to the sink's request count (empty when it did not answer); also flushes the
-# sink's latency log.
-sink_count() {
-    http_get "$sink_port" /count
-    COUNT=$HTTP_BODY
+    metric_sum "$HTTP_BODY" hookgate_pending_deliveries
+    BACKLOG=$METRIC
 }
 psi() { sed -n 's/^some avg10=\([0-9.]*\).*/\1/p' "/proc/pressure/$1" 2>/dev/null || echo nan; }
 
@@ -150,8 +139,8 @@ run_step() {
     prefix="cap${n}s${rate}r$RANDOM"
     backlog
     b_start=$BACKLOG
-    sink_count # also flushes the sink's log, so its size is where this step starts
-    c_start=$COUNT
+    sink_count "$sink_port" # also flushes the sink's log, so its size is where this step starts
+    c_start=$SINK_COUNT
     off=$(stat -c %s "$SINK_LOG")
     step_log=$LOG_DIR/ingest-$n-$rate.log
     spawn timeout $((STEP_S * 3 + 40)) "${CLIENT_PIN[@]}" "$BENCH_BIN/paced_post" --url "$HG_URL/events" \
@@ -184,11 +173,10 @@ run_step() {
     # next step starts from an empty backlog.
     want=$((c_start + acked * n))
     for ((i = 0; i < DRAIN_MAX * 10; i++)); do
-        sink_count
-        [[ $COUNT =~ ^[0-9]+$ ]] && ((COUNT >= want)) && break
+        sink_count "$sink_port" && ((SINK_COUNT >= want)) && break
         nap 0.1
     done
-    sink_count # flushes the sink's log
+    sink_count "$sink_port" # flushes the sink's log
     read -r lag50 lag99 lagmax delivered undelivered <<<"$(lag_stats "$step_log" "$SINK_LOG" "$off" "$prefix" "$n")"
     [[ -n ${KEEP_TMP:-} ]] || rm -f "$step_log"
     bound=$(awk -v s="$BACKLOG_MAX_S" -v r="$rate" -v n="$n" 'BEGIN { printf "%d", s * r * n }')
@@ -246,8 +234,7 @@ for n in $SUBS; do
         exit 77
     fi
     for ((i = 0; i < 100; i++)); do # the probe's n deliveries, at most 10 s
-        sink_count
-        [[ $COUNT =~ ^[0-9]+$ ]] && ((COUNT >= n)) && break
+        sink_count "$sink_port" && ((SINK_COUNT >= n)) && break
         nap 0.1
     done
 

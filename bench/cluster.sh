@@ -44,18 +44,6 @@ cat >"$BENCH_TMP/node.json.in" <<EOF
 }
 EOF
 
-# Waits (at most QUIESCE_MAX seconds) until the sink's count has not moved for a second.
-quiesce() {
-    local prev=-1 cur i
-    for ((i = 0; i < QUIESCE_MAX; i++)); do
-        cur=$(curl -s -m 2 "$SINK_URL/count")
-        [[ $cur == "$prev" ]] && return 0
-        prev=$cur
-        sleep 1
-    done
-    log "still delivering after $QUIESCE_MAX s (sink count $cur); measuring anyway"
-}
-
 # Starts N nodes plus HAProxy through deploy/cluster.sh; sets LB_PORT and NODE1_PORT.
 cluster_start() {
     local n=$1
@@ -85,7 +73,7 @@ declare -A RPS P50 P99 NOTES
 # Runs wrk against URL and records the result under label. Args: label url
 run_wrk() {
     local label=$1 url=$2 out res non2xx
-    quiesce
+    quiesce "$sink_port"
     out=$(WRK_KEY_HEADER=1 WRK_RUN_ID="c$RANDOM$RANDOM$label" timeout $((DURATION + 30)) \
         "${CLIENT_PIN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s \
         -s "$BENCH_DIR/post_event.lua" "$url/events" 2>&1)

@@ -141,9 +141,8 @@ for ((round = 1; round <= REPEAT; round++)); do
         deadline=$(awk -v t="$t0" -v d="$DRAIN_TIMEOUT" 'BEGIN { printf "%d", t + d }')
         # Polled without starting processes (see nap in lib.sh): curl_blast's run has no poller.
         while ((count < target)); do
-            http_get "$SINK_PORT" /count
-            count=$HTTP_BODY
-            [[ $count =~ ^[0-9]+$ ]] || count=0
+            sink_count "$SINK_PORT"
+            count=${SINK_COUNT:-0}
             ((count >= target)) && break
             if ((EPOCHSECONDS > deadline)); then
                 notes+="; TIMEOUT after ${DRAIN_TIMEOUT}s at $count/$target"

@@ -140,18 +140,6 @@ store_line() {
             c, r, n / d, o / n, (s1 - s0) * 1000 / n, slow }')")
 }
 
-# Waits (at most QUIESCE_MAX seconds) until the sink's count has not moved for a second.
-quiesce() {
-    local prev=-1 cur i
-    for ((i = 0; i < QUIESCE_MAX; i++)); do
-        cur=$(curl -s -m 2 "$SINK_URL/count")
-        [[ $cur == "$prev" ]] && return 0
-        prev=$cur
-        sleep 1
-    done
-    log "hookgate was still delivering after $QUIESCE_MAX s (sink count $cur); measuring anyway"
-}
-
 echo "ingest benchmark: wrk -t$THREADS, ${DURATION}s per run, connections: $CONNS, ~600-byte envelopes, $SUBS matching subscriber(s), $REPEAT run(s) per row"
 machine_note
 csv_open ingest "subs,conns,target,run,requests,rps,p50_ms,p99_ms,server_us,loop_us,writer_us,delivery_us,sink_us,wrk_us,idle_us,commits_per_s,ops_per_commit,ms_per_commit,commits_over_25ms,notes" ||
@@ -211,12 +199,12 @@ for c in $CONNS; do
         run_wrk flush+meta "$FLUSH_META_URL" "$c" "$r" "$FLUSH_META_PID"
         csv_run "$c"
         if [[ -n $HG_URL ]]; then
-            quiesce
+            quiesce "$sink_port"
             before=$(store_figures)
             run_wrk hookgate "$HG_URL" "$c" "$r" "$HG_PID" "$SINK_PID"
             store_line "$c" "$r" "$before" "$(store_figures)"
             csv_run "$c" "${STORE_FIELDS[@]}"
-            quiesce
+            quiesce "$sink_port"
         fi
     done
 done

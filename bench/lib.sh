@@ -250,6 +250,41 @@ http_get() {
     done
     exec {fd}<&-
 }
+# sink_count PORT sets SINK_COUNT to the bench sink's request count (its GET /count, which
+# also flushes the sink's latency log), starting no process; returns 1, with SINK_COUNT
+# empty, when the sink did not answer with a number.
+sink_count() {
+    http_get "$1" /count
+    SINK_COUNT=$HTTP_BODY
+    [[ $SINK_COUNT =~ ^[0-9]+$ ]] || { SINK_COUNT=""; return 1; }
+}
+# quiesce PORT waits (at most QUIESCE_MAX seconds) until the sink's count has not moved for
+# a second: the gateway has delivered what the last run ingested.
+quiesce() {
+    local prev=-1 i
+    for ((i = 0; i < QUIESCE_MAX; i++)); do
+        sink_count "$1"
+        [[ $SINK_COUNT == "$prev" ]] && return 0
+        prev=$SINK_COUNT
+        nap 1
+    done
+    log "hookgate was still delivering after $QUIESCE_MAX s (sink count $SINK_COUNT); measuring anyway"
+}
+# metric_sum TEXT NAME [LABEL] sets METRIC to the sum of the integer samples of metric NAME in
+# a /metrics text (all its label sets, or those whose labels contain LABEL), or to "nan"
+# when it has none; bash alone, so that a poll can call it.
+metric_sum() {
+    local line value sum=0 seen=0
+    while IFS= read -r line; do
+        [[ $line == "$2 "* || $line == "$2{"* ]] || continue
+        [[ -z ${3:-} || ${line%% *} == *"$3"* ]] || continue
+        value=${line##* }
+        [[ $value =~ ^[0-9]+$ ]] || continue
+        sum=$((sum + value))
+        seen=1
+    done <<<"$1"
+    ((seen)) && METRIC=$sum || METRIC=nan
+}
 
 # ratio a b -> a/b with 2 decimals, or "-" when b is empty or zero.
 ratio() {
