@@ -129,15 +129,18 @@ store_line() {
     local c=$1 r=$2 c0 o0 s0 f0 c1 o1 s1 f1
     read -r c0 o0 s0 f0 <<<"$3"
     read -r c1 o1 s1 f1 <<<"$4"
+    if ((c1 - c0 <= 0)); then
+        STORE_FIELDS=(0 "" "" 0)
+        STORE_LINES+=("$c connections, run $r: no commits")
+        return
+    fi
     read -ra STORE_FIELDS <<<"$(awk -v n="$((c1 - c0))" -v o="$((o1 - o0))" -v s0="$s0" -v s1="$s1" \
-        -v slow="$((f1 - f0))" -v d="$DURATION" 'BEGIN {
-        if (n <= 0) print "0 - - 0"
-        else printf "%.0f %.1f %.3f %d\n", n / d, o / n, (s1 - s0) * 1000 / n, slow }')"
-    STORE_LINES+=("$(awk -v n="$((c1 - c0))" -v o="$((o1 - o0))" -v s0="$s0" -v s1="$s1" \
-        -v slow="$((f1 - f0))" -v d="$DURATION" -v c="$c" -v r="$r" 'BEGIN {
-        if (n <= 0) { printf "%s connections, run %s: no commits\n", c, r; exit }
-        printf "%s connections, run %s: %.0f commits/s of %.1f operations, %.2f ms each on average, %d over 25 ms\n",
-            c, r, n / d, o / n, (s1 - s0) * 1000 / n, slow }')")
+        -v slow="$((f1 - f0))" -v d="$DURATION" \
+        'BEGIN { printf "%.0f %.1f %.3f %d\n", n / d, o / n, (s1 - s0) * 1000 / n, slow }')"
+    local line
+    printf -v line '%s connections, run %s: %s commits/s of %s operations, %.2f ms each on average, %s over 25 ms' \
+        "$c" "$r" "${STORE_FIELDS[@]}"
+    STORE_LINES+=("$line")
 }
 
 echo "ingest benchmark: wrk -t$THREADS, ${DURATION}s per run, connections: $CONNS, ~600-byte envelopes, $SUBS matching subscriber(s), $REPEAT run(s) per row"
